@@ -1,0 +1,181 @@
+"""Balanced factorizations: construction, frames and the polar re-balancing map.
+
+A network is balanced when W_{p+1}^T W_{p+1} = W_p W_p^T for all p. Then
+W_p = Q_p Lambda Q_{p-1}^T with Q_p in St(d_p, r) and Lambda = Sigma^{1/N}
+(Arora, Cohen & Hazan 2018; Menon 2024; math.md §2.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from dlnmanifolds.core._validate import (
+    as_matrix,
+    as_rng,
+    check_depth,
+    check_widths,
+    widths_of,
+)
+from dlnmanifolds.core.network import _end_to_end, _t
+from dlnmanifolds.core.operator import numerical_rank
+
+Layers = Sequence[np.ndarray]
+
+
+def haar_stiefel(n: int, r: int, rng: np.random.Generator) -> np.ndarray:
+    """A Haar-distributed n x r matrix with orthonormal columns (QR with sign fix)."""
+    q, rr = np.linalg.qr(rng.standard_normal((n, r)))
+    return q * np.sign(np.where(np.diag(rr) == 0, 1.0, np.diag(rr)))
+
+
+def _layers_from_frames(frames: Sequence[np.ndarray], lam: np.ndarray) -> list[np.ndarray]:
+    """W_p = Q_p diag(lam) Q_{p-1}^T for p = 1..N."""
+    return [(frames[p] * lam) @ frames[p - 1].T for p in range(1, len(frames))]
+
+
+def balanced_factors(
+    W: np.ndarray,
+    depth: int,
+    widths: Sequence[int] | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> tuple[np.ndarray, ...]:
+    """A balanced factorization (W_1, ..., W_N) of the end-to-end matrix W.
+
+    With the compact SVD W = U_r Sigma_r V_r^T (r = numerical rank):
+    W_1 = Q_1 Sigma^{1/N} V^T, W_p = Q_p Sigma^{1/N} Q_{p-1}^T,
+    W_N = U Sigma^{1/N} Q_{N-1}^T (math.md §2.2, "balanced point from an
+    end-to-end matrix"). The inner frames Q_p in St(d_p, r) are the first r
+    coordinate vectors (canonical gauge) or Haar samples when ``rng`` is given.
+
+    Parameters
+    ----------
+    W : array, shape=[m, n]
+    depth : int, N >= 1
+    widths : (d_0, ..., d_N) with d_0 = n, d_N = m and every d_p >= rank W.
+        Default: inner widths min(m, n).
+    rng : numpy Generator or int seed for a random orthogonal gauge.
+    """
+    W = as_matrix(W, "W")
+    depth = check_depth(depth)
+    m, n = W.shape
+    if widths is None:
+        widths = (n,) + (min(m, n),) * (depth - 1) + (m,)
+    widths = check_widths(widths)
+    if len(widths) != depth + 1:
+        raise ValueError(
+            f"widths must have depth + 1 = {depth + 1} entries, got {len(widths)}"
+        )
+    if widths[0] != n or widths[-1] != m:
+        raise ValueError(
+            f"widths must start with n = {n} and end with m = {m} for W of shape "
+            f"{W.shape}, got {widths}"
+        )
+    u, s, vt = np.linalg.svd(W, full_matrices=False)
+    r = numerical_rank(s)
+    if r > min(widths):
+        raise ValueError(
+            f"W has rank {r} but the narrowest layer in widths {widths} has "
+            f"{min(widths)}: no factorization exists"
+        )
+    gen = None if rng is None else as_rng(rng)
+    frames = [vt[:r].T]
+    for d in widths[1:-1]:
+        frames.append(np.eye(d)[:, :r] if gen is None else haar_stiefel(d, r, gen))
+    frames.append(u[:, :r])
+    return tuple(_layers_from_frames(frames, s[:r] ** (1.0 / depth)))
+
+
+class BalancedFrames(NamedTuple):
+    """Frames of a balanced point: W_p = q[p] diag(lam) q[p-1]^T.
+
+    ``q[p]`` is d_p x r with orthonormal columns, ``q_perp[p]`` its orthogonal
+    complement (d_p x (d_p - r)), ``lam`` = sigma^{1/N} (decreasing).
+    """
+
+    q: list[np.ndarray]
+    q_perp: list[np.ndarray]
+    lam: np.ndarray
+
+    @property
+    def rank(self) -> int:
+        return int(self.lam.shape[0])
+
+    def full(self, p: int) -> np.ndarray:
+        """The completed orthogonal frame [Q_p, Q_p^perp] (d_p x d_p)."""
+        return np.hstack([self.q[p], self.q_perp[p]])
+
+    def to_frames(self, xi: Layers) -> list[np.ndarray]:
+        """xi~_p = Qhat_p^T xi_p Qhat_{p-1} (math.md §1, frame coordinates)."""
+        return [self.full(p + 1).T @ x @ self.full(p) for p, x in enumerate(xi)]
+
+    def from_frames(self, xt: Layers) -> list[np.ndarray]:
+        return [self.full(p + 1) @ x @ self.full(p).T for p, x in enumerate(xt)]
+
+
+def _complement(q: np.ndarray) -> np.ndarray:
+    d, r = q.shape
+    if r == d:
+        return np.zeros((d, 0))
+    u = np.linalg.svd(q, full_matrices=True)[0]
+    return u[:, r:]
+
+
+def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
+    """Recover frames of a balanced network (math.md §2.2, verified C13).
+
+    Q_0 = V_r from the SVD of phi(W), Lambda = Sigma_r^{1/N} and
+    Q_p = W_p Q_{p-1} Lambda^{-1}; valid also for repeated singular values.
+    Assumes validated, balanced layers (internal).
+    """
+    depth = len(weights)
+    x = _end_to_end(weights)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    r = numerical_rank(s) if rank is None else rank
+    lam = s[:r] ** (1.0 / depth)
+    frames = [vt[:r].T]
+    for w in weights[:-1]:
+        frames.append((w @ frames[-1]) / lam)
+    # Q_N = W_N Q_{N-1} Lambda^{-1} equals U_r up to round-off; recompute it
+    # the same way for consistency with the other frames.
+    frames.append((weights[-1] @ frames[-1]) / lam)
+    return BalancedFrames(frames, [_complement(q) for q in frames], lam)
+
+
+def _polar(a: np.ndarray) -> np.ndarray:
+    """Orthonormal polar factor A (A^T A)^{-1/2} of a full-column-rank matrix."""
+    u, _, vt = np.linalg.svd(a, full_matrices=False)
+    return u @ vt
+
+
+def _rebalance(ambient: Layers) -> list[np.ndarray]:
+    """Smooth map from a neighbourhood of the balanced manifold onto it.
+
+    For d_0 <= d_N: X = phi(Y), P = (X^T X)^{1/(2N)}, R_0 = I,
+    R_p = polar(Y_p ... Y_1) and R_N = polar(X); return W_p = R_p P R_{p-1}^T.
+    It is the identity on balanced points (there R_p = Q_p Q_0^T), so
+    Y -> rebalance(W + xi) is a retraction. It keeps phi exactly, is balanced
+    to round-off, and needs no SVD gauge choice, so repeated singular values
+    are harmless. The SVD-free balanced form is math.md §2.2; using it as a
+    retraction is ours. For d_0 > d_N the mirrored network is used.
+    """
+    if ambient[0].shape[1] > ambient[-1].shape[0]:
+        mirrored = [_t(y) for y in reversed(ambient)]
+        return [_t(w) for w in reversed(_rebalance(mirrored))]
+    depth = len(ambient)
+    prefix = ambient[0]
+    rotations = [np.eye(ambient[0].shape[1])]
+    for y in ambient[1:]:
+        rotations.append(_polar(prefix))
+        prefix = y @ prefix
+    _, s, vt = np.linalg.svd(prefix, full_matrices=False)
+    rotations.append(_polar(prefix))
+    p_root = (vt.T * s ** (1.0 / depth)) @ vt
+    return [rotations[p + 1] @ p_root @ rotations[p].T for p in range(depth)]
+
+
+def widths_and_rank(weights: Layers) -> tuple[tuple[int, ...], int]:
+    widths = widths_of(weights)
+    return widths, min(widths[0], widths[-1])

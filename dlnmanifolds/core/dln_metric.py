@@ -1,0 +1,73 @@
+"""Riemannian geometry of (M_d, g^N), full rank, via the balanced lift (math.md §4).
+
+phi: (M, Frobenius) -> (M_d, g^N) is a Riemannian submersion (Menon & Yu;
+Menon 2024 Thm 10; math.md §4.2), so gradients, Hessians and a second-order
+retraction downstairs are computed by lifting horizontally to any balanced W
+over X, working upstairs, and mapping back with Dphi.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlnmanifolds.core.balanced import balanced_factors
+from dlnmanifolds.core.network import (
+    _dphi,
+    _dphi_adjoint,
+    _dphi_adjoint_derivative,
+    _end_to_end,
+)
+from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
+
+
+def canonical_lift(x: np.ndarray, depth: int) -> tuple[np.ndarray, ...]:
+    """A balanced W over x with inner widths min(m, n) (canonical gauge).
+
+    Every result below is independent of the lift (math.md §4.2, verified C6).
+    """
+    return balanced_factors(x, depth)
+
+
+def riemannian_gradient(x: np.ndarray, egrad: np.ndarray, depth: int) -> np.ndarray:
+    """grad_g E(X) = A_{N,X}(E'(X)) (math.md §4.1; Bah et al. 2019, Menon 2024 Thm 1)."""
+    return _operator_in_frame(svd_frame(x), egrad, depth, 1.0)
+
+
+def riemannian_hessian(
+    x: np.ndarray, egrad: np.ndarray, ehess: np.ndarray, xi: np.ndarray, depth: int
+) -> np.ndarray:
+    """Hess_g E(X)[xi] = Dphi_W(grad^2 L(W)[xi^h]) with L = E∘phi (math.md §4.3, C6).
+
+    grad^2 L(W)[eta] = Dphi^*(E''(X)[Dphi eta]) + D_eta(Dphi^*)(E'(X)), and
+    Dphi xi^h = xi, so Hess = A(ehess) + Dphi_W(D_{xi^h}(Dphi^*)(egrad)).
+    """
+    frame = svd_frame(x)
+    weights = canonical_lift(x, depth)
+    lift = _dphi_adjoint(weights, _operator_in_frame(frame, xi, depth, -1.0))
+    curvature = _dphi(weights, _dphi_adjoint_derivative(weights, lift, egrad))
+    return _operator_in_frame(frame, ehess, depth, 1.0) + curvature
+
+
+def lifted_retraction(x: np.ndarray, xi: np.ndarray, depth: int) -> np.ndarray:
+    """R_X(xi) = phi(W + xi^h): a straight horizontal step upstairs, projected.
+
+    A retraction since Dphi xi^h = xi; second order because the straight line
+    differs from the horizontal geodesic of M by an O(t^2) normal vector, which
+    Dphi annihilates (N_W M ⊂ ker Dphi, math.md §8.3), and horizontal geodesics
+    project to g^N geodesics (submersion, math.md §4.2).
+    """
+    frame = svd_frame(x)
+    weights = canonical_lift(x, depth)
+    lift = _dphi_adjoint(weights, _operator_in_frame(frame, xi, depth, -1.0))
+    return _end_to_end([w + v for w, v in zip(weights, lift)])
+
+
+def exp_fixed_singular_vectors(x: np.ndarray, delta: np.ndarray, depth: int) -> np.ndarray:
+    """Exp_X(U diag(delta) V^T) = U (Lambda + diag(delta)/(N Lambda^{N-1}))^N V^T.
+
+    Geodesics that keep the singular vectors (math.md §4.5, verified C6).
+    """
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    lam = s ** (1.0 / depth)
+    new = (lam + delta / (depth * lam ** (depth - 1))) ** depth
+    return (u * new) @ vt

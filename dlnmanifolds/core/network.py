@@ -1,0 +1,201 @@
+"""The end-to-end map phi(W) = W_N ... W_1, its invariants and derivatives.
+
+All formulas are math.md §1–§2.1 (general widths, any W). ``W_p`` has shape
+``(d_p, d_{p-1})``. Functions without a leading underscore validate input;
+the ``_``-prefixed versions assume validated, float64 layers and also accept
+leading batch axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlnmanifolds.core._validate import as_matrix, as_weights, check_same_shape
+
+Layers = Sequence[np.ndarray]
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _eye_like_rows(w: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(np.eye(w.shape[-1]), w.shape[:-2] + (w.shape[-1],) * 2)
+
+
+def _end_to_end(weights: Layers) -> np.ndarray:
+    # Only ``@`` so that autograd can trace a cost written with it.
+    product = weights[0]
+    for w in weights[1:]:
+        product = w @ product
+    return product
+
+
+def end_to_end(weights: Layers) -> np.ndarray:
+    """End-to-end matrix phi(W) = W_N W_{N-1} ... W_1 (math.md §1).
+
+    Safe inside autograd costs: with traced (non-ndarray) layers no
+    validation is done and only ``@`` is used.
+    """
+    if isinstance(weights, Sequence) and weights and not all(
+        isinstance(w, np.ndarray) for w in weights
+    ) and all(hasattr(w, "shape") and hasattr(w, "__matmul__") for w in weights):
+        return _end_to_end(weights)
+    return _end_to_end(as_weights(weights))
+
+
+def _prefix_products(weights: Layers) -> list[np.ndarray]:
+    """[W_{<1}, ..., W_{<N+1}]: W_{<p} = W_{p-1}...W_1 (identity for p = 1)."""
+    prefixes = [_eye_like_rows(weights[0])]
+    for w in weights:
+        prefixes.append(w @ prefixes[-1])
+    return prefixes
+
+
+def _suffix_products(weights: Layers) -> list[np.ndarray]:
+    """[W_{>0}, ..., W_{>N}]: W_{>p} = W_N...W_{p+1} (identity for p = N)."""
+    last = weights[-1]
+    suffixes = [np.broadcast_to(np.eye(last.shape[-2]), last.shape[:-2] + (last.shape[-2],) * 2)]
+    for w in reversed(weights):
+        suffixes.append(suffixes[-1] @ w)
+    return suffixes[::-1]
+
+
+def partial_products(weights: Layers) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Prefix and suffix products (W_{<p})_{p=1..N+1}, (W_{>p})_{p=0..N}.
+
+    ``before[p-1] = W_{p-1}...W_1`` and ``after[p] = W_N...W_{p+1}``, so that
+    phi = after[p] @ W_p @ before[p-1] for every p (math.md §1).
+    """
+    layers = as_weights(weights)
+    return _prefix_products(layers), _suffix_products(layers)
+
+
+def _invariants(weights: Layers) -> list[np.ndarray]:
+    return [
+        _t(weights[p + 1]) @ weights[p + 1] - weights[p] @ _t(weights[p])
+        for p in range(len(weights) - 1)
+    ]
+
+
+def invariants(weights: Layers) -> list[np.ndarray]:
+    """Conserved quantities G_p = W_{p+1}^T W_{p+1} - W_p W_p^T, p = 1..N-1.
+
+    Constant along every gradient flow of E(phi(W)) (math.md §2.1; Arora,
+    Cohen & Hazan 2018). The balanced manifold is {G_p = 0 for all p}.
+    """
+    return _invariants(as_weights(weights))
+
+
+def _imbalance(weights: Layers) -> float:
+    gs = _invariants(weights)
+    if not gs:
+        return 0.0
+    return float(max(np.max(np.abs(g)) for g in gs))
+
+
+def imbalance(weights: Layers) -> float:
+    """max_p max |G_p| entry: the distance-to-balanced used in math.md §10."""
+    return _imbalance(as_weights(weights))
+
+
+def _dphi(weights: Layers, xi: Layers, before=None, after=None) -> np.ndarray:
+    before = _prefix_products(weights) if before is None else before
+    after = _suffix_products(weights) if after is None else after
+    return sum(after[p + 1] @ xi[p] @ before[p] for p in range(len(weights)))
+
+
+def dphi(weights: Layers, tangent: Layers) -> np.ndarray:
+    """Differential Dphi(W)[xi] = sum_p W_{>p} xi_p W_{<p} (math.md §1)."""
+    layers = as_weights(weights)
+    xi = as_weights(tangent, "tangent")
+    for p, (w, x) in enumerate(zip(layers, xi)):
+        check_same_shape(w, x, f"weights[{p}]", f"tangent[{p}]")
+    if len(xi) != len(layers):
+        raise ValueError(
+            f"tangent must have {len(layers)} layers like weights, got {len(xi)}"
+        )
+    return _dphi(layers, xi)
+
+
+def _dphi_adjoint(weights: Layers, z: np.ndarray, before=None, after=None) -> list[np.ndarray]:
+    before = _prefix_products(weights) if before is None else before
+    after = _suffix_products(weights) if after is None else after
+    return [_t(after[p + 1]) @ z @ _t(before[p]) for p in range(len(weights))]
+
+
+def dphi_adjoint(weights: Layers, z: np.ndarray) -> list[np.ndarray]:
+    """Adjoint Dphi(W)^*(Z)_p = W_{>p}^T Z W_{<p}^T (math.md §1).
+
+    With Z = E'(X) this is the Euclidean gradient of the lifted loss E∘phi.
+    """
+    layers = as_weights(weights)
+    z = as_matrix(z, "z")
+    expected = (layers[-1].shape[0], layers[0].shape[1])
+    if z.shape != expected:
+        raise ValueError(f"z must have shape {expected} (d_N, d_0), got {z.shape}")
+    return _dphi_adjoint(layers, z)
+
+
+def _generic_operator(weights: Layers, z: np.ndarray) -> np.ndarray:
+    """A_W(Z) = Dphi Dphi^*(Z) for any W (math.md §1)."""
+    before = _prefix_products(weights)
+    after = _suffix_products(weights)
+    return sum(
+        after[p + 1] @ _t(after[p + 1]) @ z @ _t(before[p]) @ before[p]
+        for p in range(len(weights))
+    )
+
+
+def _directional_suffix(weights: Layers, eta: Layers) -> list[np.ndarray]:
+    """D_eta W_{>p} for p = 0..N (sum over q > p of the product with eta in slot q)."""
+    n = len(weights)
+    after = _suffix_products(weights)
+    last = weights[-1]
+    out = [np.zeros(last.shape[:-2] + (last.shape[-2], weights[p].shape[-1])) for p in range(n)]
+    out.append(np.zeros_like(after[n]))
+    # Recurrence: D W_{>p} = D W_{>p+1} W_{p+1} + W_{>p+1} eta_{p+1}.
+    for p in range(n - 1, -1, -1):
+        out[p] = out[p + 1] @ weights[p] + after[p + 1] @ eta[p]
+    return out
+
+
+def _directional_prefix(weights: Layers, eta: Layers) -> list[np.ndarray]:
+    """D_eta W_{<p} for p = 1..N+1 (index p-1), the mirror of the suffix case."""
+    before = _prefix_products(weights)
+    out = [np.zeros_like(before[0])]
+    # D W_{<p+1} = W_p D W_{<p} + eta_p W_{<p}.
+    for p in range(len(weights)):
+        out.append(weights[p] @ out[p] + eta[p] @ before[p])
+    return out
+
+
+def _dphi_adjoint_derivative(weights: Layers, eta: Layers, y: np.ndarray) -> list[np.ndarray]:
+    """D_eta(Dphi^*)(Y)_p = (D_eta W_{>p})^T Y W_{<p}^T + W_{>p}^T Y (D_eta W_{<p})^T.
+
+    The curvature term of the lifted Hessian (math.md §4.3) and of the fiber
+    Hessian (math.md §5).
+    """
+    before = _prefix_products(weights)
+    after = _suffix_products(weights)
+    d_after = _directional_suffix(weights, eta)
+    d_before = _directional_prefix(weights, eta)
+    return [
+        _t(d_after[p + 1]) @ y @ _t(before[p]) + _t(after[p + 1]) @ y @ _t(d_before[p])
+        for p in range(len(weights))
+    ]
+
+
+def _second_derivative(weights: Layers, xi: Layers, eta: Layers) -> np.ndarray:
+    """D^2phi(W)[xi, eta] = sum_{p != q} product with xi in slot p, eta in slot q."""
+    # D^2 phi[xi, eta] = D_eta (Dphi[xi]) = sum_p D_eta(W_{>p}) xi_p W_{<p} + W_{>p} xi_p D_eta(W_{<p}).
+    before = _prefix_products(weights)
+    after = _suffix_products(weights)
+    d_after = _directional_suffix(weights, eta)
+    d_before = _directional_prefix(weights, eta)
+    return sum(
+        d_after[p + 1] @ xi[p] @ before[p] + after[p + 1] @ xi[p] @ d_before[p]
+        for p in range(len(weights))
+    )

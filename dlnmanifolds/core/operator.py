@@ -1,0 +1,168 @@
+"""The DLN operator A_{N,X}, its inverse, square root, and the metric g^N.
+
+A_{N,X}(Z) = sum_{p=1}^N (X X^T)^{(N-p)/N} Z (X^T X)^{(p-1)/N}
+(Arora, Cohen & Hazan 2018, Thm 1; Menon 2024, Thms 1-2; math.md §3.1).
+In the SVD frame X = U Sigma V^T it is diagonal with eigenvalues
+K_ij = kappa(sigma^U_i, sigma^V_j) (math.md §3.2), which is how every
+function here evaluates it: one SVD and four matrix products.
+
+g^N_X(Y, Z) = tr(Y^T A^{-1}(Z)) (math.md §4.1; Bah et al. 2019).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from dlnmanifolds.core._validate import as_matrix, check_depth, check_positive_int
+from dlnmanifolds.core.kernel import kernel_matrix
+
+# Singular values below this fraction of the largest are treated as round-off
+# zeros (math.md §3.3: a 1e-16 "zero" leaks into A at the level 1e-16^{2/N}).
+RANK_RTOL = 1e-13
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+class SVDFrame(NamedTuple):
+    """Full SVD X = U diag(s) V^T with U (m, m), s (min(m, n),), V (n, n)."""
+
+    u: np.ndarray
+    s: np.ndarray
+    v: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.u.shape[-1], self.v.shape[-1])
+
+    def to_frame(self, z: np.ndarray) -> np.ndarray:
+        """U^T Z V."""
+        return _t(self.u) @ z @ self.v
+
+    def from_frame(self, z: np.ndarray) -> np.ndarray:
+        """U Z V^T."""
+        return self.u @ z @ _t(self.v)
+
+
+def svd_frame(x: np.ndarray, rank: int | None = None) -> SVDFrame:
+    """Full SVD of x; singular values beyond ``rank`` are set to exactly 0."""
+    u, s, vt = np.linalg.svd(x, full_matrices=True)
+    if rank is not None:
+        s = s.copy()
+        s[..., rank:] = 0.0
+    return SVDFrame(u, s, _t(vt))
+
+
+def numerical_rank(s: np.ndarray, rtol: float = RANK_RTOL) -> int:
+    """Number of singular values above rtol * max (for one matrix)."""
+    if s.size == 0 or s[0] == 0:
+        return 0
+    return int(np.sum(s > rtol * s[0]))
+
+
+def _operator_in_frame(frame: SVDFrame, z: np.ndarray, depth: int, power: float) -> np.ndarray:
+    k = kernel_matrix(frame.s, frame.shape, depth)
+    return frame.from_frame(k**power * frame.to_frame(z))
+
+
+def _check_pair(w, z, depth, name_z="z"):
+    w = as_matrix(w, "W", batch=True)
+    z = as_matrix(z, name_z, batch=True)
+    if z.shape[-2:] != w.shape[-2:]:
+        raise ValueError(
+            f"{name_z} must have the same matrix shape as W {w.shape[-2:]}, "
+            f"got {z.shape[-2:]}"
+        )
+    return w, z, check_depth(depth)
+
+
+def _check_rank(rank, w):
+    if rank is None:
+        return None
+    rank = check_positive_int(rank, "rank")
+    if rank > min(w.shape[-2:]):
+        raise ValueError(
+            f"rank must be at most min(m, n) = {min(w.shape[-2:])}, got {rank}"
+        )
+    return rank
+
+
+def _require_full_rank(frame: SVDFrame, what: str) -> None:
+    s = frame.s
+    smax = s[..., :1]
+    bad = np.any(s <= RANK_RTOL * smax, axis=-1) | np.any(smax[..., 0:1] == 0, axis=-1)
+    if np.any(bad):
+        ratio = np.min(s[..., -1] / np.where(smax[..., 0] > 0, smax[..., 0], 1.0))
+        raise ValueError(
+            f"W must have full rank for {what}; its smallest singular value is "
+            f"{ratio:.3g} times its largest (need > {RANK_RTOL:g})"
+        )
+
+
+def dln_operator(W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = None) -> np.ndarray:
+    """A_{N,W}(Z) = U (K ∘ U^T Z V) V^T (math.md §3.1–3.2).
+
+    Works for any rank; pass ``rank`` to zero round-off singular values
+    (math.md §3.3). Batch axes are allowed in front of the matrix axes.
+    """
+    W, Z, depth = _check_pair(W, Z, depth)
+    return _operator_in_frame(svd_frame(W, _check_rank(rank, W)), Z, depth, 1.0)
+
+
+def dln_operator_inverse(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray:
+    """A_{N,W}^{-1}(Z) = U ((U^T Z V) / K) V^T; W must have full rank (math.md §4.1)."""
+    W, Z, depth = _check_pair(W, Z, depth)
+    frame = svd_frame(W)
+    _require_full_rank(frame, "dln_operator_inverse")
+    return _operator_in_frame(frame, Z, depth, -1.0)
+
+
+def dln_operator_sqrt(W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = None) -> np.ndarray:
+    """A_{N,W}^{1/2}(Z) = U (sqrt(K) ∘ U^T Z V) V^T, the Langevin noise map (math.md §8.3)."""
+    W, Z, depth = _check_pair(W, Z, depth)
+    return _operator_in_frame(svd_frame(W, _check_rank(rank, W)), Z, depth, 0.5)
+
+
+def dln_inner(W: np.ndarray, Z1: np.ndarray, Z2: np.ndarray, depth: int) -> np.ndarray | float:
+    """g^N_W(Z1, Z2) = sum_ij (U^T Z1 V)_ij (U^T Z2 V)_ij / K_ij (math.md §4.1).
+
+    Full-rank W only (for rank r use ``DLNFixedRank``). Returns one number per
+    batch entry.
+    """
+    W, Z1, depth = _check_pair(W, Z1, depth, "Z1")
+    _, Z2, _ = _check_pair(W, Z2, depth, "Z2")
+    frame = svd_frame(W)
+    _require_full_rank(frame, "dln_inner")
+    return _inner_in_frame(frame, Z1, Z2, depth)
+
+
+def _inner_in_frame(frame: SVDFrame, z1, z2, depth):
+    k = kernel_matrix(frame.s, frame.shape, depth)
+    value = np.sum(frame.to_frame(z1) * frame.to_frame(z2) / k, axis=(-2, -1))
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def dln_operator_powers(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray:
+    """A_{N,W}(Z) by fractional matrix powers, the definition (reference form, slow).
+
+    sum_p (W W^T)^{(N-p)/N} Z (W^T W)^{(p-1)/N}, powers by symmetric eigen-
+    decomposition with round-off negative eigenvalues clipped to 0.
+    """
+    W, Z, depth = _check_pair(W, Z, depth)
+
+    def spd_power(a, t):
+        vals, vecs = np.linalg.eigh(a)
+        vals = np.clip(vals, 0.0, None)
+        with np.errstate(divide="ignore"):
+            powered = np.where(vals > 0, vals**t, 1.0 if t == 0 else 0.0)
+        return (vecs * powered[..., None, :]) @ _t(vecs)
+
+    left = W @ _t(W)
+    right = _t(W) @ W
+    return sum(
+        spd_power(left, (depth - p) / depth) @ Z @ spd_power(right, (p - 1) / depth)
+        for p in range(1, depth + 1)
+    )

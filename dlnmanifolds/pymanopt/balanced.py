@@ -1,0 +1,229 @@
+"""Pymanopt manifold of balanced deep linear networks (math.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pymanopt.manifolds.manifold import RiemannianSubmanifold
+
+from dlnmanifolds.core._validate import as_rng, as_weights, check_widths
+from dlnmanifolds.core.balanced import (
+    BalancedFrames,
+    _rebalance,
+    balanced_factors,
+    balanced_frames,
+    haar_stiefel,
+)
+from dlnmanifolds.core.balanced_tangent import (
+    horizontal_projection,
+    riemannian_hessian,
+    tangent_projection,
+)
+from dlnmanifolds.core.network import _end_to_end, _imbalance
+from dlnmanifolds.core.operator import RANK_RTOL
+from dlnmanifolds.pymanopt._layers import LayerTuple, layer_inner
+
+
+def balanced_dimension(widths: Sequence[int], rank: int) -> int:
+    """dim M_r = r + sum_{p=0}^N (d_p r - r(r+1)/2) (math.md §2.3, verified C3)."""
+    return rank + sum(d * rank - rank * (rank + 1) // 2 for d in widths)
+
+
+class BalancedManifold(RiemannianSubmanifold):
+    """Balanced weights (W_1, ..., W_N) with full-rank end-to-end matrix.
+
+    M = {W : W_{p+1}^T W_{p+1} = W_p W_p^T, rank W_N...W_1 = min(d_0, d_N)},
+    a Riemannian submanifold of the layer space with the Frobenius metric
+    (math.md §2.2–2.6). Points are ``LayerTuple`` s; costs take
+    ``cost(W1, ..., WN)`` (``point_layout = N``). At depth 1 a point is a single array.
+
+    * projection: frame form with Jacobi tridiagonal solves, O(N d^3)
+      (math.md §2.4, verified C10);
+    * retraction: polar re-balancing of W + xi with a tangential second-order
+      correction (``retraction="second_order"``, default) or without it
+      (``"polar"``, first order, half the cost); both land exactly on M;
+    * Hessian: Weingarten form (math.md §2.6, verified C3);
+    * transport: projection onto the new tangent space.
+
+    Parameters
+    ----------
+    widths : (d_0, ..., d_N); every inner width must be >= min(d_0, d_N).
+    retraction : "second_order" or "polar".
+    rng : Generator or seed used by ``random_point``/``random_tangent_vector``.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        retraction: str = "second_order",
+        rng: np.random.Generator | int | None = None,
+    ):
+        widths = check_widths(widths)
+        depth = len(widths) - 1
+        rank = min(widths[0], widths[-1])
+        if min(widths) < rank:
+            raise ValueError(
+                f"widths {widths}: every inner width must be >= min(d_0, d_N) = "
+                f"{rank} for a full-rank end-to-end matrix"
+            )
+        if retraction not in ("second_order", "polar"):
+            raise ValueError(
+                f"retraction must be 'second_order' or 'polar', got {retraction!r}"
+            )
+        self._widths = widths
+        self._depth = depth
+        self._rank = rank
+        self._retraction_kind = retraction
+        self._rng = as_rng(rng)
+        self._cache: tuple[list, BalancedFrames] | None = None
+        super().__init__(
+            f"Balanced DLN manifold with widths {widths}",
+            balanced_dimension(widths, rank),
+            point_layout=depth,
+        )
+
+    # -- structure -----------------------------------------------------------
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return self._widths
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def rank(self) -> int:
+        return self._rank
+
+    @property
+    def typical_dist(self) -> float:
+        return float(np.sqrt(self.dim))
+
+    def _layers(self, value) -> list:
+        # Pymanopt passes a depth-1 point as one array (point_layout = 1).
+        if self._depth == 1 and isinstance(value, np.ndarray):
+            return [value]
+        return value
+
+    def _out(self, layers):
+        if self._depth == 1:
+            return np.asarray(layers[0])
+        return LayerTuple(layers)
+
+    def frames(self, point) -> BalancedFrames:
+        """Frames of a point (cached for the most recent point)."""
+        layers = self._layers(point)
+        if self._cache is not None and len(self._cache[0]) == len(layers) and all(
+            a is b for a, b in zip(self._cache[0], layers)
+        ):
+            return self._cache[1]
+        frames = balanced_frames(self._layers(point), self._rank)
+        self._cache = (list(layers), frames)
+        return frames
+
+    # -- membership ----------------------------------------------------------
+    def check_point(self, point, atol: float = 1e-10) -> LayerTuple:
+        """Validate ``point``: widths, finiteness, balance (max |G_p| <= atol
+        relative to max |W_p|^2) and full rank. Raises ValueError/TypeError."""
+        layers = as_weights(self._layers(point), "point", self._widths)
+        scale = max(1.0, max(float(np.max(np.abs(w))) for w in layers) ** 2)
+        imbalance = _imbalance(layers)
+        if imbalance > atol * scale:
+            raise ValueError(
+                f"point is not balanced: max |W_(p+1)^T W_(p+1) - W_p W_p^T| = "
+                f"{imbalance:.3g} > {atol * scale:.3g}"
+            )
+        s = np.linalg.svd(_end_to_end(layers), compute_uv=False)
+        if s[0] == 0 or s[self._rank - 1] <= RANK_RTOL * s[0]:
+            raise ValueError(
+                f"point must have a full-rank end-to-end matrix (rank {self._rank}); "
+                f"singular values {s}"
+            )
+        return self._out(layers)
+
+    def belongs(self, point, atol: float = 1e-10) -> bool:
+        """True when ``point`` lies on the manifold (see ``check_point``)."""
+        try:
+            self.check_point(point, atol)
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    # -- metric --------------------------------------------------------------
+    def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
+        return layer_inner(self._layers(tangent_vector_a), self._layers(tangent_vector_b))
+
+    def norm(self, point, tangent_vector) -> float:
+        return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
+
+    def projection(self, point, vector) -> LayerTuple:
+        return self._out(tangent_projection(self.frames(point), self._layers(vector)))
+
+    to_tangent_space = projection
+
+    def horizontal_projection(self, point, vector) -> LayerTuple:
+        """P_H xi = Dphi^*(A^{-1} Dphi xi) (math.md §2.4)."""
+        return self._out(horizontal_projection(self._layers(point), self._layers(vector)))
+
+    def vertical_projection(self, point, vector) -> LayerTuple:
+        """P_V = P_T - P_H: the component along the group orbit (math.md §2.4)."""
+        tangent = self.projection(point, vector)
+        return tangent - self.horizontal_projection(point, tangent)
+
+    def euclidean_to_riemannian_gradient(self, point, euclidean_gradient) -> LayerTuple:
+        return self.projection(point, euclidean_gradient)
+
+    def euclidean_to_riemannian_hessian(
+        self, point, euclidean_gradient, euclidean_hessian, tangent_vector
+    ) -> LayerTuple:
+        return self._out(
+            riemannian_hessian(
+                self._layers(point),
+                self.frames(point),
+                self._layers(euclidean_gradient),
+                self._layers(euclidean_hessian),
+                self._layers(tangent_vector),
+            )
+        )
+
+    # -- maps ----------------------------------------------------------------
+    def retraction(self, point, tangent_vector) -> LayerTuple:
+        ambient = [w + v for w, v in zip(self._layers(point), self._layers(tangent_vector))]
+        first = _rebalance(ambient)
+        if self._retraction_kind == "polar":
+            return self._out(first)
+        # Remove the O(t^2) tangential error of the polar map: what is left is
+        # normal, so the corrected retraction is second order.
+        correction = tangent_projection(
+            self.frames(point), [a - y for a, y in zip(first, ambient)]
+        )
+        return self._out(_rebalance([y - c for y, c in zip(ambient, correction)]))
+
+    def exp(self, point, tangent_vector):
+        raise NotImplementedError(
+            "BalancedManifold has no closed-form exponential map; use retraction"
+        )
+
+    def transport(self, point_a, point_b, tangent_vector_a) -> LayerTuple:
+        return self.projection(point_b, tangent_vector_a)
+
+    # -- sampling ------------------------------------------------------------
+    def random_point(self) -> LayerTuple:
+        """A balanced point over X = U diag(s) V^T, s ~ U[0.5, 2], Haar frames and gauge."""
+        m, n, r = self._widths[-1], self._widths[0], self._rank
+        s = np.sort(self._rng.uniform(0.5, 2.0, r))[::-1]
+        x = (haar_stiefel(m, r, self._rng) * s) @ haar_stiefel(n, r, self._rng).T
+        return self._out(balanced_factors(x, self._depth, self._widths, self._rng))
+
+    def random_tangent_vector(self, point) -> LayerTuple:
+        vector = self.projection(
+            point, [self._rng.standard_normal(w.shape) for w in self._layers(point)]
+        )
+        return vector / self.norm(point, vector)
+
+    def zero_vector(self, point) -> LayerTuple:
+        return self._out([np.zeros_like(w) for w in self._layers(point)])
+
+    def end_to_end(self, point) -> np.ndarray:
+        return _end_to_end(self._layers(point))

@@ -1,0 +1,141 @@
+"""Pymanopt manifold of full-rank end-to-end matrices with the DLN metric g^N."""
+
+from __future__ import annotations
+
+import numpy as np
+from pymanopt.manifolds.manifold import Manifold
+
+from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
+from dlnmanifolds.core.balanced import haar_stiefel
+from dlnmanifolds.core.dln_metric import (
+    exp_fixed_singular_vectors,
+    lifted_retraction,
+    riemannian_hessian,
+)
+from dlnmanifolds.core.operator import (
+    RANK_RTOL,
+    SVDFrame,
+    _inner_in_frame,
+    _operator_in_frame,
+    svd_frame,
+)
+
+
+class DLNMatrices(Manifold):
+    """Full-rank m x n matrices with the DLN metric g^N (math.md §4).
+
+    g^N_X(Y, Z) = tr(Y^T A_{N,X}^{-1}(Z)), so the Riemannian gradient is
+    A_{N,X}(grad E) and the g^N gradient flow is the end-to-end (Arora–Cohen–
+    Hazan) training dynamics. Depth 1 is the Euclidean metric.
+
+    * retraction: phi(W + xi^h), a horizontal straight step from a balanced
+      lift, second order (see ``dlnmanifolds.core.dln_metric``);
+    * Hessian: through the Riemannian submersion (math.md §4.3, verified C6),
+      so TrustRegions works;
+    * transport: identity (every tangent space is R^{m x n}).
+    """
+
+    def __init__(
+        self, m: int, n: int, depth: int, rng: np.random.Generator | int | None = None
+    ):
+        self._m = check_positive_int(m, "m")
+        self._n = check_positive_int(n, "n")
+        self._depth = check_depth(depth)
+        self._rng = as_rng(rng)
+        self._cache: tuple[np.ndarray, SVDFrame] | None = None
+        super().__init__(
+            f"DLN metric g^{self._depth} on full-rank {m}x{n} matrices",
+            self._m * self._n,
+            point_layout=1,
+        )
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self._m, self._n)
+
+    @property
+    def typical_dist(self) -> float:
+        return float(np.sqrt(self.dim))
+
+    def _frame(self, point: np.ndarray) -> SVDFrame:
+        if self._cache is not None and self._cache[0] is point:
+            return self._cache[1]
+        frame = svd_frame(point)
+        self._cache = (point, frame)
+        return frame
+
+    def check_point(self, point) -> np.ndarray:
+        """Validate shape, finiteness and full rank; raise ValueError/TypeError."""
+        point = as_matrix(point, "point")
+        if point.shape != self.shape:
+            raise ValueError(f"point must have shape {self.shape}, got {point.shape}")
+        s = np.linalg.svd(point, compute_uv=False)
+        if s[0] == 0 or s[-1] <= RANK_RTOL * s[0]:
+            raise ValueError(
+                f"point must have full rank {min(self.shape)}; singular values {s}"
+            )
+        return point
+
+    def belongs(self, point, atol: float | None = None) -> bool:
+        try:
+            self.check_point(point)
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
+        return float(
+            _inner_in_frame(self._frame(point), tangent_vector_a, tangent_vector_b, self._depth)
+        )
+
+    def norm(self, point, tangent_vector) -> float:
+        return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
+
+    def projection(self, point, vector) -> np.ndarray:
+        return np.array(vector, dtype=float, copy=True)
+
+    to_tangent_space = projection
+
+    def euclidean_to_riemannian_gradient(self, point, euclidean_gradient) -> np.ndarray:
+        return _operator_in_frame(self._frame(point), euclidean_gradient, self._depth, 1.0)
+
+    def euclidean_to_riemannian_hessian(
+        self, point, euclidean_gradient, euclidean_hessian, tangent_vector
+    ) -> np.ndarray:
+        return riemannian_hessian(
+            point, euclidean_gradient, euclidean_hessian, tangent_vector, self._depth
+        )
+
+    def retraction(self, point, tangent_vector) -> np.ndarray:
+        return lifted_retraction(point, tangent_vector, self._depth)
+
+    def exp_diagonal(self, point, delta: np.ndarray) -> np.ndarray:
+        """Exp_X(U diag(delta) V^T) in closed form (math.md §4.5)."""
+        return exp_fixed_singular_vectors(point, np.asarray(delta, dtype=float), self._depth)
+
+    def exp(self, point, tangent_vector):
+        raise NotImplementedError(
+            "DLNMatrices has no closed-form exponential map for general tangent "
+            "vectors (math.md §4.5); use retraction, exp_diagonal, or the "
+            "numerical exp of dlnmanifolds.geomstats.DLNMetric"
+        )
+
+    def transport(self, point_a, point_b, tangent_vector_a) -> np.ndarray:
+        return np.array(tangent_vector_a, dtype=float, copy=True)
+
+    def random_point(self) -> np.ndarray:
+        """U diag(s) V^T with Haar frames and s ~ U[0.5, 2]."""
+        r = min(self._m, self._n)
+        s = np.sort(self._rng.uniform(0.5, 2.0, r))[::-1]
+        return (haar_stiefel(self._m, r, self._rng) * s) @ haar_stiefel(self._n, r, self._rng).T
+
+    def random_tangent_vector(self, point) -> np.ndarray:
+        vector = self._rng.standard_normal(self.shape)
+        return vector / self.norm(point, vector)
+
+    def zero_vector(self, point) -> np.ndarray:
+        return np.zeros(self.shape)
