@@ -149,13 +149,15 @@ def dln_operator_powers(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray:
     """A_{N,W}(Z) by fractional matrix powers, the definition (reference form, slow).
 
     sum_p (W W^T)^{(N-p)/N} Z (W^T W)^{(p-1)/N}, powers by symmetric eigen-
-    decomposition with round-off negative eigenvalues clipped to 0.
+    decomposition. Eigenvalues below 1e-12 of the largest are round-off of a
+    rank-deficient Gram matrix and set to 0: raised to a power < 1 they would
+    leak into the result (math.md §3.3).
     """
     W, Z, depth = _check_pair(W, Z, depth)
 
     def spd_power(a, t):
         vals, vecs = np.linalg.eigh(a)
-        vals = np.clip(vals, 0.0, None)
+        vals = np.where(vals > 1e-12 * np.max(vals, axis=-1, keepdims=True), vals, 0.0)
         with np.errstate(divide="ignore"):
             powered = np.where(vals > 0, vals**t, 1.0 if t == 0 else 0.0)
         return (vecs * powered[..., None, :]) @ _t(vecs)

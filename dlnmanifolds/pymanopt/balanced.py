@@ -53,6 +53,9 @@ class BalancedManifold(RiemannianSubmanifold):
     rng : Generator or seed used by ``random_point``/``random_tangent_vector``.
     """
 
+    #: Order of agreement of ``retraction`` with the exponential map.
+    retraction_order: int = 2
+
     def __init__(
         self,
         widths: Sequence[int],
@@ -75,6 +78,7 @@ class BalancedManifold(RiemannianSubmanifold):
         self._depth = depth
         self._rank = rank
         self._retraction_kind = retraction
+        self.retraction_order = 2 if retraction == "second_order" else 1
         self._rng = as_rng(rng)
         self._cache: tuple[list, BalancedFrames] | None = None
         super().__init__(

@@ -35,6 +35,9 @@ class DLNMatrices(Manifold):
     * transport: identity (every tangent space is R^{m x n}).
     """
 
+    #: Order of agreement of ``retraction`` with the exponential map.
+    retraction_order: int = 2
+
     def __init__(
         self, m: int, n: int, depth: int, rng: np.random.Generator | int | None = None
     ):
