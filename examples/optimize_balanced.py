@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
 
     result = TrustRegions(max_iterations=iters // 5, verbosity=0).run(
         # The same problem on end-to-end matrices with the DLN metric g^N.
-        pymanopt.Problem(downstairs, cost_x), initial_point=end_to_end(start)
+        pymanopt.Problem(downstairs, cost_x),
+        initial_point=end_to_end(start),
     )
     print(f"{'TrustRegions on g^N':<20}{result.cost:>14.3e}{result.iterations:>12d}{'-':>12}")
 

@@ -31,9 +31,7 @@ def check_depth(depth: Any, name: str = "depth") -> int:
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """Return ``value`` as an int >= ``minimum`` or raise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"{name} must be an integer >= {minimum}, got {_describe(value)}"
-        )
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {_describe(value)}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
@@ -41,18 +39,14 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
 
 def check_widths(widths: Any, name: str = "widths") -> tuple[int, ...]:
     """Return ``widths`` (d_0, ..., d_N) as a tuple of positive ints, N >= 1."""
-    if isinstance(widths, (str, bytes)) or not isinstance(
-        widths, (Sequence, np.ndarray)
-    ):
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, (Sequence, np.ndarray)):
         raise TypeError(
             f"{name} must be a sequence (d_0, ..., d_N) of positive integers, "
             f"got {_describe(widths)}"
         )
     widths = tuple(widths)
     if len(widths) < 2:
-        raise ValueError(
-            f"{name} must have at least two entries (d_0, d_1), got {widths}"
-        )
+        raise ValueError(f"{name} must have at least two entries (d_0, d_1), got {widths}")
     for k, d in enumerate(widths):
         check_positive_int(d, f"{name}[{k}]")
     return tuple(int(d) for d in widths)
@@ -73,12 +67,9 @@ def as_matrix(value: Any, name: str, batch: bool = False) -> np.ndarray:
     except Exception as exc:  # pragma: no cover - exotic objects
         raise TypeError(f"{name} must be a real matrix, got {_describe(value)}") from exc
     if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.floating)
-        or np.issubdtype(array.dtype, np.integer)
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
     ):
-        raise TypeError(
-            f"{name} must be a real numeric matrix, got dtype {array.dtype}"
-        )
+        raise TypeError(f"{name} must be a real numeric matrix, got dtype {array.dtype}")
     if (array.ndim != 2 and not batch) or array.ndim < 2:
         expected = "a 2-d array" if not batch else "an array with ndim >= 2"
         raise ValueError(f"{name} must be {expected}, got shape {array.shape}")
@@ -99,8 +90,7 @@ def as_weights(
         weights = tuple(weights)
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
         raise TypeError(
-            f"{name} must be a sequence (W_1, ..., W_N) of matrices, "
-            f"got {_describe(weights)}"
+            f"{name} must be a sequence (W_1, ..., W_N) of matrices, got {_describe(weights)}"
         )
     if len(weights) == 0:
         raise ValueError(f"{name} must contain at least one layer, got none")
@@ -116,9 +106,7 @@ def as_weights(
     if widths is not None:
         got = widths_of(layers)
         if got != tuple(widths):
-            raise ValueError(
-                f"{name} must have widths {tuple(widths)}, got widths {got}"
-            )
+            raise ValueError(f"{name} must have widths {tuple(widths)}, got widths {got}")
     return layers
 
 
@@ -129,9 +117,7 @@ def widths_of(weights: Sequence[np.ndarray]) -> tuple[int, ...]:
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
-        raise ValueError(
-            f"{name_b} must have the same shape as {name_a} {a.shape}, got {b.shape}"
-        )
+        raise ValueError(f"{name_b} must have the same shape as {name_a} {a.shape}, got {b.shape}")
 
 
 def as_rng(rng: Any, name: str = "rng") -> np.random.Generator:
@@ -141,6 +127,5 @@ def as_rng(rng: Any, name: str = "rng") -> np.random.Generator:
     if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
     raise TypeError(
-        f"{name} must be a numpy.random.Generator, an int seed or None, "
-        f"got {_describe(rng)}"
+        f"{name} must be a numpy.random.Generator, an int seed or None, got {_describe(rng)}"
     )

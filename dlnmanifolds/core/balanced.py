@@ -65,9 +65,7 @@ def balanced_factors(
         widths = (n,) + (min(m, n),) * (depth - 1) + (m,)
     widths = check_widths(widths)
     if len(widths) != depth + 1:
-        raise ValueError(
-            f"widths must have depth + 1 = {depth + 1} entries, got {len(widths)}"
-        )
+        raise ValueError(f"widths must have depth + 1 = {depth + 1} entries, got {len(widths)}")
     if widths[0] != n or widths[-1] != m:
         raise ValueError(
             f"widths must start with n = {n} and end with m = {m} for W of shape "

@@ -27,7 +27,7 @@ from dlnmanifolds.core.network import (
     _prefix_products,
     _suffix_products,
 )
-from dlnmanifolds.core.operator import svd_frame, _operator_in_frame
+from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
 
 Layers = Sequence[np.ndarray]
 
@@ -89,9 +89,7 @@ def _normal_coefficients(xt: Layers, lam: np.ndarray):
         pair_c = _thomas_jacobi(lam_i, lam_j, rhs)
     else:
         pair_c = np.zeros((max(depth - 1, 0), iu.size))
-    perp_l = [
-        0.5 * (xt[q][r:, :r] - xt[q + 1][:r, r:].T) for q in range(depth - 1)
-    ]
+    perp_l = [0.5 * (xt[q][r:, :r] - xt[q + 1][:r, r:].T) for q in range(depth - 1)]
     return diag_s, pair_c, perp_l
 
 
@@ -211,7 +209,9 @@ def riemannian_hessian(
     return tangent_projection(frames, total)
 
 
-def horizontal_lift(weights: Layers, zeta: np.ndarray, depth: int | None = None) -> list[np.ndarray]:
+def horizontal_lift(
+    weights: Layers, zeta: np.ndarray, depth: int | None = None
+) -> list[np.ndarray]:
     """zeta^h = Dphi^*(A^{-1} zeta), the horizontal lift (math.md §2.4, §4.2).
 
     ||zeta^h||^2 = g^N(zeta, zeta). Requires phi(W) of full rank min(m, n).

@@ -39,9 +39,12 @@ def end_to_end(weights: Layers) -> np.ndarray:
     Safe inside autograd costs: with traced (non-ndarray) layers no
     validation is done and only ``@`` is used.
     """
-    if isinstance(weights, Sequence) and weights and not all(
-        isinstance(w, np.ndarray) for w in weights
-    ) and all(hasattr(w, "shape") and hasattr(w, "__matmul__") for w in weights):
+    if (
+        isinstance(weights, Sequence)
+        and weights
+        and not all(isinstance(w, np.ndarray) for w in weights)
+        and all(hasattr(w, "shape") and hasattr(w, "__matmul__") for w in weights)
+    ):
         return _end_to_end(weights)
     return _end_to_end(as_weights(weights))
 
@@ -114,9 +117,7 @@ def dphi(weights: Layers, tangent: Layers) -> np.ndarray:
     for p, (w, x) in enumerate(zip(layers, xi)):
         check_same_shape(w, x, f"weights[{p}]", f"tangent[{p}]")
     if len(xi) != len(layers):
-        raise ValueError(
-            f"tangent must have {len(layers)} layers like weights, got {len(xi)}"
-        )
+        raise ValueError(f"tangent must have {len(layers)} layers like weights, got {len(xi)}")
     return _dphi(layers, xi)
 
 
@@ -144,8 +145,7 @@ def _generic_operator(weights: Layers, z: np.ndarray) -> np.ndarray:
     before = _prefix_products(weights)
     after = _suffix_products(weights)
     return sum(
-        after[p + 1] @ _t(after[p + 1]) @ z @ _t(before[p]) @ before[p]
-        for p in range(len(weights))
+        after[p + 1] @ _t(after[p + 1]) @ z @ _t(before[p]) @ before[p] for p in range(len(weights))
     )
 
 
@@ -190,7 +190,8 @@ def _dphi_adjoint_derivative(weights: Layers, eta: Layers, y: np.ndarray) -> lis
 
 def _second_derivative(weights: Layers, xi: Layers, eta: Layers) -> np.ndarray:
     """D^2phi(W)[xi, eta] = sum_{p != q} product with xi in slot p, eta in slot q."""
-    # D^2 phi[xi, eta] = D_eta (Dphi[xi]) = sum_p D_eta(W_{>p}) xi_p W_{<p} + W_{>p} xi_p D_eta(W_{<p}).
+    # D^2 phi[xi, eta] = D_eta(Dphi[xi])
+    #                  = sum_p D_eta(W_{>p}) xi_p W_{<p} + W_{>p} xi_p D_eta(W_{<p}).
     before = _prefix_products(weights)
     after = _suffix_products(weights)
     d_after = _directional_suffix(weights, eta)

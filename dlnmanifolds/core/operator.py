@@ -73,8 +73,7 @@ def _check_pair(w, z, depth, name_z="z"):
     z = as_matrix(z, name_z, batch=True)
     if z.shape[-2:] != w.shape[-2:]:
         raise ValueError(
-            f"{name_z} must have the same matrix shape as W {w.shape[-2:]}, "
-            f"got {z.shape[-2:]}"
+            f"{name_z} must have the same matrix shape as W {w.shape[-2:]}, got {z.shape[-2:]}"
         )
     return w, z, check_depth(depth)
 
@@ -84,9 +83,7 @@ def _check_rank(rank, w):
         return None
     rank = check_positive_int(rank, "rank")
     if rank > min(w.shape[-2:]):
-        raise ValueError(
-            f"rank must be at most min(m, n) = {min(w.shape[-2:])}, got {rank}"
-        )
+        raise ValueError(f"rank must be at most min(m, n) = {min(w.shape[-2:])}, got {rank}")
     return rank
 
 
@@ -120,7 +117,9 @@ def dln_operator_inverse(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray
     return _operator_in_frame(frame, Z, depth, -1.0)
 
 
-def dln_operator_sqrt(W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = None) -> np.ndarray:
+def dln_operator_sqrt(
+    W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = None
+) -> np.ndarray:
     """A_{N,W}^{1/2}(Z) = U (sqrt(K) ∘ U^T Z V) V^T, the Langevin noise map (math.md §8.3)."""
     W, Z, depth = _check_pair(W, Z, depth)
     return _operator_in_frame(svd_frame(W, _check_rank(rank, W)), Z, depth, 0.5)

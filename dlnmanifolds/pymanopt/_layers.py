@@ -22,8 +22,7 @@ class LayerTuple(ndarraySequenceMixin, list):
     def _check(self, other) -> None:
         if len(self) != len(other):
             raise ValueError(
-                f"layer sequences must have the same length, got {len(self)} "
-                f"and {len(other)}"
+                f"layer sequences must have the same length, got {len(self)} and {len(other)}"
             )
 
     def __add__(self, other):

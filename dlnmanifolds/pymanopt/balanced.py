@@ -71,9 +71,7 @@ class BalancedManifold(RiemannianSubmanifold):
                 f"{rank} for a full-rank end-to-end matrix"
             )
         if retraction not in ("second_order", "polar"):
-            raise ValueError(
-                f"retraction must be 'second_order' or 'polar', got {retraction!r}"
-            )
+            raise ValueError(f"retraction must be 'second_order' or 'polar', got {retraction!r}")
         self._widths = widths
         self._depth = depth
         self._rank = rank
@@ -118,8 +116,10 @@ class BalancedManifold(RiemannianSubmanifold):
     def frames(self, point) -> BalancedFrames:
         """Frames of a point (cached for the most recent point)."""
         layers = self._layers(point)
-        if self._cache is not None and len(self._cache[0]) == len(layers) and all(
-            a is b for a, b in zip(self._cache[0], layers)
+        if (
+            self._cache is not None
+            and len(self._cache[0]) == len(layers)
+            and all(a is b for a, b in zip(self._cache[0], layers))
         ):
             return self._cache[1]
         frames = balanced_frames(self._layers(point), self._rank)
@@ -199,9 +199,7 @@ class BalancedManifold(RiemannianSubmanifold):
             return self._out(first)
         # Remove the O(t^2) tangential error of the polar map: what is left is
         # normal, so the corrected retraction is second order.
-        correction = tangent_projection(
-            self.frames(point), [a - y for a, y in zip(first, ambient)]
-        )
+        correction = tangent_projection(self.frames(point), [a - y for a, y in zip(first, ambient)])
         return self._out(_rebalance([y - c for y, c in zip(ambient, correction)]))
 
     def exp(self, point, tangent_vector):

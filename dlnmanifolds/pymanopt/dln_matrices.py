@@ -38,9 +38,7 @@ class DLNMatrices(Manifold):
     #: Order of agreement of ``retraction`` with the exponential map.
     retraction_order: int = 2
 
-    def __init__(
-        self, m: int, n: int, depth: int, rng: np.random.Generator | int | None = None
-    ):
+    def __init__(self, m: int, n: int, depth: int, rng: np.random.Generator | int | None = None):
         self._m = check_positive_int(m, "m")
         self._n = check_positive_int(n, "n")
         self._depth = check_depth(depth)
@@ -78,9 +76,7 @@ class DLNMatrices(Manifold):
             raise ValueError(f"point must have shape {self.shape}, got {point.shape}")
         s = np.linalg.svd(point, compute_uv=False)
         if s[0] == 0 or s[-1] <= RANK_RTOL * s[0]:
-            raise ValueError(
-                f"point must have full rank {min(self.shape)}; singular values {s}"
-            )
+            raise ValueError(f"point must have full rank {min(self.shape)}; singular values {s}")
         return point
 
     def belongs(self, point, atol: float | None = None) -> bool:

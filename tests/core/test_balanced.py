@@ -36,7 +36,9 @@ def test_polar_form_is_balanced(rng):
     vals, vecs = np.linalg.eigh(x.T @ x)
     p_root = (vecs * vals ** (1 / (2 * depth))) @ vecs.T
     r_last = x @ (vecs * vals ** (-0.5)) @ vecs.T
-    rotations = [np.eye(3)] + [np.linalg.qr(rng.standard_normal((3, 3)))[0] for _ in range(depth - 1)]
+    rotations = [np.eye(3)] + [
+        np.linalg.qr(rng.standard_normal((3, 3)))[0] for _ in range(depth - 1)
+    ]
     rotations.append(r_last)
     w = [rotations[p + 1] @ p_root @ rotations[p].T for p in range(depth)]
     assert imbalance(w) <= 1e-12
@@ -68,7 +70,10 @@ def test_frames_with_repeated_singular_values(sigma, rng):
     assert max(np.max(np.abs(a - b)) for a, b in zip(rebuilt, w)) <= 1e-12
 
 
-@given(st.integers(0, 2**32 - 1), st.sampled_from([(3, 3, 3), (2, 4, 3), (3, 5, 4, 2), (4, 2), (2, 2, 2, 2, 2, 2)]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([(3, 3, 3), (2, 4, 3), (3, 5, 4, 2), (4, 2), (2, 2, 2, 2, 2, 2)]),
+)
 def test_rebalance_is_identity_on_m_and_lands_on_m(seed, widths):
     """The polar re-balancing map fixes M and maps a neighbourhood onto M, keeping phi."""
     rng = np.random.default_rng(seed)

@@ -153,7 +153,11 @@ def test_horizontal_lift_frame_formula(rng):
     k = kernel_matrix(lam**depth, (3, 3), depth)
     zt = frames.q[-1].T @ zeta @ frames.q[0]
     expected = [
-        frames.q[p] @ np.diag(lam ** (depth - p)) @ (zt / k) @ np.diag(lam ** (p - 1)) @ frames.q[p - 1].T
+        frames.q[p]
+        @ np.diag(lam ** (depth - p))
+        @ (zt / k)
+        @ np.diag(lam ** (p - 1))
+        @ frames.q[p - 1].T
         for p in range(1, depth + 1)
     ]
     for a, b in zip(horizontal_lift(w, zeta), expected):

@@ -89,7 +89,9 @@ def test_kernel_matrix_blocks_rank_deficient():
 def test_jacobi_matrix_determinant_and_spectrum():
     """C5/C10: det T_ij = kappa_ij and eig T_ij = l_i^2 + l_j^2 - 2 l_i l_j cos(k pi/N)."""
     depth, li, lj = 5, 1.3, 0.7
-    t = (li**2 + lj**2) * np.eye(depth - 1) - li * lj * (np.eye(depth - 1, k=1) + np.eye(depth - 1, k=-1))
+    t = (li**2 + lj**2) * np.eye(depth - 1) - li * lj * (
+        np.eye(depth - 1, k=1) + np.eye(depth - 1, k=-1)
+    )
     kappa = dln_kernel(li**depth, lj**depth, depth)
     assert np.isclose(np.linalg.det(t), kappa, rtol=1e-12)
     expected = li**2 + lj**2 - 2 * li * lj * np.cos(np.arange(1, depth) * np.pi / depth)

@@ -40,7 +40,10 @@ def test_dphi_is_derivative_and_adjoint(widths, rng):
     xi = random_layers(widths, rng)
     z = rng.standard_normal((widths[-1], widths[0]))
     h = 1e-6
-    fd = (end_to_end([a + h * b for a, b in zip(w, xi)]) - end_to_end([a - h * b for a, b in zip(w, xi)])) / (2 * h)
+    fd = (
+        end_to_end([a + h * b for a, b in zip(w, xi)])
+        - end_to_end([a - h * b for a, b in zip(w, xi)])
+    ) / (2 * h)
     d = dphi(w, xi)
     assert np.linalg.norm(fd - d) <= 1e-8 * np.linalg.norm(d)
     assert np.isclose(np.sum(d * z), inner(xi, dphi_adjoint(w, z)), rtol=1e-12)

@@ -111,7 +111,10 @@ def test_singular_value_dynamics(rng):
     u, s, vt = np.linalg.svd(x)
     velocity = -dln_operator(x, e, depth)
     h = 1e-6
-    fd = (np.linalg.svd(x + h * velocity, compute_uv=False) - np.linalg.svd(x - h * velocity, compute_uv=False)) / (2 * h)
+    fd = (
+        np.linalg.svd(x + h * velocity, compute_uv=False)
+        - np.linalg.svd(x - h * velocity, compute_uv=False)
+    ) / (2 * h)
     expected = -depth * s ** (2 - 2 / depth) * np.einsum("ik,ij,jk->k", u, e, vt.T)
     assert np.allclose(fd, expected, atol=1e-8)
 

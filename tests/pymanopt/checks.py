@@ -30,7 +30,9 @@ def retraction_slope(manifold, point, direction, project_tangential: bool) -> fl
         deviation = moved - point - t * direction
         if project_tangential:
             deviation = manifold.projection(point, deviation)
-        errors.append(manifold.norm(point, deviation) if hasattr(deviation, "__len__") else abs(deviation))
+        errors.append(
+            manifold.norm(point, deviation) if hasattr(deviation, "__len__") else abs(deviation)
+        )
     if max(errors) < 1e-13:  # the retraction is exact along this line
         return float("inf")
     return float(np.polyfit(np.log(ts), np.log(errors), 1)[0])

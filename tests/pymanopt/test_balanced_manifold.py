@@ -64,7 +64,10 @@ def test_retraction_lands_on_manifold_and_orders(widths, rng):
     d = manifold.random_tangent_vector(x)
     # R_x(0) = x and points land on M to 1e-12
     zero = manifold.retraction(x, manifold.zero_vector(x))
-    assert max(np.max(np.abs(a - b)) for a, b in zip(as_list(manifold, zero), as_list(manifold, x))) <= 1e-12
+    assert (
+        max(np.max(np.abs(a - b)) for a, b in zip(as_list(manifold, zero), as_list(manifold, x)))
+        <= 1e-12
+    )
     for t in (1e-3, 0.1, 1.0):
         y = manifold.retraction(x, t * d)
         assert imbalance(as_list(manifold, y)) <= 1e-12 * max(1.0, manifold.norm(y, y) ** 2)
@@ -100,7 +103,6 @@ def test_hessian_is_covariant_derivative_and_self_adjoint(widths, rng):
 def test_manifold_properties(seed, widths):
     """Random points on M, tangent vectors tangent, projection idempotent, metric
     symmetric positive, transport lands in the target tangent space."""
-    rng = np.random.default_rng(seed)
     manifold = BalancedManifold(widths, rng=seed)
     x = manifold.random_point()
     assert manifold.belongs(x)
@@ -126,7 +128,11 @@ def test_dimension_matches_projection_rank(rng):
         for k in range(size):
             e = np.zeros(size)
             e[k] = 1.0
-            cols.append(flatten(as_list(manifold, manifold.projection(x, _wrap(manifold, unflatten(e, layers))))))
+            cols.append(
+                flatten(
+                    as_list(manifold, manifold.projection(x, _wrap(manifold, unflatten(e, layers))))
+                )
+            )
         assert np.linalg.matrix_rank(np.array(cols), tol=1e-8) == manifold.dim
 
 

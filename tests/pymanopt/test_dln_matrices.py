@@ -120,7 +120,9 @@ def test_manifold_properties(seed, shape):
     assert manifold.belongs(x)
     a, b = manifold.random_tangent_vector(x), manifold.random_tangent_vector(x)
     assert manifold.norm(x, a) == pytest.approx(1.0)
-    assert manifold.inner_product(x, a, b) == pytest.approx(manifold.inner_product(x, b, a), rel=1e-10)
+    assert manifold.inner_product(x, a, b) == pytest.approx(
+        manifold.inner_product(x, b, a), rel=1e-10
+    )
     assert manifold.inner_product(x, a, a) > 0
     y = manifold.retraction(x, 0.1 * a)
     assert manifold.belongs(y)
