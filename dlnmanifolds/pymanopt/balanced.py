@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pymanopt.manifolds.manifold import RiemannianSubmanifold
 
 from dlnmanifolds.core._validate import as_rng, as_weights, check_widths
 from dlnmanifolds.core.balanced import (
@@ -22,7 +21,7 @@ from dlnmanifolds.core.balanced_tangent import (
 )
 from dlnmanifolds.core.network import _end_to_end, _imbalance
 from dlnmanifolds.core.operator import RANK_RTOL
-from dlnmanifolds.pymanopt._layers import LayerTuple, layer_inner
+from dlnmanifolds.pymanopt._layers import LayerSubmanifold
 
 
 def balanced_dimension(widths: Sequence[int], rank: int) -> int:
@@ -30,7 +29,7 @@ def balanced_dimension(widths: Sequence[int], rank: int) -> int:
     return rank + sum(d * rank - rank * (rank + 1) // 2 for d in widths)
 
 
-class BalancedManifold(RiemannianSubmanifold):
+class BalancedManifold(LayerSubmanifold):
     """Balanced weights (W_1, ..., W_N) with full-rank end-to-end matrix.
 
     M = {W : W_{p+1}^T W_{p+1} = W_p W_p^T, rank W_N...W_1 = min(d_0, d_N)},
@@ -91,27 +90,8 @@ class BalancedManifold(RiemannianSubmanifold):
         return self._widths
 
     @property
-    def depth(self) -> int:
-        return self._depth
-
-    @property
     def rank(self) -> int:
         return self._rank
-
-    @property
-    def typical_dist(self) -> float:
-        return float(np.sqrt(self.dim))
-
-    def _layers(self, value) -> list:
-        # Pymanopt passes a depth-1 point as one array (point_layout = 1).
-        if self._depth == 1 and isinstance(value, np.ndarray):
-            return [value]
-        return value
-
-    def _out(self, layers):
-        if self._depth == 1:
-            return np.asarray(layers[0])
-        return LayerTuple(layers)
 
     def frames(self, point) -> BalancedFrames:
         """Frames of a point (cached for the most recent point)."""
@@ -127,7 +107,7 @@ class BalancedManifold(RiemannianSubmanifold):
         return frames
 
     # -- membership ----------------------------------------------------------
-    def check_point(self, point, atol: float = 1e-10) -> LayerTuple:
+    def check_point(self, point, atol: float = 1e-10):
         """Validate ``point``: widths, finiteness, balance (max |G_p| <= atol
         relative to max |W_p|^2) and full rank. Raises ValueError/TypeError."""
         layers = as_weights(self._layers(point), "point", self._widths)
@@ -146,41 +126,22 @@ class BalancedManifold(RiemannianSubmanifold):
             )
         return self._out(layers)
 
-    def belongs(self, point, atol: float = 1e-10) -> bool:
-        """True when ``point`` lies on the manifold (see ``check_point``)."""
-        try:
-            self.check_point(point, atol)
-        except (ValueError, TypeError):
-            return False
-        return True
-
     # -- metric --------------------------------------------------------------
-    def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
-        return layer_inner(self._layers(tangent_vector_a), self._layers(tangent_vector_b))
-
-    def norm(self, point, tangent_vector) -> float:
-        return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
-
-    def projection(self, point, vector) -> LayerTuple:
+    def projection(self, point, vector):
         return self._out(tangent_projection(self.frames(point), self._layers(vector)))
 
-    to_tangent_space = projection
-
-    def horizontal_projection(self, point, vector) -> LayerTuple:
+    def horizontal_projection(self, point, vector):
         """P_H xi = Dphi^*(A^{-1} Dphi xi) (math.md §2.4)."""
         return self._out(horizontal_projection(self._layers(point), self._layers(vector)))
 
-    def vertical_projection(self, point, vector) -> LayerTuple:
+    def vertical_projection(self, point, vector):
         """P_V = P_T - P_H: the component along the group orbit (math.md §2.4)."""
         tangent = self.projection(point, vector)
         return tangent - self.horizontal_projection(point, tangent)
 
-    def euclidean_to_riemannian_gradient(self, point, euclidean_gradient) -> LayerTuple:
-        return self.projection(point, euclidean_gradient)
-
     def euclidean_to_riemannian_hessian(
         self, point, euclidean_gradient, euclidean_hessian, tangent_vector
-    ) -> LayerTuple:
+    ):
         return self._out(
             riemannian_hessian(
                 self._layers(point),
@@ -192,7 +153,7 @@ class BalancedManifold(RiemannianSubmanifold):
         )
 
     # -- maps ----------------------------------------------------------------
-    def retraction(self, point, tangent_vector) -> LayerTuple:
+    def retraction(self, point, tangent_vector):
         ambient = [w + v for w, v in zip(self._layers(point), self._layers(tangent_vector))]
         first = _rebalance(ambient)
         if self._retraction_kind == "polar":
@@ -207,25 +168,10 @@ class BalancedManifold(RiemannianSubmanifold):
             "BalancedManifold has no closed-form exponential map; use retraction"
         )
 
-    def transport(self, point_a, point_b, tangent_vector_a) -> LayerTuple:
-        return self.projection(point_b, tangent_vector_a)
-
     # -- sampling ------------------------------------------------------------
-    def random_point(self) -> LayerTuple:
+    def random_point(self):
         """A balanced point over X = U diag(s) V^T, s ~ U[0.5, 2], Haar frames and gauge."""
         m, n, r = self._widths[-1], self._widths[0], self._rank
         s = np.sort(self._rng.uniform(0.5, 2.0, r))[::-1]
         x = (haar_stiefel(m, r, self._rng) * s) @ haar_stiefel(n, r, self._rng).T
         return self._out(balanced_factors(x, self._depth, self._widths, self._rng))
-
-    def random_tangent_vector(self, point) -> LayerTuple:
-        vector = self.projection(
-            point, [self._rng.standard_normal(w.shape) for w in self._layers(point)]
-        )
-        return vector / self.norm(point, vector)
-
-    def zero_vector(self, point) -> LayerTuple:
-        return self._out([np.zeros_like(w) for w in self._layers(point)])
-
-    def end_to_end(self, point) -> np.ndarray:
-        return _end_to_end(self._layers(point))
