@@ -7,6 +7,7 @@ The core functions are re-exported here; manifolds live in
 from dlnmanifolds.core import (
     balanced_factors,
     balanced_frames,
+    boltzmann_entropy,
     dln_inner,
     dln_kernel,
     dln_operator,
@@ -15,15 +16,30 @@ from dlnmanifolds.core import (
     dphi,
     dphi_adjoint,
     end_to_end,
+    entropy_gradient,
+    fiber_projection,
+    gl_action,
     imbalance,
     invariants,
+    orbit_projection,
+    orthogonal_action,
+    orthogonal_group_volume,
     partial_products,
+    stiefel_volume,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "balanced_factors",
+    "boltzmann_entropy",
+    "entropy_gradient",
+    "fiber_projection",
+    "gl_action",
+    "orbit_projection",
+    "orthogonal_action",
+    "orthogonal_group_volume",
+    "stiefel_volume",
     "balanced_frames",
     "dln_inner",
     "dln_kernel",

@@ -4,6 +4,13 @@ Every formula lives here once; the Pymanopt and Geomstats adapters call it.
 """
 
 from dlnmanifolds.core.balanced import balanced_factors, balanced_frames
+from dlnmanifolds.core.entropy import (
+    boltzmann_entropy,
+    entropy_gradient,
+    orthogonal_group_volume,
+    stiefel_volume,
+)
+from dlnmanifolds.core.fiber import fiber_projection, gl_action
 from dlnmanifolds.core.kernel import dln_kernel
 from dlnmanifolds.core.network import (
     dphi,
@@ -19,9 +26,18 @@ from dlnmanifolds.core.operator import (
     dln_operator_inverse,
     dln_operator_sqrt,
 )
+from dlnmanifolds.core.orbit import orbit_projection, orthogonal_action
 
 __all__ = [
     "balanced_factors",
+    "boltzmann_entropy",
+    "entropy_gradient",
+    "fiber_projection",
+    "gl_action",
+    "orbit_projection",
+    "orthogonal_action",
+    "orthogonal_group_volume",
+    "stiefel_volume",
     "balanced_frames",
     "dln_inner",
     "dln_kernel",

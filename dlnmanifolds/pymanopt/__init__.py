@@ -3,5 +3,7 @@
 from dlnmanifolds.pymanopt._layers import LayerTuple
 from dlnmanifolds.pymanopt.balanced import BalancedManifold
 from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
+from dlnmanifolds.pymanopt.fiber import Fiber
+from dlnmanifolds.pymanopt.orbit import GroupOrbit
 
-__all__ = ["BalancedManifold", "DLNMatrices", "LayerTuple"]
+__all__ = ["BalancedManifold", "DLNMatrices", "Fiber", "GroupOrbit", "LayerTuple"]

@@ -56,14 +56,18 @@ def layer_inner(a, b) -> float:
 class LayerSubmanifold(RiemannianSubmanifold):
     """Shared behaviour of manifolds of layer tuples embedded with the Frobenius metric.
 
-    Subclasses set ``self._depth`` and ``self._rng`` and implement
-    ``check_point``, ``projection``, ``retraction``, ``random_point`` and the
-    Hessian. Pymanopt passes a depth-1 point as one array (point_layout = 1),
-    so ``_layers``/``_out`` convert between that and a list of layers.
+    Subclasses set ``self._depth``, ``self._rng`` and ``self.retraction_order``
+    and implement ``check_point``, ``projection``, ``_first_order_retraction``,
+    ``random_point`` and the Hessian. Pymanopt passes a depth-1 point as one
+    array (point_layout = 1), so ``_layers``/``_out`` convert between that and a
+    list of layers.
     """
 
     _depth: int
     _rng: np.random.Generator
+    _cache: tuple[list, object] | None = None
+    #: Order of agreement of ``retraction`` with the exponential map (1 or 2).
+    retraction_order: int = 2
 
     @property
     def depth(self) -> int:
@@ -83,8 +87,46 @@ class LayerSubmanifold(RiemannianSubmanifold):
             return np.asarray(layers[0])
         return LayerTuple(layers)
 
+    def _cached(self, point, build):
+        """Per-point data (frames, factored solvers), cached for the latest point.
+
+        Pymanopt optimizers query one point many times; identity of the layer
+        arrays (never mutated in place) identifies the point.
+        """
+        layers = self._layers(point)
+        cache = self._cache
+        if (
+            cache is not None
+            and len(cache[0]) == len(layers)
+            and all(a is b for a, b in zip(cache[0], layers))
+        ):
+            return cache[1]
+        data = build(list(layers))
+        self._cache = (list(layers), data)
+        return data
+
     def check_point(self, point, atol: float = 1e-10):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _first_order_retraction(self, point, tangent_layers: list) -> list:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def retraction(self, point, tangent_vector):
+        """The subclass's first-order retraction R, made second order when
+        ``retraction_order == 2`` by R(xi - P_T(R(xi) - W - xi)).
+
+        R(xi) - W - xi is O(t^2); retracting xi minus its tangential part leaves
+        an O(t^2) error that is normal up to O(t^3), i.e. a second-order
+        retraction, still exactly on the manifold because R maps onto it.
+        """
+        layers, xi = self._layers(point), self._layers(tangent_vector)
+        first = self._first_order_retraction(point, xi)
+        if self.retraction_order == 1:
+            return self._out(first)
+        error = self._layers(
+            self.projection(point, self._out([f - w - v for f, w, v in zip(first, layers, xi)]))
+        )
+        return self._out(self._first_order_retraction(point, [v - e for v, e in zip(xi, error)]))
 
     def belongs(self, point, atol: float = 1e-10) -> bool:
         """True when ``point`` lies on the manifold (see ``check_point``)."""
@@ -114,7 +156,8 @@ class LayerSubmanifold(RiemannianSubmanifold):
         """A unit-norm tangent vector: the projection of a standard Gaussian."""
         gaussian = [self._rng.standard_normal(np.shape(w)) for w in self._layers(point)]
         vector = self.projection(point, self._out(gaussian))
-        return vector / self.norm(point, vector)
+        norm = self.norm(point, vector)
+        return vector / norm if norm > 0 else vector
 
     def zero_vector(self, point):
         return self._out([np.zeros_like(w) for w in self._layers(point)])

@@ -39,9 +39,10 @@ class BalancedManifold(LayerSubmanifold):
 
     * projection: frame form with Jacobi tridiagonal solves, O(N d^3)
       (math.md §2.4, verified C10);
-    * retraction: polar re-balancing of W + xi with a tangential second-order
-      correction (``retraction="second_order"``, default) or without it
-      (``"polar"``, first order, half the cost); both land exactly on M;
+    * retraction: polar re-balancing of W + xi (``dlnmanifolds.core.balanced.
+      _rebalance``), first order (``"polar"``) or with the tangential
+      second-order correction of ``LayerSubmanifold.retraction``
+      (``"second_order"``, default, twice the cost); both land exactly on M;
     * Hessian: Weingarten form (math.md §2.6, verified C3);
     * transport: projection onto the new tangent space.
 
@@ -51,9 +52,6 @@ class BalancedManifold(LayerSubmanifold):
     retraction : "second_order" or "polar".
     rng : Generator or seed used by ``random_point``/``random_tangent_vector``.
     """
-
-    #: Order of agreement of ``retraction`` with the exponential map.
-    retraction_order: int = 2
 
     def __init__(
         self,
@@ -74,10 +72,8 @@ class BalancedManifold(LayerSubmanifold):
         self._widths = widths
         self._depth = depth
         self._rank = rank
-        self._retraction_kind = retraction
         self.retraction_order = 2 if retraction == "second_order" else 1
         self._rng = as_rng(rng)
-        self._cache: tuple[list, BalancedFrames] | None = None
         super().__init__(
             f"Balanced DLN manifold with widths {widths}",
             balanced_dimension(widths, rank),
@@ -95,16 +91,7 @@ class BalancedManifold(LayerSubmanifold):
 
     def frames(self, point) -> BalancedFrames:
         """Frames of a point (cached for the most recent point)."""
-        layers = self._layers(point)
-        if (
-            self._cache is not None
-            and len(self._cache[0]) == len(layers)
-            and all(a is b for a, b in zip(self._cache[0], layers))
-        ):
-            return self._cache[1]
-        frames = balanced_frames(self._layers(point), self._rank)
-        self._cache = (list(layers), frames)
-        return frames
+        return self._cached(point, lambda layers: balanced_frames(layers, self._rank))
 
     # -- membership ----------------------------------------------------------
     def check_point(self, point, atol: float = 1e-10):
@@ -153,15 +140,8 @@ class BalancedManifold(LayerSubmanifold):
         )
 
     # -- maps ----------------------------------------------------------------
-    def retraction(self, point, tangent_vector):
-        ambient = [w + v for w, v in zip(self._layers(point), self._layers(tangent_vector))]
-        first = _rebalance(ambient)
-        if self._retraction_kind == "polar":
-            return self._out(first)
-        # Remove the O(t^2) tangential error of the polar map: what is left is
-        # normal, so the corrected retraction is second order.
-        correction = tangent_projection(self.frames(point), [a - y for a, y in zip(first, ambient)])
-        return self._out(_rebalance([y - c for y, c in zip(ambient, correction)]))
+    def _first_order_retraction(self, point, tangent_layers):
+        return _rebalance([w + v for w, v in zip(self._layers(point), tangent_layers)])
 
     def exp(self, point, tangent_vector):
         raise NotImplementedError(

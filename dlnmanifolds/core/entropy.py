@@ -1,0 +1,206 @@
+"""The Boltzmann entropy S(X) = log vol(O_X) of the DLN and its g^N gradient.
+
+O_X = phi^{-1}(X) ∩ M is the orbit of the orthogonal group acting on the
+balanced factorizations of X, with the volume induced by the Frobenius metric
+upstairs (math.md §6; Menon & Yu 2025, Thm 4; verified C5, C13):
+
+    vol(O_X) = prod_{p=1}^{N-1} vol_F(St(d_p, r)) * J,
+    J = prod_{i<j<=r} kappa_ij^{1/2} * prod_{i<=r} (2 lam_i^2)^{m/2},
+    m = sum_{p=1}^{N-1} (d_p - r),  lam = sigma^{1/N},  r = rank X,
+
+which in the main case (square, invertible) is
+S(X) = (N-1) log vol_F(O(d)) + 1/2 sum_{i<j} log kappa_ij.
+Volumes are computed as logarithms (gammaln) so large d neither over- nor
+underflows; kappa is the stable kernel of ``dlnmanifolds.core.kernel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import gammaln
+
+from dlnmanifolds.core._validate import as_matrix, check_depth, check_positive_int, check_widths
+from dlnmanifolds.core.kernel import dln_kernel
+from dlnmanifolds.core.operator import numerical_rank
+
+
+def _log_sphere_volume(k: np.ndarray) -> np.ndarray:
+    """log vol(S^k) = log(2 pi^{(k+1)/2} / Gamma((k+1)/2))."""
+    k = np.asarray(k, dtype=float)
+    return np.log(2.0) + 0.5 * (k + 1) * np.log(np.pi) - gammaln(0.5 * (k + 1))
+
+
+def log_stiefel_volume(n: int, r: int) -> float:
+    """log vol_F(St(n, r)) = r(r-1)/4 log 2 + sum_{i=n-r+1}^{n} log vol(S^{i-1}).
+
+    Frobenius metric on n x r matrices with orthonormal columns (math.md §6,
+    verified C13). St(n, 0) is a point (log volume 0).
+    """
+    n = check_positive_int(n, "n", minimum=0)
+    r = check_positive_int(r, "r", minimum=0)
+    if r > n:
+        raise ValueError(f"r must be at most n = {n} for St(n, r), got r = {r}")
+    return _log_stiefel_volume(n, r)
+
+
+def _log_stiefel_volume(n: int, r: int) -> float:
+    spheres = _log_sphere_volume(np.arange(n - r, n))
+    return float(0.25 * r * (r - 1) * np.log(2.0) + np.sum(spheres))
+
+
+def stiefel_volume(n: int, r: int) -> float:
+    """vol_F(St(n, r)), the Frobenius volume of n x r orthonormal frames (math.md §6).
+
+    Equals vol_F(O(n)) / vol_F(O(n - r)) * 2^{-r(n-r)/2}.
+    """
+    return float(np.exp(log_stiefel_volume(n, r)))
+
+
+def log_orthogonal_group_volume(d: int) -> float:
+    """log vol_F(O(d)) = (1 + d(d-1)/4) log 2 + sum_{k=1}^{d-1} log vol(S^k) (math.md §6)."""
+    d = check_positive_int(d, "d", minimum=0)
+    return _log_stiefel_volume(d, d)
+
+
+def orthogonal_group_volume(d: int) -> float:
+    """vol_F(O(d)) for the Frobenius metric tr(A^T B) (math.md §6, verified C5).
+
+    vol_F(O(1)) = 2, vol_F(O(2)) = 4 sqrt(2) pi, vol_F(O(3)) = 32 sqrt(2) pi^2.
+    """
+    return float(np.exp(log_orthogonal_group_volume(d)))
+
+
+def _check_end_to_end(W, depth, widths) -> tuple[np.ndarray, int, tuple[int, ...]]:
+    W = as_matrix(W, "W")
+    depth = check_depth(depth)
+    m, n = W.shape
+    if widths is None:
+        widths = (n,) + (min(m, n),) * (depth - 1) + (m,)
+    widths = check_widths(widths)
+    if len(widths) != depth + 1:
+        raise ValueError(f"widths must have depth + 1 = {depth + 1} entries, got {len(widths)}")
+    if widths[0] != n or widths[-1] != m:
+        raise ValueError(
+            f"widths must start with n = {n} and end with m = {m} for W of shape "
+            f"{W.shape}, got {widths}"
+        )
+    return W, depth, widths
+
+
+def _rank_spectrum(W: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """Nonzero singular values of W (round-off zeros dropped, math.md §3.3)."""
+    s = np.linalg.svd(W, compute_uv=False)
+    r = numerical_rank(s)
+    if r > min(widths):
+        raise ValueError(
+            f"W has rank {r} but the narrowest layer in widths {widths} has "
+            f"{min(widths)}: the fiber over W is empty"
+        )
+    return s[:r]
+
+
+def _log_orbit_volume(sigma: np.ndarray, depth: int, widths: Sequence[int]) -> float:
+    """log vol(O_X) from the nonzero singular values sigma (length r), math.md §6."""
+    r = sigma.shape[0]
+    inner = widths[1:-1]
+    value = sum(_log_stiefel_volume(d, r) for d in inner)
+    iu, ju = np.triu_indices(r, k=1)
+    value += 0.5 * float(np.sum(np.log(dln_kernel(sigma[iu], sigma[ju], depth))))
+    extra = sum(d - r for d in inner)
+    if extra:
+        # (2 lam_i^2)^{m/2} with log lam_i = log(sigma_i) / N.
+        value += 0.5 * extra * float(np.sum(np.log(2.0) + 2.0 * np.log(sigma) / depth))
+    return float(value)
+
+
+def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = None) -> float:
+    """S(W) = log vol(O_W): log-volume of the balanced factorizations of W (math.md §6).
+
+    Main case (square, invertible): S = (N-1) log vol_F(O(d)) + 1/2 sum_{i<j} log kappa_ij
+    (Menon & Yu 2025, Thm 4, with c_d = vol_F(O(d)); verified C5). General widths and
+    rank r: sum_p log vol_F(St(d_p, r)) + 1/2 sum_{i<j<=r} log kappa_ij
+    + m/2 sum_{i<=r} log(2 lam_i^2), m = sum_{p=1}^{N-1}(d_p - r) (verified C5, C13).
+    Singular values below 1e-13 * sigma_max count as zeros (they change the rank,
+    hence the orbit dimension: S is discontinuous across rank strata).
+
+    Parameters
+    ----------
+    W : array, shape=[m, n], the end-to-end matrix.
+    depth : int, N >= 1. N = 1 gives S = 0.
+    widths : (d_0, ..., d_N) with d_0 = n, d_N = m, every d_p >= rank W.
+        Default: inner widths min(m, n).
+
+    Returns
+    -------
+    float. Invariant under W -> O W O' with O, O' orthogonal.
+    """
+    W, depth, widths = _check_end_to_end(W, depth, widths)
+    return _log_orbit_volume(_rank_spectrum(W, widths), depth, widths)
+
+
+def _dlog_kernel_weights(sigma_k: np.ndarray, sigma_j: np.ndarray, depth: int) -> np.ndarray:
+    """mu_kj = (N sigma_k / 2) d/dsigma_k log kappa(sigma_k, sigma_j), all terms positive.
+
+    With a = sigma_k^{2/N}, b = sigma_j^{2/N}: kappa = sum_{i=0}^{N-1} a^{N-1-i} b^i and
+    mu = sum_i (N-1-i) a^{N-1-i} b^i / sum_i a^{N-1-i} b^i, a weighted mean of
+    N-1, ..., 0. The weights are normalised in log space, so mu is smooth at
+    sigma_k = sigma_j (mu = (N-1)/2 there) and never overflows for large N.
+    """
+    i = np.arange(depth, dtype=float)
+    log_ratio = (2.0 / depth) * (np.log(sigma_j) - np.log(sigma_k))  # log(b / a)
+    logw = log_ratio[..., None] * i
+    logw = logw - np.max(logw, axis=-1, keepdims=True)
+    w = np.exp(logw)
+    return np.sum(w * (depth - 1 - i), axis=-1) / np.sum(w, axis=-1)
+
+
+def _entropy_gradient_coefficients(
+    sigma: np.ndarray, depth: int, widths: Sequence[int]
+) -> np.ndarray:
+    """c_k of grad_g S = U diag(c) V^T for the nonzero singular values sigma (math.md §6).
+
+    c_k = N sigma_k^{2-2/N} * dS/dsigma_k
+        = sigma_k^{1-2/N} (m + sum_{j != k} mu_kj),
+    with mu from ``_dlog_kernel_weights``; m = sum_{p=1}^{N-1}(d_p - r) is the
+    general-width term from d/dsigma_k of (m/2) log(2 lam_k^2).
+    """
+    r = sigma.shape[0]
+    extra = sum(d - r for d in widths[1:-1])
+    mu = _dlog_kernel_weights(sigma[:, None], sigma[None, :], depth)
+    total = np.sum(mu, axis=1) - np.diagonal(mu) + extra
+    return sigma ** (1.0 - 2.0 / depth) * total
+
+
+def entropy_gradient(
+    W: np.ndarray, depth: int, widths: Sequence[int] | None = None
+) -> np.ndarray:
+    """Riemannian g^N gradient of the entropy, grad_g S = A_{N,W}(grad S) = U diag(c) V^T.
+
+    c_k = N sigma_k^{2-2/N} * 1/2 sum_{j != k} d/dsigma_k log kappa_kj
+        = sum_{j != k} [N sigma_k^{3-2/N}/(sigma_k^2 - sigma_j^2)
+                        - sigma_k/(sigma_k^{2/N} - sigma_j^{2/N})]
+    (math.md §6 "Entropy gradient", verified C11). Evaluated with the
+    all-positive form of d log kappa (never the cancelling quotient), so it is
+    smooth at sigma_k = sigma_j. For general widths the term
+    (sum_p (d_p - r)) sigma_k^{1-2/N} of the (2 lam^2)^{m/2} factor is added.
+    For rank r < min(m, n) the gradient is the one on the rank-r leaf M_r (compact
+    SVD over the nonzero singular values).
+
+    Parameters
+    ----------
+    W : array, shape=[m, n]; depth : int >= 1; widths : as in ``boltzmann_entropy``.
+
+    Returns
+    -------
+    array, shape=[m, n]. Zero for depth 1.
+    """
+    W, depth, widths = _check_end_to_end(W, depth, widths)
+    u, s, vt = np.linalg.svd(W, full_matrices=False)
+    r = numerical_rank(s)
+    _rank_spectrum(W, widths)  # validates rank against widths
+    if r == 0:
+        return np.zeros_like(W)
+    c = _entropy_gradient_coefficients(s[:r], depth, widths)
+    return (u[:, :r] * c) @ vt[:r]

@@ -1,0 +1,334 @@
+"""Fibers phi^{-1}(X) of the end-to-end map and the GL action on weights (math.md §5).
+
+The group GL(d_1) x ... x GL(d_{N-1}) acts by (g.W)_p = g_p W_p g_{p-1}^{-1}
+(g_0 = I, g_N = I) and preserves phi. Its Lie-algebra map
+
+    C_W(A)_p = A_p W_p - W_p A_{p-1},   A_0 = A_N = 0,
+
+spans T_W F = ker Dphi(W) at generic W (Dphi surjective, e.g. phi(W) of full
+rank), of dimension sum_p d_p d_{p-1} - d_N d_0 (math.md §5, verified C7).
+
+Projection onto the fiber (math.md §5, verified C7):
+P_F = I - Dphi^* A_W^{-1} Dphi with the generic A_W(Z) = sum_p L_p Z R_p,
+L_p = W_{>p} W_{>p}^T, R_p = W_{<p}^T W_{<p}. A_W has no common eigenframe off
+the balanced manifold, so we solve it through its Kronecker matrix
+K_W = sum_p R_p ⊗ L_p (mn x mn, SPD at generic W), Cholesky-factored once per point
+(``fiber_solver``): O(N (mn)^2) to build, O((mn)^3/3) to factor, then
+O(N d^3 + (mn)^2) per projection. Fine up to mn ~ 10^3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg
+
+from dlnmanifolds.core._validate import as_matrix, as_weights, widths_of
+from dlnmanifolds.core.balanced_tangent import normal_generator
+from dlnmanifolds.core.network import (
+    _dphi,
+    _dphi_adjoint,
+    _dphi_adjoint_derivative,
+    _end_to_end,
+    _prefix_products,
+    _suffix_products,
+    _t,
+)
+from dlnmanifolds.core.operator import RANK_RTOL
+
+Layers = Sequence[np.ndarray]
+
+
+# -- group action ---------------------------------------------------------------------------
+
+
+def _check_group(weights: Layers, group: Sequence, name: str) -> list[np.ndarray]:
+    widths = widths_of(weights)
+    inner = widths[1:-1]
+    if isinstance(group, np.ndarray) and group.ndim == 3:
+        group = list(group)
+    if isinstance(group, (str, bytes)) or not isinstance(group, Sequence):
+        raise TypeError(f"{name} must be a sequence of N-1 = {len(inner)} square matrices")
+    if len(group) != len(inner):
+        raise ValueError(
+            f"{name} must have N-1 = {len(inner)} matrices (one per inner layer), "
+            f"got {len(group)}"
+        )
+    out = []
+    for p, (g, d) in enumerate(zip(group, inner)):
+        g = as_matrix(g, f"{name}[{p}]")
+        if g.shape != (d, d):
+            raise ValueError(f"{name}[{p}] must have shape ({d}, {d}) (width d_{p + 1}), "
+                             f"got {g.shape}")
+        out.append(g)
+    return out
+
+
+def _gl_action(weights: Layers, group: Sequence[np.ndarray], inverse=None) -> list[np.ndarray]:
+    """(g.W)_p = g_p W_p g_{p-1}^{-1}; ``inverse`` may supply the g_p^{-1}."""
+    n = len(weights)
+    inverse = [np.linalg.inv(g) for g in group] if inverse is None else inverse
+    out = []
+    for p, w in enumerate(weights):
+        v = w
+        if p < n - 1:
+            v = group[p] @ v
+        if p > 0:
+            v = v @ inverse[p - 1]
+        out.append(v)
+    return out
+
+
+def gl_action(weights: Layers, group: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """(g.W)_p = g_p W_p g_{p-1}^{-1}, g_0 = g_N = I; preserves phi (math.md §5).
+
+    Parameters
+    ----------
+    weights : (W_1, ..., W_N), W_p of shape [d_p, d_{p-1}].
+    group : (g_1, ..., g_{N-1}), g_p invertible of shape [d_p, d_p].
+    """
+    layers = as_weights(weights)
+    group = _check_group(layers, group, "group")
+    inverse = []
+    for p, g in enumerate(group):
+        s = np.linalg.svd(g, compute_uv=False)
+        if s[-1] <= RANK_RTOL * s[0]:
+            raise ValueError(f"group[{p}] must be invertible; its condition number is "
+                             f"{s[0] / max(s[-1], 1e-300):.3g}")
+        inverse.append(np.linalg.inv(g))
+    return _gl_action(layers, group, inverse)
+
+
+def gl_generator(weights: Layers, generators: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Lie-algebra tangent map C_W(A)_p = A_p W_p - W_p A_{p-1}, A_0 = A_N = 0 (math.md §5).
+
+    d/dt (exp(tA).W)|_{t=0}; its range is T_W F at generic W.
+    """
+    layers = as_weights(weights)
+    return normal_generator(layers, _check_group(layers, generators, "generators"))
+
+
+def _gl_generator_adjoint(weights: Layers, eta: Layers) -> list[np.ndarray]:
+    """C_W^*(eta)_p = eta_p W_p^T - W_{p+1}^T eta_{p+1}, p = 1..N-1 (Frobenius adjoint)."""
+    return [
+        eta[p] @ _t(weights[p]) - _t(weights[p + 1]) @ eta[p + 1]
+        for p in range(len(weights) - 1)
+    ]
+
+
+def gl_generator_adjoint(weights: Layers, tangent: Layers) -> list[np.ndarray]:
+    """Adjoint of ``gl_generator``: C_W^*(eta)_p = eta_p W_p^T - W_{p+1}^T eta_{p+1}.
+
+    Its symmetric part is -DG(W)/2 (math.md §2.4); its skew part generates the orbit.
+    """
+    layers = as_weights(weights)
+    eta = as_weights(tangent, "tangent", widths_of(layers))
+    return _gl_generator_adjoint(layers, eta)
+
+
+def _gl_generator_solve(weights: Layers, xi: Layers) -> list[np.ndarray]:
+    """Minimum-norm least-squares A with C_W(A) = xi (math.md §5, verified C10).
+
+    Square invertible layers: the forward recursion A_1 = xi_1 W_1^{-1},
+    A_p = (xi_p + W_p A_{p-1}) W_p^{-1} (unique solution, O(N d^3)). Otherwise a
+    dense least-squares solve on sum_{inner} d_p^2 unknowns.
+    """
+    widths = widths_of(weights)
+    depth = len(weights)
+    if depth == 1:
+        return []
+    if len(set(widths)) == 1:
+        out = []
+        prev = None
+        for p in range(depth - 1):
+            rhs = xi[p] if prev is None else xi[p] + weights[p] @ prev
+            prev = np.linalg.solve(_t(weights[p]), _t(rhs)).T
+            out.append(prev)
+        return out
+    inner = widths[1:-1]
+    sizes = [d * d for d in inner]
+    columns = []
+    for k in range(sum(sizes)):
+        e = np.zeros(sum(sizes))
+        e[k] = 1.0
+        parts = np.split(e, np.cumsum(sizes)[:-1])
+        gens = [a.reshape(d, d) for a, d in zip(parts, inner)]
+        columns.append(np.concatenate([c.ravel() for c in normal_generator(weights, gens)]))
+    matrix = np.array(columns).T
+    rhs = np.concatenate([x.ravel() for x in xi])
+    solution = scipy.linalg.lstsq(matrix, rhs, cond=1e-13)[0]
+    parts = np.split(solution, np.cumsum(sizes)[:-1])
+    return [a.reshape(d, d) for a, d in zip(parts, inner)]
+
+
+def gl_generator_solve(weights: Layers, tangent: Layers) -> list[np.ndarray]:
+    """Generators A (min-norm least squares) with A_p W_p - W_p A_{p-1} = xi_p (math.md §5)."""
+    layers = as_weights(weights)
+    xi = as_weights(tangent, "tangent", widths_of(layers))
+    return _gl_generator_solve(layers, xi)
+
+
+# -- fiber tangent space ----------------------------------------------------------------------
+
+
+def fiber_dimension(widths: Sequence[int]) -> int:
+    """dim phi^{-1}(X) = sum_p d_p d_{p-1} - d_N d_0 at generic points (math.md §5, C7)."""
+    widths = tuple(int(d) for d in widths)
+    return sum(widths[p] * widths[p + 1] for p in range(len(widths) - 1)) - widths[0] * widths[-1]
+
+
+class FiberSolver(NamedTuple):
+    """A_W^{-1} at one point W: Cholesky factor of K_W = sum_p R_p ⊗ L_p, plus products."""
+
+    weights: tuple[np.ndarray, ...]
+    before: list[np.ndarray]
+    after: list[np.ndarray]
+    factor: tuple[np.ndarray, bool]
+
+    def solve(self, z: np.ndarray) -> np.ndarray:
+        """A_W^{-1}(Z) (row-major vec: vec(L Z R) = (L ⊗ R^T) vec Z)."""
+        return scipy.linalg.cho_solve(self.factor, z.ravel()).reshape(z.shape)
+
+    def normal_multiplier(self, xi: Layers) -> np.ndarray:
+        """Y = A_W^{-1}(Dphi xi), so that the normal part of xi is Dphi^*(Y)."""
+        return self.solve(_dphi(self.weights, xi, self.before, self.after))
+
+    def project(self, xi: Layers) -> list[np.ndarray]:
+        """P_F xi = xi - Dphi^*(A_W^{-1} Dphi xi) (math.md §5, verified C7)."""
+        y = self.normal_multiplier(xi)
+        normal = _dphi_adjoint(self.weights, y, self.before, self.after)
+        return [x - n for x, n in zip(xi, normal)]
+
+
+def _generic_operator_matrix(before: list[np.ndarray], after: list[np.ndarray]) -> np.ndarray:
+    """Matrix of A_W on row-major vec(Z): sum_p L_p ⊗ R_p^T with R_p symmetric."""
+    depth = len(before) - 1
+    return sum(
+        np.kron(after[p + 1] @ after[p + 1].T, before[p].T @ before[p]) for p in range(depth)
+    )
+
+
+def _fiber_solver(weights: Layers) -> FiberSolver:
+    weights = tuple(weights)
+    before = _prefix_products(weights)
+    after = _suffix_products(weights)
+    matrix = _generic_operator_matrix(before, after)
+    try:
+        factor = scipy.linalg.cho_factor(matrix, lower=True)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(
+            "A_W = Dphi Dphi^* is singular at this point: Dphi(W) is not surjective "
+            "(phi(W) rank deficient?)"
+        ) from exc
+    return FiberSolver(weights, before, after, factor)
+
+
+def fiber_solver(weights: Layers) -> FiberSolver:
+    """Factor A_W once at a point with full-rank phi(W) (then Dphi(W) is surjective).
+
+    Raises ValueError if phi(W) is rank deficient (A_W singular, math.md §3.3).
+    """
+    layers = as_weights(weights)
+    s = np.linalg.svd(_end_to_end(layers), compute_uv=False)
+    if s[0] == 0 or s[-1] <= RANK_RTOL * s[0]:
+        raise ValueError(
+            "weights must have a full-rank end-to-end matrix (generic fiber point); "
+            f"its singular values are {s}"
+        )
+    return _fiber_solver(layers)
+
+
+def fiber_projection(weights: Layers, tangent: Layers) -> list[np.ndarray]:
+    """P_F xi = xi - Dphi^* A_W^{-1} Dphi xi, orthogonal projection onto ker Dphi(W).
+
+    math.md §5 (verified C7); see ``fiber_solver`` for the cost.
+    """
+    solver = fiber_solver(weights)
+    xi = as_weights(tangent, "tangent", widths_of(solver.weights))
+    return solver.project(xi)
+
+
+def _fiber_weingarten(solver: FiberSolver, xi: Layers, normal: Layers) -> list[np.ndarray]:
+    """Weingarten map of the fiber: -P_F(D_xi(Dphi^*)(Y)) for the normal vector Dphi^*(Y).
+
+    From math.md §5: Hess_F f[xi] = P_F(grad^2 f[xi] - D_xi(Dphi^*)(Y)),
+    Y = A_W^{-1}(Dphi egrad) (verified C14).
+    """
+    y = solver.normal_multiplier(normal)
+    return solver.project(
+        [-c for c in _dphi_adjoint_derivative(solver.weights, xi, y)]
+    )
+
+
+def _fiber_hessian(
+    solver: FiberSolver, egrad: Layers, ehess: Layers, xi: Layers
+) -> list[np.ndarray]:
+    y = solver.normal_multiplier(egrad)
+    curvature = _dphi_adjoint_derivative(solver.weights, xi, y)
+    return solver.project([h - c for h, c in zip(ehess, curvature)])
+
+
+def fiber_hessian(
+    weights: Layers, egrad: Layers, ehess: Layers, tangent: Layers
+) -> list[np.ndarray]:
+    """Riemannian Hessian on the fiber (induced Frobenius metric), math.md §5 (C14).
+
+    Hess_F f(W)[xi] = P_F(grad^2 f(W)[xi] - D_xi(Dphi^*)(Y)), Y = A_W^{-1}(Dphi(W)[egrad]),
+    D_xi(Dphi^*)(Y)_p = (D_xi W_{>p})^T Y W_{<p}^T + W_{>p}^T Y (D_xi W_{<p})^T.
+    """
+    solver = fiber_solver(weights)
+    widths = widths_of(solver.weights)
+    egrad = as_weights(egrad, "egrad", widths)
+    ehess = as_weights(ehess, "ehess", widths)
+    xi = as_weights(tangent, "tangent", widths)
+    return _fiber_hessian(solver, egrad, ehess, xi)
+
+
+# -- exact retraction -----------------------------------------------------------------------
+
+
+#: Soft cap on the Frobenius norm of the generators of one retraction step.
+GENERATOR_CAP = 10.0
+
+
+def _exp_pairs(generators: Sequence[np.ndarray]) -> tuple[list, list]:
+    expm = scipy.linalg.expm
+    return [expm(a) for a in generators], [expm(-a) for a in generators]
+
+
+def _capped(generators: list[np.ndarray], cap: float = GENERATOR_CAP) -> list[np.ndarray]:
+    """A -> tau A with tau = cap tanh(|A|/cap)/|A| (|.| = Frobenius over all layers).
+
+    Near a tiny singular value of some W_p a moderate xi has huge generators
+    (A ~ xi W^{-1}) and e^{A} overflows, which a line search would then accept as NaN.
+    tau(s) = 1 - s^2/(3 cap^2) + O(s^4) is an even analytic function of s, so
+    R(t xi) changes only at O(t^3): the retraction keeps its order, stays exactly on
+    the fiber, and |tau A| < cap bounds the growth of one step by e^{cap}.
+    """
+    s = float(np.sqrt(sum(np.sum(a * a) for a in generators)))
+    if s == 0.0:
+        return generators
+    tau = cap * np.tanh(s / cap) / s
+    return [tau * a for a in generators]
+
+
+def _fiber_retraction(weights: Layers, xi: Layers) -> list[np.ndarray]:
+    gens = _gl_generator_solve(weights, xi)
+    if not gens:
+        return [np.array(w, copy=True) for w in weights]
+    group, inverse = _exp_pairs(_capped(gens))
+    return _gl_action(weights, group, inverse)
+
+
+def fiber_retraction(weights: Layers, tangent: Layers) -> list[np.ndarray]:
+    """Exponential fiber retraction R_W(xi)_p = e^{A_p} W_p e^{-A_{p-1}} (math.md §5, C10).
+
+    A solves A_p W_p - W_p A_{p-1} = xi_p (min-norm least squares). Because the step
+    is a group element acting on W, phi(R_W(xi)) = phi(W) holds to rounding for any
+    step size, not only to first order. First order (R_W(xi) = W + xi + O(|xi|^2)).
+    """
+    layers = as_weights(weights)
+    xi = as_weights(tangent, "tangent", widths_of(layers))
+    return _fiber_retraction(layers, xi)
