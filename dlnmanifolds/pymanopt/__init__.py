@@ -4,6 +4,15 @@ from dlnmanifolds.pymanopt._layers import LayerTuple
 from dlnmanifolds.pymanopt.balanced import BalancedManifold
 from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
 from dlnmanifolds.pymanopt.fiber import Fiber
+from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank, MissingHessianError
 from dlnmanifolds.pymanopt.orbit import GroupOrbit
 
-__all__ = ["BalancedManifold", "DLNMatrices", "Fiber", "GroupOrbit", "LayerTuple"]
+__all__ = [
+    "BalancedManifold",
+    "DLNFixedRank",
+    "DLNMatrices",
+    "Fiber",
+    "GroupOrbit",
+    "LayerTuple",
+    "MissingHessianError",
+]

@@ -1,0 +1,278 @@
+"""Run a geometry x depth x solver x seed grid: serially, on local cores or on Dask.
+
+Records are appended to ``runs.jsonl`` in the output directory as each run
+finishes, so an interrupted comparison loses nothing; ``resume=True`` skips the
+runs already there. At the end the summary table, ``results.csv``,
+``results.json`` and ``curves.png`` are written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from dlnmanifolds.compare.report import (
+    format_table,
+    plot_curves,
+    summarize,
+    write_csv,
+    write_json,
+)
+from dlnmanifolds.compare.run import run_one
+from dlnmanifolds.compare.solvers import RANK_ADAPTIVE, check_solver, solver_supports
+from dlnmanifolds.compare.specs import (
+    FixedProblem,
+    ProblemSpec,
+    RunSettings,
+    RunSpec,
+    config_hash,
+)
+from dlnmanifolds.core._validate import check_depth, check_positive_int
+from dlnmanifolds.problems.geometries import (
+    DEPTH_FREE,
+    INITS,
+    NEEDS_RANK,
+    check_geometry,
+)
+
+RUNS_FILE = "runs.jsonl"
+
+
+@dataclass
+class Grid:
+    """The runs to do and the combinations skipped (with the reason)."""
+
+    runs: list[RunSpec]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _as_list(values, name) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a sequence, got {type(values).__name__}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    return values
+
+
+def _seeds(seeds) -> list[int]:
+    if isinstance(seeds, (int,)) and not isinstance(seeds, bool):
+        return list(range(check_positive_int(seeds, "seeds")))
+    values = _as_list(seeds, "seeds")
+    for k, s in enumerate(values):
+        check_positive_int(s, f"seeds[{k}]", minimum=0)
+    if len(set(values)) != len(values):
+        raise ValueError(f"seeds must be distinct, got {values}")
+    return [int(s) for s in values]
+
+
+def build_grid(
+    problem: ProblemSpec | FixedProblem,
+    geometries: Sequence[str],
+    depths: Sequence[int],
+    solvers: Sequence[str],
+    seeds: int | Sequence[int],
+    settings: RunSettings,
+) -> Grid:
+    """Validate every name and number, then list the runs (before any run starts).
+
+    Depth-free geometries (``fixed-rank``, ``euclidean``) run once, at depth 1.
+    Second-order solvers are skipped on geometries without a Hessian.
+    """
+    if not isinstance(problem, (ProblemSpec, FixedProblem)):
+        raise TypeError(
+            f"problem must be a ProblemSpec or FixedProblem, got {type(problem).__name__}"
+        )
+    problem.validate()
+    if not isinstance(settings, RunSettings):
+        raise TypeError(f"settings must be RunSettings, got {type(settings).__name__}")
+    geometries = _as_list(geometries, "geometries")
+    depths = [check_depth(d, f"depths[{k}]") for k, d in enumerate(_as_list(depths, "depths"))]
+    solvers = [check_solver(s) for s in _as_list(solvers, "solvers")]
+    seeds = _seeds(seeds)
+    rank = settings.rank
+    for g in geometries:
+        check_geometry(g, 1, rank if rank is not None else 1)
+        if g in NEEDS_RANK and rank is None and not set(solvers) <= RANK_ADAPTIVE:
+            raise ValueError(f"geometry {g!r} needs the rank (settings.rank / --rank)")
+    if settings.init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {settings.init!r}")
+    if settings.init == "spectral" and rank is None:
+        raise ValueError("init 'spectral' needs the rank")
+    if rank is not None:
+        shape = problem.build(seeds[0]).shape
+        if rank > min(shape):
+            raise ValueError(f"rank must be at most min(m, n) = {min(shape)}, got {rank}")
+    for name in ("max_iterations", "history_points"):
+        check_positive_int(getattr(settings, name), name)
+    for name in ("max_time", "learning_rate", "init_scale", "divergence"):
+        value = getattr(settings, name)
+        if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if not isinstance(settings.target, (int, float)) or settings.target < 0:
+        raise ValueError(f"target must be a number >= 0, got {settings.target!r}")
+
+    runs, skipped, seen = [], [], set()
+    for geometry in dict.fromkeys(geometries):
+        for depth in dict.fromkeys(depths):
+            depth = 1 if geometry in DEPTH_FREE else depth
+            for solver in dict.fromkeys(solvers):
+                if (geometry, depth, solver) in seen:
+                    continue
+                seen.add((geometry, depth, solver))
+                reason = solver_supports(solver, geometry)
+                if reason is not None:
+                    skipped.append(f"{solver} on {geometry} (depth {depth}): {reason}")
+                    continue
+                runs.extend(RunSpec(problem, geometry, depth, solver, s, settings) for s in seeds)
+    return Grid(runs, skipped)
+
+
+@dataclass
+class ComparisonResult:
+    """Records of every run (grid order), the skipped combinations, the output directory."""
+
+    records: list[dict]
+    skipped: list[str]
+    output: Path | None = None
+
+    def summary(self) -> list[dict]:
+        """One row per method, medians over seeds (see ``report.summarize``)."""
+        return summarize(self.records)
+
+    def table(self) -> str:
+        return format_table(self.summary())
+
+
+def load_records(path: Path) -> list[dict]:
+    """Records of a ``runs.jsonl`` file (a truncated last line is ignored)."""
+    records = []
+    if not path.exists():
+        return records
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # interrupted while writing: that run is redone
+    return records
+
+
+def _executor_results(specs, jobs, scheduler):
+    """Yield records as runs finish: in-process, on a process pool, or on Dask."""
+    if scheduler is not None:
+        try:
+            from dask.distributed import Client
+            from dask.distributed import as_completed as dask_completed
+        except ImportError as exc:
+            raise ImportError(
+                "--scheduler needs dask.distributed: pip install 'dlnmanifolds[dask]'"
+            ) from exc
+        client = Client(scheduler, set_as_default=False)
+        try:
+            futures = [client.submit(run_one, s, pure=False) for s in specs]
+            for future in dask_completed(futures, loop=client.loop):
+                yield future.result()
+        finally:
+            client.close()
+    elif jobs > 1 and len(specs) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run_one, s) for s in specs]
+            for future in as_completed(futures):
+                yield future.result()
+    else:
+        for s in specs:
+            yield run_one(s)
+
+
+def compare(
+    problem: ProblemSpec | FixedProblem,
+    geometries: Sequence[str] = ("factors", "balanced", "dln-matrices"),
+    depths: Sequence[int] = (1, 2, 3),
+    solvers: Sequence[str] = ("conjugate-gradient", "gradient-descent"),
+    seeds: int | Sequence[int] = 1,
+    settings: RunSettings | None = None,
+    output: str | os.PathLike | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    plots: bool = True,
+) -> ComparisonResult:
+    """Run the grid; the result holds one record per run (in grid order).
+
+    Parameters
+    ----------
+    problem : ``ProblemSpec`` (synthetic, rebuilt per seed) or ``FixedProblem``.
+    geometries, depths, solvers : names (see ``GEOMETRIES``, ``SOLVERS``) and depths.
+    seeds : a count k (seeds 0..k-1) or explicit seeds.
+    settings : ``RunSettings`` (budgets, target, init, learning rate).
+    output : directory for runs.jsonl, results.csv, results.json, curves.png.
+    jobs : local worker processes; scheduler : address of a Dask scheduler.
+    resume : skip runs already in output/runs.jsonl (same configuration only).
+    overwrite : discard an existing output/runs.jsonl.
+    """
+    settings = RunSettings() if settings is None else settings
+    jobs = check_positive_int(jobs, "jobs")
+    grid = build_grid(problem, geometries, depths, solvers, seeds, settings)
+    config = config_hash(problem, settings)
+    done: dict[str, dict] = {}
+    out_dir = None if output is None else Path(output)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        runs_path = out_dir / RUNS_FILE
+        existing = load_records(runs_path)
+        if existing and not (resume or overwrite):
+            raise FileExistsError(
+                f"{runs_path} already holds {len(existing)} runs; pass resume=True "
+                f"(--resume) to continue it or overwrite=True (--overwrite) to start over"
+            )
+        if overwrite:
+            runs_path.unlink(missing_ok=True)
+            existing = []
+        for rec in existing:
+            if rec.get("config") != config:
+                raise ValueError(
+                    f"{runs_path} holds runs of a different configuration "
+                    f"({rec.get('config')} != {config}); use another output directory "
+                    f"or overwrite=True"
+                )
+            done[rec["key"]] = rec
+    wanted = {s.key for s in grid.runs}
+    todo = [s for s in grid.runs if s.key not in done]
+    records = [rec for key, rec in done.items() if key in wanted]
+    bar = tqdm(total=len(grid.runs), initial=len(records), desc="runs", disable=not progress,
+               unit="run")
+    handle = None if out_dir is None else open(out_dir / RUNS_FILE, "a")
+    try:
+        for rec in _executor_results(todo, jobs, scheduler):
+            records.append(rec)
+            if handle is not None:
+                handle.write(json.dumps(rec) + "\n")
+                handle.flush()
+            bar.set_postfix_str(f"{rec['geometry']} N={rec['depth']} {rec['solver']}: "
+                                f"{rec['status']}", refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
+        if handle is not None:
+            handle.close()
+    order = {s.key: k for k, s in enumerate(grid.runs)}
+    records.sort(key=lambda r: order[r["key"]])
+    if out_dir is not None:
+        write_csv(records, out_dir / "results.csv")
+        write_json(records, out_dir / "results.json", skipped=grid.skipped,
+                   summary=summarize(records))
+        if plots:
+            plot_curves(records, out_dir / "curves.png")
+    return ComparisonResult(records, grid.skipped, out_dir)

@@ -1,0 +1,147 @@
+"""One run of a comparison: build the problem, start the solver, record, stop.
+
+A ``Recorder`` sees the end-to-end matrix at every gradient evaluation (once per
+iteration). It keeps a thinned history of (iteration, time, train MSE, test
+MSE), and stops the solver by raising when the target training loss is reached
+or the run diverges. ``run_one`` is a pure function of its ``RunSpec`` apart
+from the timings, so serial and parallel executions give the same numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import traceback
+
+import numpy as np
+
+from dlnmanifolds.compare.solvers import RANK_ADAPTIVE, run_solver
+from dlnmanifolds.compare.specs import RunSpec, config_hash
+from dlnmanifolds.problems.geometries import make_problem
+
+
+class _Stop(Exception):
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
+
+
+class Recorder:
+    """Monitor of one run; raises ``_Stop`` on convergence or divergence."""
+
+    def __init__(self, objective, target: float, divergence: float, points: int):
+        self.objective = objective
+        self.target = target
+        self.divergence = divergence
+        self.points = max(points, 2)
+        self.calls = 0
+        self.initial = None
+        self.last = None
+        self.start = time.perf_counter()
+        self.history: dict[str, list] = {"iteration": [], "time": [], "loss": [], "test_mse": []}
+
+    def _keep(self, k: int) -> bool:
+        # Dense at first, then geometrically thinned: O(points) entries in all.
+        stride = max(1, 2 ** int(np.log2(max(k, 1) / self.points + 1)))
+        return k <= self.points // 2 or k % stride == 0
+
+    def record(self, x: np.ndarray, k: int) -> None:
+        h = self.history
+        h["iteration"].append(k)
+        h["time"].append(time.perf_counter() - self.start)
+        h["loss"].append(float(self.objective.train_mse(x)))
+        h["test_mse"].append(float(self.objective.test_mse(x)))
+
+    def __call__(self, x: np.ndarray) -> None:
+        k = self.calls
+        self.calls += 1
+        loss = float(self.objective.train_mse(x))
+        if self.initial is None:
+            self.initial = loss
+        if not np.isfinite(loss) or not np.all(np.isfinite(x)) or (
+            loss > self.divergence * max(self.initial, 1e-300)
+        ):
+            raise _Stop("diverged")
+        self.last = np.array(x, copy=True)
+        if loss <= self.target:
+            self.record(x, k)
+            raise _Stop("converged")
+        if self._keep(k):
+            self.record(x, k)
+
+
+def _blas_limit(threads):
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional dependency
+        return contextlib.nullcontext()
+    return threadpool_limits(threads)
+
+
+def _finite_or_none(value: float):
+    return float(value) if np.isfinite(value) else None
+
+
+def run_one(spec: RunSpec) -> dict:
+    """Run one grid cell and return its record (a JSON-serializable dict)."""
+    settings = spec.settings
+    record = {
+        "key": spec.key,
+        "config": config_hash(spec.problem, settings),
+        "geometry": spec.geometry,
+        "depth": spec.depth,
+        "solver": spec.solver,
+        "seed": spec.seed,
+    }
+    with _blas_limit(settings.blas_threads), np.errstate(all="ignore"):
+        objective = spec.problem.build(spec.seed)
+        recorder = Recorder(objective, settings.target, settings.divergence,
+                            settings.history_points)
+        message = ""
+        try:
+            # Rank-adaptive solvers are not told the rank: their geometry starts at 1.
+            rank = 1 if spec.solver in RANK_ADAPTIVE else settings.rank
+            gp = make_problem(
+                objective, spec.geometry, spec.depth, rank=rank, init=settings.init,
+                init_scale=settings.init_scale, rng=spec.init_seed, callback=recorder,
+            )
+            recorder.start = time.perf_counter()
+            try:
+                outcome = run_solver(spec.solver, gp, settings.max_iterations,
+                                     settings.max_time, settings.learning_rate)
+                x = outcome.matrix if outcome.matrix is not None else gp.to_matrix(
+                    outcome.point)
+                status = outcome.reason
+                if not np.all(np.isfinite(x)):
+                    status = "diverged"
+            except _Stop as stop:
+                status = stop.status
+                x = recorder.last
+            seconds = time.perf_counter() - recorder.start
+        except Exception as exc:  # a failing run is recorded; the others go on
+            status, x, seconds = "error", None, float("nan")
+            message = f"{type(exc).__name__}: {exc}"
+            if not str(exc):
+                message += " " + traceback.format_exc(limit=2)
+        if x is not None and status != "diverged":
+            metrics = objective.metrics(x)
+            if metrics["train_mse"] <= settings.target:
+                status = "converged"
+            if recorder.history["iteration"][-1:] != [recorder.calls - 1]:
+                recorder.record(x, recorder.calls)
+        else:
+            metrics = {"train_mse": float("nan"), "test_mse": float("nan"),
+                       "relative_error": float("nan")}
+    record.update(
+        status=status,
+        final_loss=_finite_or_none(metrics["train_mse"]),
+        test_mse=_finite_or_none(metrics["test_mse"]),
+        relative_error=_finite_or_none(metrics["relative_error"]),
+        iterations=int(recorder.calls),
+        seconds=_finite_or_none(seconds),
+        message=message,
+        history={k: [_finite_or_none(v) for v in vals] for k, vals in recorder.history.items()},
+    )
+    return record

@@ -1,0 +1,71 @@
+"""The interface every ready problem implements: a loss E(X) on end-to-end matrices.
+
+A problem knows its loss E, Euclidean gradient E'(X) and Hessian E''(X)[Xdot],
+how many residuals it averages (``count``, so that train MSE = 2 E / count) and
+how to score a matrix on held-out data. The geometry factory
+(``dlnmanifolds.problems.geometries``) lifts it onto every manifold.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+
+class MatrixObjective(abc.ABC):
+    """A loss E: R^{m x n} -> R with derivatives and test metrics."""
+
+    #: (m, n), the shape of the end-to-end matrix X.
+    shape: tuple[int, int]
+
+    @property
+    @abc.abstractmethod
+    def count(self) -> int:
+        """Number of squared residuals in the training loss (train MSE = 2 E / count)."""
+
+    @abc.abstractmethod
+    def residual_gradient(self, x: np.ndarray) -> np.ndarray:
+        """E'(X), shape (m, n)."""
+
+    @abc.abstractmethod
+    def hessian(self, x: np.ndarray, xdot: np.ndarray) -> np.ndarray:
+        """E''(X)[Xdot], shape (m, n)."""
+
+    @abc.abstractmethod
+    def loss(self, x: np.ndarray) -> float:
+        """E(X), one half of the sum of squared training residuals."""
+
+    @abc.abstractmethod
+    def test_mse(self, x: np.ndarray) -> float:
+        """Mean squared error on held-out data (NaN when there is none)."""
+
+    @abc.abstractmethod
+    def relative_error(self, x: np.ndarray) -> float:
+        """||X - X*||_F / ||X*||_F against the ground truth (NaN when unknown)."""
+
+    @abc.abstractmethod
+    def spectral_start(self, rank: int) -> np.ndarray:
+        """A rank-``rank`` data-driven initial matrix (for rank-aware geometries)."""
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        """E'(X) (alias of ``residual_gradient``)."""
+        return self.residual_gradient(x)
+
+    def train_mse(self, x: np.ndarray) -> float:
+        """Mean of the squared training residuals, 2 E(X) / count."""
+        return 2.0 * self.loss(x) / self.count
+
+    def metrics(self, x: np.ndarray) -> dict[str, float]:
+        """train_mse, test_mse and relative_error of X."""
+        return {
+            "train_mse": float(self.train_mse(x)),
+            "test_mse": float(self.test_mse(x)),
+            "relative_error": float(self.relative_error(x)),
+        }
+
+
+def truncated_svd(x: np.ndarray, rank: int) -> np.ndarray:
+    """Best rank-``rank`` approximation of x (Eckart–Young)."""
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    return (u[:, :rank] * s[:rank]) @ vt[:rank]

@@ -1,0 +1,206 @@
+"""Pymanopt manifold of rank-r matrices with the DLN metric g^N (math.md §4.1 "Rank r")."""
+
+from __future__ import annotations
+
+import numpy as np
+from pymanopt.manifolds.fixed_rank import (
+    FixedRankEmbedded,
+    _FixedRankPoint,
+    _FixedRankTangentVector,
+)
+from pymanopt.manifolds.manifold import Manifold
+
+from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
+from dlnmanifolds.core.balanced import haar_stiefel
+from dlnmanifolds.core.fixed_rank import _inner, _riemannian_gradient, _weights, embed_tangent
+
+
+class MissingHessianError(NotImplementedError):
+    """Raised when a second-order solver needs a Riemannian Hessian a manifold lacks."""
+
+
+class DLNFixedRank(Manifold):
+    """Rank-r m x n matrices with the DLN metric g^N, in factored form.
+
+    Points are ``(u, s, vt)`` with X = u diag(s) vt and tangent vectors
+    ``(Up, M, Vp)`` exactly as in Pymanopt's ``FixedRankEmbedded``, so costs take
+    ``cost(u, s, vt)``. Only the metric changes: with K_rr = kappa(s_i, s_j) and
+    c_j = s_j^{2(N-1)/N},
+
+        g(xi, xi) = sum_ij M_ij^2 / K_ij + sum_j (|Up_j|^2 + |Vp_j|^2) / c_j
+
+    and the Riemannian gradient is A_{N,X}(G) restricted to T_X M_r
+    (Bah et al. 2019 = Menon 2024 Thm 3; math.md §4.1, verified C6). Depth 1 is
+    ``FixedRankEmbedded``.
+
+    * retraction, projection, transport: those of ``FixedRankEmbedded`` (they
+      do not depend on the metric: a rank-r SVD truncation of X + xi, and the
+      Frobenius projection, which is also g^N-orthogonal since the normal
+      space U_perp B V_perp^T is the kernel of A_{N,X}, math.md §3.3);
+    * Hessian: not available. ``euclidean_to_riemannian_hessian`` raises
+      ``MissingHessianError``, so TrustRegions fails with a clear message.
+
+    Euclidean gradients may be given as Pymanopt's factor gradients
+    ``(du, ds, dvt)`` of ``cost(u, s, vt)`` or as the ambient m x n gradient.
+    """
+
+    #: Order of agreement of ``retraction`` with the exponential map of g^N.
+    retraction_order: int = 1
+
+    def __init__(
+        self,
+        m: int,
+        n: int,
+        rank: int,
+        depth: int,
+        rng: np.random.Generator | int | None = None,
+    ):
+        self._m = check_positive_int(m, "m")
+        self._n = check_positive_int(n, "n")
+        self._rank = check_positive_int(rank, "rank")
+        if self._rank > min(self._m, self._n):
+            raise ValueError(f"rank must be at most min(m, n) = {min(m, n)}, got {rank}")
+        self._depth = check_depth(depth)
+        self._rng = as_rng(rng)
+        self._embedded = FixedRankEmbedded(self._m, self._n, self._rank)
+        super().__init__(
+            f"DLN metric g^{self._depth} on {m}x{n} matrices of rank {rank}",
+            (self._m + self._n - self._rank) * self._rank,
+            point_layout=3,
+        )
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def rank(self) -> int:
+        return self._rank
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self._m, self._n)
+
+    @property
+    def typical_dist(self) -> float:
+        return float(np.sqrt(self.dim))
+
+    # -- membership ----------------------------------------------------------
+    def check_point(self, point, atol: float = 1e-10) -> _FixedRankPoint:
+        """Validate shapes, finiteness, orthonormal u and vt rows, positive s."""
+        if not isinstance(point, (tuple, list)) or len(point) != 3:
+            raise TypeError("point must be a tuple (u, s, vt)")
+        u = as_matrix(point[0], "point.u")
+        vt = as_matrix(point[2], "point.vt")
+        s = np.asarray(point[1], dtype=float)
+        m, n, r = self._m, self._n, self._rank
+        if u.shape != (m, r) or vt.shape != (r, n) or s.shape != (r,):
+            raise ValueError(
+                f"point must have shapes u {(m, r)}, s {(r,)}, vt {(r, n)}; got "
+                f"{u.shape}, {s.shape}, {vt.shape}"
+            )
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise ValueError(f"point.s must be finite and positive, got {s}")
+        for name, q in (("u", u), ("vt.T", vt.T)):
+            err = np.max(np.abs(q.T @ q - np.eye(r)))
+            if err > atol:
+                raise ValueError(f"point.{name} must have orthonormal columns (error {err:.3g})")
+        return _FixedRankPoint(u, s, vt)
+
+    def belongs(self, point, atol: float = 1e-10) -> bool:
+        try:
+            self.check_point(point, atol)
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    # -- metric --------------------------------------------------------------
+    def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
+        return _inner(
+            _weights(np.asarray(point[1]), self._depth), tangent_vector_a, tangent_vector_b
+        )
+
+    def norm(self, point, tangent_vector) -> float:
+        return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
+
+    def projection(self, point, vector) -> _FixedRankTangentVector:
+        return self._embedded.projection(point, vector)
+
+    def to_tangent_space(self, point, vector) -> _FixedRankTangentVector:
+        return self._embedded.to_tangent_space(point, vector)
+
+    def euclidean_to_riemannian_gradient(self, point, euclidean_gradient):
+        """A_{N,X}(G) in (Up, M, Vp) form (math.md §4.1).
+
+        From factor gradients of a cost of X = u diag(s) vt: du = G V diag(s) and
+        dvt = diag(s) U^T G, so G V = du / s and G^T U = dvt^T / s.
+        """
+        u, s, vt = point
+        if isinstance(euclidean_gradient, np.ndarray):
+            gv, gtu = euclidean_gradient @ vt.T, euclidean_gradient.T @ u
+        else:
+            du, _, dvt = euclidean_gradient
+            gv, gtu = du / s, dvt.T / s
+        up, mm, vp = _riemannian_gradient(u, vt.T, _weights(np.asarray(s), self._depth), gv, gtu)
+        return _FixedRankTangentVector(up, mm, vp)
+
+    def euclidean_to_riemannian_hessian(
+        self, point, euclidean_gradient, euclidean_hessian, tangent_vector
+    ):
+        raise MissingHessianError(
+            "DLNFixedRank has no Riemannian Hessian (the Levi-Civita connection of g^N "
+            "on rank-r matrices is not implemented), so second-order solvers such as "
+            "TrustRegions cannot run on it; use SteepestDescent/ConjugateGradient here, "
+            "or DLNMatrices/BalancedManifold for TrustRegions"
+        )
+
+    # -- maps ----------------------------------------------------------------
+    def retraction(self, point, tangent_vector) -> _FixedRankPoint:
+        return self._embedded.retraction(point, tangent_vector)
+
+    def embedding(self, point, tangent_vector):
+        return self._embedded.embedding(point, tangent_vector)
+
+    def transport(self, point_a, point_b, tangent_vector_a) -> _FixedRankTangentVector:
+        return self._embedded.transport(point_a, point_b, tangent_vector_a)
+
+    def to_matrix(self, point) -> np.ndarray:
+        """X = u diag(s) vt."""
+        return (point[0] * point[1]) @ point[2]
+
+    def tangent_to_matrix(self, point, tangent_vector) -> np.ndarray:
+        """The ambient m x n matrix of a tangent vector."""
+        return embed_tangent(point[0], point[2].T, tangent_vector)
+
+    def from_matrix(self, matrix: np.ndarray) -> _FixedRankPoint:
+        """The rank-r truncated SVD of ``matrix`` as a point (must have rank >= r)."""
+        matrix = as_matrix(matrix, "matrix")
+        if matrix.shape != self.shape:
+            raise ValueError(f"matrix must have shape {self.shape}, got {matrix.shape}")
+        u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+        r = self._rank
+        if s[r - 1] <= 1e-13 * max(s[0], np.finfo(float).tiny):
+            raise ValueError(f"matrix must have rank >= {r}; singular values {s[: r + 1]}")
+        return _FixedRankPoint(u[:, :r], s[:r], vt[:r])
+
+    # -- sampling ------------------------------------------------------------
+    def random_point(self) -> _FixedRankPoint:
+        """Haar frames and s ~ U[0.5, 2] sorted decreasingly."""
+        r = self._rank
+        s = np.sort(self._rng.uniform(0.5, 2.0, r))[::-1]
+        u = haar_stiefel(self._m, r, self._rng)
+        v = haar_stiefel(self._n, r, self._rng)
+        return _FixedRankPoint(u, s, v.T)
+
+    def random_tangent_vector(self, point) -> _FixedRankTangentVector:
+        r = self._rank
+        raw = _FixedRankTangentVector(
+            self._rng.standard_normal((self._m, r)),
+            self._rng.standard_normal((r, r)),
+            self._rng.standard_normal((self._n, r)),
+        )
+        vector = self.to_tangent_space(point, raw)
+        return vector / self.norm(point, vector)
+
+    def zero_vector(self, point) -> _FixedRankTangentVector:
+        return self._embedded.zero_vector(point)

@@ -1,0 +1,67 @@
+"""The ``dlnmanifolds`` command line and ``python -m dlnmanifolds``."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dlnmanifolds.compare.cli import main
+
+SMALL = ["--size", "10", "--rank", "2", "--observations", "60", "--max-iterations", "150",
+         "--learning-rate", "3", "--quiet"]
+
+
+def test_help_documents_compare(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "compare" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--problem", "--size", "--rank", "--observations", "--depths", "--solvers",
+                   "--geometries", "--seeds", "--jobs", "--scheduler", "--resume", "--output"):
+        assert option in text
+
+
+def test_compare_command_runs_and_resumes(tmp_path, capsys):
+    argv = ["compare", *SMALL, "--depths", "1,2", "--geometries", "factors,dln-fixed-rank",
+            "--solvers", "conjugate-gradient,trust-regions,gradient-descent", "--seeds", "2",
+            "--output", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "final loss" in out and "test MSE" in out
+    assert "skipped: trust-regions on dln-fixed-rank" in out
+    first = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(first) == (2 * 3 + 2 * 2) * 2
+    assert main(argv + ["--resume"]) == 0  # nothing left to do
+    assert (tmp_path / "runs.jsonl").read_text().splitlines() == first
+    assert json.loads(first[0])["config"]
+    assert (tmp_path / "curves.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--solvers", "newton"], "unknown solver newton"),
+        (["--geometries", "torus"], "unknown geometry torus"),
+        (["--depths", "0,2"], "depths must be integers >= 1"),
+        (["--rank", "11"], "rank must be at most"),
+        (["--observations", "0"], "expected a positive int"),
+        (["--observations", "101"], "observations must be at most"),
+    ],
+)
+def test_bad_arguments_exit_with_a_clear_message(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", *SMALL, *args, "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "runs.jsonl").exists()
+
+
+def test_python_dash_m_entry_point():
+    done = subprocess.run([sys.executable, "-m", "dlnmanifolds", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0
+    assert "compare" in done.stdout
