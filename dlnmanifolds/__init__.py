@@ -5,11 +5,14 @@ The core functions are re-exported here; manifolds live in
 """
 
 from dlnmanifolds.core import (
+    GeodesicError,
     balanced_factors,
     balanced_frames,
     boltzmann_entropy,
+    dln_exp,
     dln_inner,
     dln_kernel,
+    dln_log,
     dln_operator,
     dln_operator_inverse,
     dln_operator_sqrt,
@@ -31,6 +34,7 @@ from dlnmanifolds.core import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "GeodesicError",
     "balanced_factors",
     "boltzmann_entropy",
     "entropy_gradient",
@@ -41,7 +45,9 @@ __all__ = [
     "orthogonal_group_volume",
     "stiefel_volume",
     "balanced_frames",
+    "dln_exp",
     "dln_inner",
+    "dln_log",
     "dln_kernel",
     "dln_operator",
     "dln_operator_inverse",

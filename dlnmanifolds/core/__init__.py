@@ -4,6 +4,7 @@ Every formula lives here once; the Pymanopt and Geomstats adapters call it.
 """
 
 from dlnmanifolds.core.balanced import balanced_factors, balanced_frames
+from dlnmanifolds.core.dln_geodesic import GeodesicError, dln_exp, dln_log
 from dlnmanifolds.core.entropy import (
     boltzmann_entropy,
     entropy_gradient,
@@ -29,6 +30,7 @@ from dlnmanifolds.core.operator import (
 from dlnmanifolds.core.orbit import orbit_projection, orthogonal_action
 
 __all__ = [
+    "GeodesicError",
     "balanced_factors",
     "boltzmann_entropy",
     "entropy_gradient",
@@ -39,7 +41,9 @@ __all__ = [
     "orthogonal_group_volume",
     "stiefel_volume",
     "balanced_frames",
+    "dln_exp",
     "dln_inner",
+    "dln_log",
     "dln_kernel",
     "dln_operator",
     "dln_operator_inverse",

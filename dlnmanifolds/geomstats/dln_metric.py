@@ -1,0 +1,115 @@
+"""The DLN metric g^N on GL(n) as a Geomstats ``RiemannianMetric`` (math.md §4).
+
+g^N_X(Y, Z) = tr(Y^T A_{N,X}^{-1}(Z)) (Bah et al. 2019; Menon 2024; math.md §4.1). Exp is the
+lifted Hamiltonian geodesic ODE integrated with DOP853 (rtol 1e-12), log is Newton shooting on
+it (core.dln_geodesic). GL(n) with g^N is incomplete: geodesics reach the singular matrices in
+finite time (distance ~ integral of sigma^{1/N-1}), where exp raises ``GeodesicError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from geomstats.geometry.riemannian_metric import RiemannianMetric
+
+from dlnmanifolds.core._validate import check_depth
+from dlnmanifolds.core.dln_geodesic import GEODESIC_RTOL, _dln_exp, dln_log
+from dlnmanifolds.core.operator import _inner_in_frame, _operator_in_frame, svd_frame
+from dlnmanifolds.geomstats._arrays import (
+    as_points,
+    broadcast,
+    common_batch,
+    require_invertible,
+)
+
+
+class DLNMetric(RiemannianMetric):
+    """g^N on GL(n): g_X(Y, Z) = sum_ij (U^T Y V)_ij (U^T Z V)_ij / kappa(sigma_i, sigma_j).
+
+    Use ``space.equip_with_metric(DLNMetric, depth=N)``.
+
+    Parameters
+    ----------
+    space : a Geomstats space of n x n matrices (``GeneralLinear(n)``), shape (n, n).
+    depth : int, N >= 1 (N = 1 is the Frobenius metric).
+    rtol : relative tolerance of the DOP853 geodesic integrator.
+    log_tol : shooting tolerance: max|Exp_X(Log_X(Y)) - Y| <= log_tol * max(1, max|Y|).
+    """
+
+    def __init__(
+        self, space, depth: int, rtol: float = GEODESIC_RTOL, log_tol: float = 1e-11
+    ):
+        shape = tuple(getattr(space, "shape", ()))
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(
+                f"space must be a space of square n x n matrices (e.g. GeneralLinear(n)), "
+                f"got a space with point shape {shape}"
+            )
+        super().__init__(space=space)
+        self.n = shape[0]
+        self.depth = check_depth(depth)
+        self.rtol = float(rtol)
+        self.log_tol = float(log_tol)
+
+    # -- validation -------------------------------------------------------------------
+
+    def _prepare(self, base_name, base, **vectors):
+        shape = (self.n, self.n)
+        base = as_points(base, base_name, shape)
+        vectors = {k: as_points(v, k, shape) for k, v in vectors.items()}
+        batch = common_batch(2, **{base_name: base}, **vectors)
+        require_invertible(base, base_name)
+        return broadcast(base, batch, 2), [broadcast(v, batch, 2) for v in vectors.values()]
+
+    # -- metric tensor ----------------------------------------------------------------
+
+    def inner_product(self, tangent_vec_a, tangent_vec_b, base_point=None):
+        """g^N_X(A, B) in the SVD frame of X (math.md §4.1); shape [...]."""
+        if base_point is None:
+            raise ValueError("base_point is required: g^N depends on the point")
+        x, (a, b) = self._prepare(
+            "base_point", base_point, tangent_vec_a=tangent_vec_a, tangent_vec_b=tangent_vec_b
+        )
+        return np.asarray(_inner_in_frame(svd_frame(x), a, b, self.depth))
+
+    def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point=None):
+        """Cometric <a, A_{N,X}(b)>: g^N with A in place of A^{-1} (math.md §3.2); [...]."""
+        if base_point is None:
+            raise ValueError("base_point is required: g^N depends on the point")
+        x, (a, b) = self._prepare(
+            "base_point", base_point, cotangent_vec_a=cotangent_vec_a,
+            cotangent_vec_b=cotangent_vec_b,
+        )
+        return np.sum(a * _operator_in_frame(svd_frame(x), b, self.depth, 1.0), axis=(-2, -1))
+
+    def _operator_matrix(self, base_point, power):
+        x, _ = self._prepare("base_point", base_point)
+        basis = np.eye(self.n * self.n).reshape(-1, self.n, self.n)
+        frame = svd_frame(x[..., None, :, :])
+        images = _operator_in_frame(frame, basis, self.depth, power)
+        # Row b is vec(A^power E_b); A is self-adjoint, so this matrix is symmetric.
+        return images.reshape(x.shape[:-2] + (self.n**2, self.n**2))
+
+    def metric_matrix(self, base_point=None):
+        """Matrix of g^N_X in the row-major basis E_ij of R^{n x n}: vec^T A^{-1} vec."""
+        if base_point is None:
+            raise ValueError("base_point is required: g^N depends on the point")
+        return self._operator_matrix(base_point, -1.0)
+
+    def cometric_matrix(self, base_point=None):
+        """Inverse metric matrix: the matrix of A_{N,X} itself (math.md §3.2)."""
+        if base_point is None:
+            raise ValueError("base_point is required: g^N depends on the point")
+        return self._operator_matrix(base_point, 1.0)
+
+    # -- geodesics --------------------------------------------------------------------
+
+    def exp(self, tangent_vec, base_point):
+        """Exp_X(V) by the lifted Hamiltonian geodesic ODE (DOP853, ``rtol``)."""
+        x, (v,) = self._prepare("base_point", base_point, tangent_vec=tangent_vec)
+        return _dln_exp(x, v, self.depth, self.rtol)
+
+    def log(self, point, base_point):
+        """Log_X(Y) by Newton shooting on ``exp`` to ``log_tol``."""
+        x, (y,) = self._prepare("base_point", base_point, point=point)
+        require_invertible(y, "point")
+        return dln_log(y, x, self.depth, tol=self.log_tol, rtol=self.rtol)
