@@ -53,16 +53,16 @@ def main(fast: bool = False, output: str = ".") -> dict:
     rng = np.random.default_rng(0)
     samples = np.stack(
         [rotation(a) @ np.diag(s) @ rotation(b) for a, s, b in zip(
-            rng.uniform(-0.6, 0.6, 3 if fast else 5),
-            rng.uniform([1.0, 0.1], [2.0, 0.4], size=(3 if fast else 5, 2)),
-            rng.uniform(-0.6, 0.6, 3 if fast else 5),
+            rng.uniform(-0.6, 0.6, 2 if fast else 5),
+            rng.uniform([1.0, 0.1], [2.0, 0.4], size=(2 if fast else 5, 2)),
+            rng.uniform(-0.6, 0.6, 2 if fast else 5),
         )]
     )
     means = {}
     for name, space in ((f"g^N (N={depth})", dln), ("Euclidean", flat)):
         estimator = FrechetMean(space)
         if name != "Euclidean":
-            estimator.set(max_iter=8 if fast else 64, epsilon=1e-8, init_step_size=1.0)
+            estimator.set(max_iter=3 if fast else 64, epsilon=1e-8, init_step_size=1.0)
         means[name] = estimator.fit(samples).estimate_
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
