@@ -12,6 +12,7 @@ from dlnmanifolds.core.entropy import (
     stiefel_volume,
 )
 from dlnmanifolds.core.fiber import fiber_projection, gl_action
+from dlnmanifolds.core.free_energy import free_energy, langevin_drift
 from dlnmanifolds.core.kernel import dln_kernel
 from dlnmanifolds.core.network import (
     dphi,
@@ -35,6 +36,8 @@ __all__ = [
     "boltzmann_entropy",
     "entropy_gradient",
     "fiber_projection",
+    "free_energy",
+    "langevin_drift",
     "gl_action",
     "orbit_projection",
     "orthogonal_action",

@@ -15,7 +15,9 @@ import numpy as np
 from dlnmanifolds.core._validate import (
     as_matrix,
     as_rng,
+    as_weights,
     check_depth,
+    check_positive_int,
     check_widths,
     widths_of,
 )
@@ -126,12 +128,27 @@ def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
 
     Q_0 = V_r from the SVD of phi(W), Lambda = Sigma_r^{1/N} and
     Q_p = W_p Q_{p-1} Lambda^{-1}; valid also for repeated singular values.
-    Assumes validated, balanced layers (internal).
+    Assumes balanced layers (not checked); shapes, finiteness and ``rank`` are
+    validated (a non-finite layer made the SVD below hang).
     """
+    weights = as_weights(weights)
+    if rank is not None:
+        rank = check_positive_int(rank, "rank")
+        if rank > min(widths_of(weights)):
+            raise ValueError(
+                f"rank must be at most the narrowest width {min(widths_of(weights))}, got {rank}"
+            )
+    return _balanced_frames(weights, rank)
+
+
+def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
+    # Internal, unvalidated form of ``balanced_frames``.
     depth = len(weights)
     x = _end_to_end(weights)
     u, s, vt = np.linalg.svd(x, full_matrices=False)
     r = numerical_rank(s) if rank is None else rank
+    if r == 0:
+        raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
     lam = s[:r] ** (1.0 / depth)
     frames = [vt[:r].T]
     for w in weights[:-1]:

@@ -164,12 +164,13 @@ def _entropy_gradient_coefficients(
     c_k = N sigma_k^{2-2/N} * dS/dsigma_k
         = sigma_k^{1-2/N} (m + sum_{j != k} mu_kj),
     with mu from ``_dlog_kernel_weights``; m = sum_{p=1}^{N-1}(d_p - r) is the
-    general-width term from d/dsigma_k of (m/2) log(2 lam_k^2).
+    general-width term from d/dsigma_k of (m/2) log(2 lam_k^2). ``sigma`` may
+    carry leading batch axes (all matrices of the batch share ``widths``).
     """
-    r = sigma.shape[0]
+    r = sigma.shape[-1]
     extra = sum(d - r for d in widths[1:-1])
-    mu = _dlog_kernel_weights(sigma[:, None], sigma[None, :], depth)
-    total = np.sum(mu, axis=1) - np.diagonal(mu) + extra
+    mu = _dlog_kernel_weights(sigma[..., :, None], sigma[..., None, :], depth)
+    total = np.sum(mu, axis=-1) - np.diagonal(mu, axis1=-2, axis2=-1) + extra
     return sigma ** (1.0 - 2.0 / depth) * total
 
 

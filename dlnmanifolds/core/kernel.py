@@ -17,9 +17,40 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlnmanifolds.core._validate import check_depth
+
 
 def dln_kernel(a: np.ndarray, b: np.ndarray, depth: int) -> np.ndarray:
     """kappa(a, b) for nonnegative a, b (broadcast), stable for a ~ b (math.md §3.2)."""
+    depth = check_depth(depth)
+    a = _as_singular_values(a, "a")
+    b = _as_singular_values(b, "b")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"a and b must broadcast together, got shapes {a.shape} and {b.shape}"
+        ) from None
+    return _dln_kernel(a, b, depth)
+
+
+def _as_singular_values(value, name: str) -> np.ndarray:
+    """Validate a real, finite, nonnegative array (singular values)."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a real nonnegative array, got {type(value).__name__}")
+    array = np.asarray(value)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"{name} must be a real nonnegative array, got dtype {array.dtype}")
+    array = array.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    if np.any(array < 0):
+        raise ValueError(f"{name} must be nonnegative (singular values), got min {array.min()}")
+    return array
+
+
+def _dln_kernel(a: np.ndarray, b: np.ndarray, depth: int) -> np.ndarray:
+    # Internal, unvalidated: float64 arrays a, b >= 0 and an int depth >= 1.
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     n = depth
@@ -57,7 +88,7 @@ def kernel_matrix(sigma: np.ndarray, shape: tuple[int, int], depth: int) -> np.n
     pad_v = np.zeros(sigma.shape[:-1] + (n,))
     pad_u[..., :k] = sigma[..., :m]
     pad_v[..., :k] = sigma[..., :n]
-    return dln_kernel(pad_u[..., :, None], pad_v[..., None, :], depth)
+    return _dln_kernel(pad_u[..., :, None], pad_v[..., None, :], depth)
 
 
 def log_mean_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
