@@ -21,7 +21,7 @@ from dlnmanifolds.core._validate import (
     check_widths,
     widths_of,
 )
-from dlnmanifolds.core.network import _end_to_end, _t
+from dlnmanifolds.core.network import _end_to_end, _imbalance, _t
 from dlnmanifolds.core.operator import numerical_rank
 
 Layers = Sequence[np.ndarray]
@@ -128,10 +128,18 @@ def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
 
     Q_0 = V_r from the SVD of phi(W), Lambda = Sigma_r^{1/N} and
     Q_p = W_p Q_{p-1} Lambda^{-1}; valid also for repeated singular values.
-    Assumes balanced layers (not checked); shapes, finiteness and ``rank`` are
-    validated (a non-finite layer made the SVD below hang).
+    Validates shapes, finiteness, ``rank`` (a non-finite layer made the SVD
+    hang) and balance: max |G_p| must be <= 1e-8 max(1, max |W_p|^2), since
+    frames of an unbalanced network mean nothing.
     """
     weights = as_weights(weights)
+    scale = max(1.0, max(float(np.max(np.abs(w))) for w in weights) ** 2)
+    off_balance = _imbalance(weights)
+    if off_balance > 1e-8 * scale:
+        raise ValueError(
+            f"weights must be balanced for balanced_frames: max |W_(p+1)^T W_(p+1) - "
+            f"W_p W_p^T| = {off_balance:.3g} > {1e-8 * scale:.3g}"
+        )
     if rank is not None:
         rank = check_positive_int(rank, "rank")
         if rank > min(widths_of(weights)):

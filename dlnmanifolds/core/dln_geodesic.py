@@ -37,7 +37,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from dlnmanifolds.core._validate import as_matrix, check_depth
-from dlnmanifolds.core.balanced import balanced_factors, balanced_frames
+from dlnmanifolds.core.balanced import _balanced_frames, balanced_factors
 from dlnmanifolds.core.balanced_tangent import tangent_projection
 from dlnmanifolds.core.network import (
     _dphi,
@@ -287,7 +287,7 @@ def _balanced_acceleration(weights: Sequence[np.ndarray], xi: Sequence[np.ndarra
     for q in range(depth - 2, -1, -1):
         rhs = invariants[q] + weights[q + 1].T @ eta[q + 1]
         eta[q] = np.linalg.solve(weights[q], rhs.T).T
-    tangent = tangent_projection(balanced_frames(list(weights)), eta)
+    tangent = tangent_projection(_balanced_frames(list(weights)), eta)
     return [e - t for e, t in zip(eta, tangent)]
 
 
@@ -311,7 +311,7 @@ def balanced_exp_stacked(w: np.ndarray, xi: np.ndarray, rtol: float = GEODESIC_R
 def tangent_basis(w: np.ndarray) -> np.ndarray:
     """Orthonormal basis (N d^2, dim M) of T_W M at one stacked balanced network w (N, d, d)."""
     layers = list(w)
-    frames = balanced_frames(layers)
+    frames = _balanced_frames(layers)
     size = w.size
     columns = [
         np.ravel(np.stack(tangent_projection(frames, list(e.reshape(w.shape)))))

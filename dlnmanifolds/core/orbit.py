@@ -29,7 +29,7 @@ import numpy as np
 import scipy.linalg
 
 from dlnmanifolds.core._validate import as_weights, widths_of
-from dlnmanifolds.core.balanced import BalancedFrames, balanced_frames
+from dlnmanifolds.core.balanced import BalancedFrames, _balanced_frames
 from dlnmanifolds.core.balanced_tangent import _thomas_jacobi, normal_generator
 from dlnmanifolds.core.fiber import _check_group, _gl_action, _gl_generator_adjoint
 from dlnmanifolds.core.network import _imbalance, _t
@@ -115,7 +115,7 @@ def _orbit_projection(weights: Layers, frames: BalancedFrames, xi: Layers) -> li
 
 def _frames(layers: Layers) -> BalancedFrames:
     # balanced_frames takes r = numerical rank of phi(W) (round-off zeros dropped).
-    return balanced_frames(layers)
+    return _balanced_frames(layers)
 
 
 def _check_balanced(layers: Layers, name: str, atol: float = 1e-10) -> None:

@@ -31,9 +31,9 @@ from dlnmanifolds.core.free_energy import POTENTIALS, _langevin_drift, check_bet
 from dlnmanifolds.core.kernel import kernel_matrix
 from dlnmanifolds.core.network import _dphi_adjoint, _end_to_end, _invariants
 from dlnmanifolds.core.operator import RANK_RTOL, svd_frame
+from dlnmanifolds.core.orthographic import orthographic_projection
 from dlnmanifolds.flows._common import check_callback
 from dlnmanifolds.flows._integrate import check_positive
-from dlnmanifolds.core.orthographic import orthographic_projection
 from dlnmanifolds.flows.energy import Energy, as_energy
 from dlnmanifolds.flows.result import FlowBlowUpError, FlowResult
 

@@ -15,7 +15,7 @@ from geomstats.geometry.riemannian_metric import RiemannianMetric
 from scipy.linalg import expm
 
 from dlnmanifolds.core._validate import as_rng, check_depth, check_positive_int
-from dlnmanifolds.core.balanced import _rebalance, balanced_factors, balanced_frames
+from dlnmanifolds.core.balanced import _balanced_frames, _rebalance, balanced_factors
 from dlnmanifolds.core.balanced_tangent import normal_generator_adjoint, tangent_projection
 from dlnmanifolds.core.dln_geodesic import (
     GEODESIC_RTOL,
@@ -216,7 +216,7 @@ class BalancedSpace(LevelSet):
         batch = common_batch(3, vector=vector, base_point=base_point)
 
         def one(xi, w):
-            return np.stack(tangent_projection(balanced_frames(list(w)), list(xi)))
+            return np.stack(tangent_projection(_balanced_frames(list(w)), list(xi)))
 
         return map_batch(one, batch, (3, 3), vector, base_point)
 

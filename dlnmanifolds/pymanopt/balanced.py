@@ -9,9 +9,9 @@ import numpy as np
 from dlnmanifolds.core._validate import as_rng, as_weights, check_widths
 from dlnmanifolds.core.balanced import (
     BalancedFrames,
+    _balanced_frames,
     _rebalance,
     balanced_factors,
-    balanced_frames,
     haar_stiefel,
 )
 from dlnmanifolds.core.balanced_tangent import (
@@ -91,7 +91,7 @@ class BalancedManifold(LayerSubmanifold):
 
     def frames(self, point) -> BalancedFrames:
         """Frames of a point (cached for the most recent point)."""
-        return self._cached(point, lambda layers: balanced_frames(layers, self._rank))
+        return self._cached(point, lambda layers: _balanced_frames(layers, self._rank))
 
     # -- membership ----------------------------------------------------------
     def check_point(self, point, atol: float = 1e-10):

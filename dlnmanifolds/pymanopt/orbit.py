@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlnmanifolds.core._validate import as_weights, widths_of
-from dlnmanifolds.core.balanced import BalancedFrames, balanced_frames, haar_stiefel
+from dlnmanifolds.core.balanced import BalancedFrames, _balanced_frames, haar_stiefel
 from dlnmanifolds.core.entropy import boltzmann_entropy
 from dlnmanifolds.core.fiber import _gl_action
 from dlnmanifolds.core.network import _end_to_end
@@ -80,7 +80,7 @@ class GroupOrbit(_PointSetBase):
 
     def frames(self, point) -> BalancedFrames:
         """Balanced frames of ``point`` (cached for the most recent point)."""
-        return self._cached(point, lambda layers: balanced_frames(layers, self._rank))
+        return self._cached(point, lambda layers: _balanced_frames(layers, self._rank))
 
     def check_point(self, point, atol: float = 1e-10):
         """Validate widths, finiteness, phi(point) = X and balance (relative ``atol``)."""
