@@ -56,25 +56,49 @@ def bench_size(d, depth, rng, steps):
     h = 1e-3
     cases = {
         "gradient_flow gd (1 grad/step)": lambda: gradient_flow(
-            energy, w0, steps * h, method="gd", step=h, record_every=steps),
+            energy, w0, steps * h, method="gd", step=h, record_every=steps
+        ),
         "gradient_flow rk4": lambda: gradient_flow(
-            energy, w0, steps * h, method="rk4", step=h, record_every=steps),
+            energy, w0, steps * h, method="rk4", step=h, record_every=steps
+        ),
         "end_to_end_flow gd": lambda: end_to_end_flow(
-            energy, x0, depth, steps * h, method="gd", step=h, record_every=steps),
+            energy, x0, depth, steps * h, method="gd", step=h, record_every=steps
+        ),
         "end_to_end_flow rk4": lambda: end_to_end_flow(
-            energy, x0, depth, steps * h, method="rk4", step=h, record_every=steps),
+            energy, x0, depth, steps * h, method="rk4", step=h, record_every=steps
+        ),
         "balancing_flow l2 (rk4)": lambda: balancing_flow(
-            unbalanced, "l2", steps * h, method="rk4", step=h, record_every=steps),
+            unbalanced, "l2", steps * h, method="rk4", step=h, record_every=steps
+        ),
         "balancing_flow moment_map (rk4)": lambda: balancing_flow(
-            unbalanced, "moment_map", steps * h, method="rk4", step=h, record_every=steps),
+            unbalanced, "moment_map", steps * h, method="rk4", step=h, record_every=steps
+        ),
         "langevin balanced (1 path)": lambda: langevin(
-            energy, w0, 10.0, step=h, t_final=steps * h, record_every=steps, rng=1),
+            energy, w0, 10.0, step=h, t_final=steps * h, record_every=steps, rng=1
+        ),
         "langevin end_to_end (1 path)": lambda: langevin(
-            energy, x0, 10.0, "end_to_end", depth=depth, step=h, t_final=steps * h,
-            record_every=steps, rng=1),
+            energy,
+            x0,
+            10.0,
+            "end_to_end",
+            depth=depth,
+            step=h,
+            t_final=steps * h,
+            record_every=steps,
+            rng=1,
+        ),
         "langevin end_to_end (1000 paths, per path)": lambda: langevin(
-            energy, x0, 10.0, "end_to_end", depth=depth, step=h, t_final=steps * h,
-            n_paths=1000, record_every=steps, rng=1),
+            energy,
+            x0,
+            10.0,
+            "end_to_end",
+            depth=depth,
+            step=h,
+            t_final=steps * h,
+            n_paths=1000,
+            record_every=steps,
+            rng=1,
+        ),
     }
     for name, run in cases.items():
         per_step = median_seconds(run, repeats=3) / steps
@@ -96,9 +120,11 @@ def main():
     grad = median_seconds(lambda: [energy.gradient(end_to_end(w0)) for _ in range(1000)]) / 1000
     result = gradient_flow(energy, w0, 0.5, rtol=1e-8, atol=1e-10)
     seconds = median_seconds(lambda: gradient_flow(energy, w0, 0.5, rtol=1e-8, atol=1e-10), 3)
-    print(f"gradient_flow RK45 d=6 N=3: {result.n_steps} steps, "
-          f"{result.n_gradient_evaluations / result.n_steps:.1f} gradients/step, "
-          f"{seconds / result.n_steps / grad:.1f} x grad per accepted step")
+    print(
+        f"gradient_flow RK45 d=6 N=3: {result.n_steps} steps, "
+        f"{result.n_gradient_evaluations / result.n_steps:.1f} gradients/step, "
+        f"{seconds / result.n_steps / grad:.1f} x grad per accepted step"
+    )
 
 
 if __name__ == "__main__":

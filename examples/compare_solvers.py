@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.fast:
         problem = ProblemSpec(size=20, rank=2, observations=160)
-        settings = RunSettings(rank=2, learning_rate=2.0, max_iterations=1500, max_time=20,
-                               target=1e-5)
+        settings = RunSettings(
+            rank=2, learning_rate=2.0, max_iterations=1500, max_time=20, target=1e-5
+        )
         seeds, depths = 1, [1, 3]
     else:
         problem = ProblemSpec(size=60, rank=3, observations=900)
@@ -42,9 +43,17 @@ def main(argv: list[str] | None = None) -> None:
     records, skipped = [], []
     for k, (geometries, solvers) in enumerate(runs):
         # One compare() per block: each block is its own geometry x solver grid.
-        result = compare(problem, geometries, depths, solvers, seeds, settings,
-                         output=Path(args.output) / f"part{k}", jobs=args.jobs,
-                         overwrite=True)
+        result = compare(
+            problem,
+            geometries,
+            depths,
+            solvers,
+            seeds,
+            settings,
+            output=Path(args.output) / f"part{k}",
+            jobs=args.jobs,
+            overwrite=True,
+        )
         records += result.records
         skipped += result.skipped
     print(format_table(summarize(records)))

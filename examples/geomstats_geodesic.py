@@ -52,11 +52,14 @@ def main(fast: bool = False, output: str = ".") -> dict:
 
     rng = np.random.default_rng(0)
     samples = np.stack(
-        [rotation(a) @ np.diag(s) @ rotation(b) for a, s, b in zip(
-            rng.uniform(-0.6, 0.6, 2 if fast else 5),
-            rng.uniform([1.0, 0.1], [2.0, 0.4], size=(2 if fast else 5, 2)),
-            rng.uniform(-0.6, 0.6, 2 if fast else 5),
-        )]
+        [
+            rotation(a) @ np.diag(s) @ rotation(b)
+            for a, s, b in zip(
+                rng.uniform(-0.6, 0.6, 2 if fast else 5),
+                rng.uniform([1.0, 0.1], [2.0, 0.4], size=(2 if fast else 5, 2)),
+                rng.uniform(-0.6, 0.6, 2 if fast else 5),
+            )
+        ]
     )
     means = {}
     for name, space in ((f"g^N (N={depth})", dln), ("Euclidean", flat)):
@@ -89,9 +92,11 @@ def main(fast: bool = False, output: str = ".") -> dict:
     plt.close(fig)
 
     for name in paths:
-        print(f"{name:>12}: length {lengths[name]:.4f}, min sigma_2 on the path "
-              f"{np.min(np.linalg.svd(paths[name], compute_uv=False)[:, 1]):.4f}, "
-              f"mean singular values {np.linalg.svd(means[name], compute_uv=False)}")
+        print(
+            f"{name:>12}: length {lengths[name]:.4f}, min sigma_2 on the path "
+            f"{np.min(np.linalg.svd(paths[name], compute_uv=False)[:, 1]):.4f}, "
+            f"mean singular values {np.linalg.svd(means[name], compute_uv=False)}"
+        )
     print(f"saved {path}")
     return {"paths": paths, "lengths": lengths, "means": means, "figure": path}
 

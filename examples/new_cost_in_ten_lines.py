@@ -27,8 +27,13 @@ from dlnmanifolds.pymanopt import BalancedManifold
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description="A new cost on BalancedManifold.")
     parser.add_argument("--fast", action="store_true", help="fewer solver iterations")
-    parser.add_argument("--output", type=Path, default=None, metavar="DIR",
-                        help="also write the result to DIR/new_cost_result.txt")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write the result to DIR/new_cost_result.txt",
+    )
     args = parser.parse_args(argv)
     if args.output is not None and args.output.exists() and not args.output.is_dir():
         parser.error(f"--output {args.output}: exists and is not a directory")
@@ -48,8 +53,10 @@ def main(argv: list[str] | None = None) -> float:
     # ---------------------------------------------------------------------------
 
     error = float(np.max(np.abs(end_to_end(result.point) - target)))
-    summary = (f"cost {result.cost:.3e} after {result.iterations} iterations; "
-               f"max |X - target| = {error:.2e}; imbalance {imbalance(result.point):.1e}")
+    summary = (
+        f"cost {result.cost:.3e} after {result.iterations} iterations; "
+        f"max |X - target| = {error:.2e}; imbalance {imbalance(result.point):.1e}"
+    )
     print(summary)
     if args.output is not None:
         args.output.mkdir(parents=True, exist_ok=True)

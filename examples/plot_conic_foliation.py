@@ -33,9 +33,7 @@ def scalar_trajectories(starts, target: float, t_final: float, n_records: int):
     paths = []
     for start in starts:
         layers = [np.array([[w]]) for w in start]
-        result = gradient_flow(
-            energy, layers, t_final, t_eval=np.linspace(0.0, t_final, n_records)
-        )
+        result = gradient_flow(energy, layers, t_final, t_eval=np.linspace(0.0, t_final, n_records))
         paths.append(np.array([[w[0, 0] for w in state] for state in result.states]))
     return paths
 
@@ -45,8 +43,9 @@ def depth_two_panel(ax, fast: bool) -> None:
     grid = np.linspace(-2.2, 2.2, 161 if fast else 401)
     w1, w2 = np.meshgrid(grid, grid)
     levels = [-3.0, -1.5, -0.5, 0.5, 1.5, 3.0]
-    ax.contour(w1, w2, w2**2 - w1**2, levels=levels, colors="tab:blue", linewidths=0.8,
-               linestyles="solid")
+    ax.contour(
+        w1, w2, w2**2 - w1**2, levels=levels, colors="tab:blue", linewidths=0.8, linestyles="solid"
+    )
     ax.contour(w1, w2, w2**2 - w1**2, levels=[0.0], colors="black", linewidths=1.6)
     ax.contour(w1, w2, w1 * w2, levels=[-2, -1, 1, 2], colors="0.6", linestyles="--")
     starts = [(0.2, 2.0), (2.0, 0.2), (-0.6, 1.6), (1.6, -0.6), (-1.6, -0.4), (0.3, 0.45)]
@@ -57,8 +56,11 @@ def depth_two_panel(ax, fast: bool) -> None:
         ax.plot(*path[0], "o", color="tab:red", ms=4)
         ax.plot(*path[-1], "*", color="tab:red", ms=9)
     ax.set(xlabel="$w_1$", ylabel="$w_2$", aspect="equal", xlim=(-2.2, 2.2), ylim=(-2.2, 2.2))
-    ax.set_title("depth 2: leaves $w_2^2-w_1^2=c$ (blue), balanced cone (black),\n"
-                 "fibers $w_2w_1=X$ (dashed), gradient flow to $X=1$ (red)", fontsize=9)
+    ax.set_title(
+        "depth 2: leaves $w_2^2-w_1^2=c$ (blue), balanced cone (black),\n"
+        "fibers $w_2w_1=X$ (dashed), gradient flow to $X=1$ (red)",
+        fontsize=9,
+    )
 
 
 def leaf_curve(c1: float, c2: float, signs, n: int = 200) -> np.ndarray:
@@ -86,8 +88,11 @@ def depth_three_panel(ax, fast: bool) -> None:
         ax.plot(*path.T, color="tab:red", lw=2)
         ax.scatter(*path[-1], color="tab:red", marker="*", s=60)
     ax.set(xlabel="$w_1$", ylabel="$w_2$", zlabel="$w_3$")
-    ax.set_title("depth 3: balanced lines (black), leaves $G=c$ (blue),\n"
-                 "gradient flow to $w_3w_2w_1=1$ (red)", fontsize=9)
+    ax.set_title(
+        "depth 3: balanced lines (black), leaves $G=c$ (blue),\n"
+        "gradient flow to $w_3w_2w_1=1$ (red)",
+        fontsize=9,
+    )
 
 
 def matrix_panel(ax, fast: bool, rng: np.random.Generator) -> float:
@@ -96,14 +101,19 @@ def matrix_panel(ax, fast: bool, rng: np.random.Generator) -> float:
     target = np.array([[1.0, 0.5], [-0.3, 2.0]])
     t_final = 4.0 if fast else 10.0
     result = gradient_flow(
-        quadratic_energy(target), layers, t_final, t_eval=np.linspace(0.0, t_final, 200),
-        rtol=1e-11, atol=1e-13,
+        quadratic_energy(target),
+        layers,
+        t_final,
+        t_eval=np.linspace(0.0, t_final, 200),
+        rtol=1e-11,
+        atol=1e-13,
     )
     g0 = invariants(result.states[0])[0]
     drift = np.array([np.max(np.abs(invariants(s)[0] - g0)) for s in result.states])
     ax.semilogy(result.t, result.energy, color="tab:red", label="energy $E(X(t))$")
-    ax.semilogy(result.t, np.maximum(drift, 1e-17), color="tab:blue",
-                label=r"$\max|G_1(t)-G_1(0)|$")
+    ax.semilogy(
+        result.t, np.maximum(drift, 1e-17), color="tab:blue", label=r"$\max|G_1(t)-G_1(0)|$"
+    )
     ax.set(xlabel="t", ylim=(1e-17, 1e2))
     ax.set_title("2x2 network, depth 2: the invariants are conserved", fontsize=9)
     ax.legend(fontsize=8)

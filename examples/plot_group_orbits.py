@@ -52,8 +52,11 @@ def polygon_length(points) -> float:
 def orbit_panel(ax, n_points: int) -> tuple[float, float]:
     """Orbits for three X; returns (max imbalance, max drift of phi) along them."""
     worst_g, worst_x = 0.0, 0.0
-    for sigma, color in [((1.0, 0.2), "tab:blue"), ((1.5, 0.8), "tab:orange"),
-                         ((2.5, 2.0), "tab:green")]:
+    for sigma, color in [
+        ((1.0, 0.2), "tab:blue"),
+        ((1.5, 0.8), "tab:orange"),
+        ((2.5, 2.0), "tab:green"),
+    ]:
         x = np.diag(sigma)
         for k, component in enumerate(orbit_components(balanced_factors(x, 2), n_points)):
             coords = np.array([[p[0][0, 0], p[0][1, 0], p[0][1, 1]] for p in component])
@@ -62,8 +65,11 @@ def orbit_panel(ax, n_points: int) -> tuple[float, float]:
             worst_g = max(worst_g, max(imbalance(p) for p in component))
             worst_x = max(worst_x, max(np.max(np.abs(end_to_end(p) - x)) for p in component))
     ax.set(xlabel="$W_1[0,0]$", ylabel="$W_1[1,0]$", zlabel="$W_1[1,1]$")
-    ax.set_title("orbits $O_X$ of $O(2)$ (solid: rotations, dashed: reflections),\n"
-                 "projected to three coordinates of $W_1$", fontsize=9)
+    ax.set_title(
+        "orbits $O_X$ of $O(2)$ (solid: rotations, dashed: reflections),\n"
+        "projected to three coordinates of $W_1$",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, loc="upper left")
     return worst_g, worst_x
 
@@ -73,8 +79,13 @@ def volume_panel(ax, n_points: int, n_sigma: int) -> float:
     grid = np.linspace(0.05, 3.0, 200)
     predicted = [np.exp(boltzmann_entropy(np.diag([1.0, s]), 2)) for s in grid]
     ax.plot(grid, predicted, color="black", label=r"$\exp S(X)$ (boltzmann_entropy)")
-    ax.plot(grid, 4 * np.sqrt(2) * np.pi * np.sqrt(1 + grid), ":", color="tab:red",
-            label=r"$4\sqrt{2}\pi\sqrt{\sigma_1+\sigma_2}$")
+    ax.plot(
+        grid,
+        4 * np.sqrt(2) * np.pi * np.sqrt(1 + grid),
+        ":",
+        color="tab:red",
+        label=r"$4\sqrt{2}\pi\sqrt{\sigma_1+\sigma_2}$",
+    )
     worst = 0.0
     for s in np.linspace(0.1, 2.9, n_sigma):
         x = np.diag([1.0, s])

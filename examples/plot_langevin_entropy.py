@@ -54,8 +54,16 @@ def main(argv: list[str] | None = None) -> list:
     for label, (space, potential, _) in SAMPLERS.items():
         start = balanced_factors(x0, depth) if space == "balanced" else x0
         runs[label] = langevin(
-            energy, start, beta, space, depth=depth, potential=potential, step=2e-3,
-            t_final=t_final, n_paths=n_paths, rng=args.seed,
+            energy,
+            start,
+            beta,
+            space,
+            depth=depth,
+            potential=potential,
+            step=2e-3,
+            t_final=t_final,
+            n_paths=n_paths,
+            rng=args.seed,
         )
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
@@ -66,23 +74,36 @@ def main(argv: list[str] | None = None) -> list:
         # natural coordinates of the stationary law (math.md §8.3).
         sv = result.extras["singular_values"] ** (1.0 / depth)  # [records, paths, 2]
         for k, ax in enumerate(axes[:2]):
-            ax.hist(sv[-1, :, k], bins=bins, density=True, histtype="step", lw=2,
-                    color=color, label=label)
+            ax.hist(
+                sv[-1, :, k],
+                bins=bins,
+                density=True,
+                histtype="step",
+                lw=2,
+                color=color,
+                label=label,
+            )
         mean = sv.mean(axis=1)
         err = 2 * sv.std(axis=1) / np.sqrt(n_paths)
         for k in range(2):
             axes[2].plot(result.t, mean[:, k], color=color, label=label if k == 0 else None)
-            axes[2].fill_between(result.t, mean[:, k] - err[:, k], mean[:, k] + err[:, k],
-                                 color=color, alpha=0.25)
-        print(f"{label:>34}: E[lambda] at t = {t_final}: "
-              + ", ".join(f"{m:.3f} ± {e / 2:.3f}" for m, e in zip(mean[-1], err[-1])))
+            axes[2].fill_between(
+                result.t, mean[:, k] - err[:, k], mean[:, k] + err[:, k], color=color, alpha=0.25
+            )
+        print(
+            f"{label:>34}: E[lambda] at t = {t_final}: "
+            + ", ".join(f"{m:.3f} ± {e / 2:.3f}" for m, e in zip(mean[-1], err[-1]))
+        )
     upstairs = runs["upstairs on M"]
     print(f"upstairs: max |G_p| entry along the paths {np.max(upstairs.distance_to_balanced):.1e}")
     for k, ax in enumerate(axes[:2]):
-        ax.set(xlabel=f"$\\lambda_{k + 1} = \\sigma_{k + 1}^{{1/N}}$ at $t = {t_final}$",
-               ylabel="density")
-        ax.set_title(f"law of $\\lambda_{k + 1}$, {n_paths} paths, N = {depth}, β = {beta}",
-                     fontsize=9)
+        ax.set(
+            xlabel=f"$\\lambda_{k + 1} = \\sigma_{k + 1}^{{1/N}}$ at $t = {t_final}$",
+            ylabel="density",
+        )
+        ax.set_title(
+            f"law of $\\lambda_{k + 1}$, {n_paths} paths, N = {depth}, β = {beta}", fontsize=9
+        )
     axes[0].legend(fontsize=7)
     axes[2].set(xlabel="t", ylabel=r"$\mathbb{E}[\lambda_k(t)]$ (± 2 s.e.)")
     axes[2].set_title(r"means of $\lambda_k = \sigma_k(X)^{1/N}$ along the runs", fontsize=9)

@@ -33,8 +33,9 @@ from dlnmanifolds.problems import MatrixCompletion
 COLORS = {1: "tab:gray", 2: "tab:blue", 3: "tab:orange", 4: "tab:green"}
 
 
-def train(problem: MatrixCompletion, depth: int, scale: float, seed: int, t_final: float,
-          fast: bool):
+def train(
+    problem: MatrixCompletion, depth: int, scale: float, seed: int, t_final: float, fast: bool
+):
     """Gradient flow of E(phi(W)) from a Gaussian start of scale ``scale``."""
     tol = {"rtol": 1e-7, "atol": 1e-10} if fast else {"rtol": 1e-10, "atol": 1e-14}
     energy = Energy(problem.loss, problem.gradient)
@@ -49,14 +50,32 @@ def trajectories_panel(ax, problem, seeds, t_final, fast) -> None:
     for depth, color in COLORS.items():
         for k, seed in enumerate(seeds):
             path = train(problem, depth, 1e-2, seed, t_final, fast).end_to_end
-            ax.plot(path[:, 0, 1], path[:, 1, 0], color=color, lw=1.5,
-                    label=f"N = {depth}" if k == 0 else None)
-            ax.plot(path[-1, 0, 1], path[-1, 1, 0], "*", color=color, ms=9,
-                    zorder=5 if depth == 1 else 3)
-    ax.set(xlabel="$x = X_{12}$ (unobserved)", ylabel="$y = X_{21}$ (unobserved)",
-           xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
-    ax.set_title("gradient-flow paths of the unobserved entries\n"
-                 "(initial scale $10^{-2}$, stars: limits)", fontsize=9)
+            ax.plot(
+                path[:, 0, 1],
+                path[:, 1, 0],
+                color=color,
+                lw=1.5,
+                label=f"N = {depth}" if k == 0 else None,
+            )
+            ax.plot(
+                path[-1, 0, 1],
+                path[-1, 1, 0],
+                "*",
+                color=color,
+                ms=9,
+                zorder=5 if depth == 1 else 3,
+            )
+    ax.set(
+        xlabel="$x = X_{12}$ (unobserved)",
+        ylabel="$y = X_{21}$ (unobserved)",
+        xlim=(-3, 3),
+        ylim=(-3, 3),
+        aspect="equal",
+    )
+    ax.set_title(
+        "gradient-flow paths of the unobserved entries\n(initial scale $10^{-2}$, stars: limits)",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, loc="lower right")
 
 
@@ -98,8 +117,10 @@ def main(argv: list[str] | None = None) -> list:
     rank_panel(axes[1], problem, t_final, args.fast)
     finals = scale_panel(axes[2], problem, scales, t_final, args.fast)
     for depth, values in finals.items():
-        print(f"N = {depth}: sigma_2 of the limit for scales {scales}: "
-              + ", ".join(f"{v:.1e}" for v in values))
+        print(
+            f"N = {depth}: sigma_2 of the limit for scales {scales}: "
+            + ", ".join(f"{v:.1e}" for v in values)
+        )
     return [save(fig, args.output, "matrix_completion.png")]
 
 

@@ -48,16 +48,19 @@ def main(argv: list[str] | None = None) -> list:
     times = np.linspace(0.0, t_final, 80 if args.fast else 300)
     tol = {"rtol": 1e-7, "atol": 1e-9} if args.fast else {"rtol": 1e-10, "atol": 1e-12}
 
-    upstairs = gradient_flow(energy, balanced_factors(x0, depth, rng=rng), t_final,
-                             t_eval=times, **tol)
+    upstairs = gradient_flow(
+        energy, balanced_factors(x0, depth, rng=rng), t_final, t_eval=times, **tol
+    )
     downstairs = end_to_end_flow(energy, x0, depth, t_final, t_eval=times, **tol)
     euclidean = end_to_end_flow(energy, x0, 1, t_final, t_eval=times, **tol)
 
     image = np.array([end_to_end(w) for w in upstairs.states])
     gap = np.max(np.abs(image - np.array(downstairs.states)), axis=(1, 2))
     balance = np.array([imbalance(w) for w in upstairs.states])
-    print(f"max |phi(W(t)) - X(t)| = {gap.max():.2e}; max imbalance along W(t) = "
-          f"{balance.max():.2e}; final energy {upstairs.energy[-1]:.2e}")
+    print(
+        f"max |phi(W(t)) - X(t)| = {gap.max():.2e}; max imbalance along W(t) = "
+        f"{balance.max():.2e}; final energy {upstairs.energy[-1]:.2e}"
+    )
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     weights = np.array([np.concatenate([w.ravel() for w in s]) for s in upstairs.states])
@@ -69,15 +72,34 @@ def main(argv: list[str] | None = None) -> list:
     sv_down = np.array(downstairs.extras["singular_values"])
     sv_euc = np.array(euclidean.extras["singular_values"])
     for k, color in enumerate(("tab:blue", "tab:orange")):
-        axes[1].plot(upstairs.t, sv_up[:, k], color=color, lw=2.5, alpha=0.5,
-                     label=f"$\\sigma_{k + 1}(\\varphi(W(t)))$")
-        axes[1].plot(downstairs.t[::6], sv_down[::6, k], "o", color=color, ms=3,
-                     label=f"$\\sigma_{k + 1}(X(t))$, $g^N$ flow")
-        axes[1].plot(euclidean.t, sv_euc[:, k], "--", color=color, lw=1,
-                     label=f"$\\sigma_{k + 1}$, Euclidean flow")
+        axes[1].plot(
+            upstairs.t,
+            sv_up[:, k],
+            color=color,
+            lw=2.5,
+            alpha=0.5,
+            label=f"$\\sigma_{k + 1}(\\varphi(W(t)))$",
+        )
+        axes[1].plot(
+            downstairs.t[::6],
+            sv_down[::6, k],
+            "o",
+            color=color,
+            ms=3,
+            label=f"$\\sigma_{k + 1}(X(t))$, $g^N$ flow",
+        )
+        axes[1].plot(
+            euclidean.t,
+            sv_euc[:, k],
+            "--",
+            color=color,
+            lw=1,
+            label=f"$\\sigma_{k + 1}$, Euclidean flow",
+        )
     axes[1].set(xlabel="t", ylabel="singular values")
-    axes[1].set_title(f"downstairs: $\\varphi$ of the training path = the $g^N$ flow "
-                      f"(N = {depth})", fontsize=9)
+    axes[1].set_title(
+        f"downstairs: $\\varphi$ of the training path = the $g^N$ flow (N = {depth})", fontsize=9
+    )
     axes[1].legend(fontsize=7, ncol=2)
 
     axes[2].semilogy(upstairs.t, np.maximum(gap, 1e-17), label=r"$\|\varphi(W(t)) - X(t)\|_\max$")

@@ -62,40 +62,68 @@ def _positive(kind):
 def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("problem")
     g.add_argument("--problem", choices=PROBLEMS, default="matrix-completion")
-    g.add_argument("--size", type=_positive(int), default=100,
-                   help="n: columns of X (and rows unless --rows); default 100")
+    g.add_argument(
+        "--size",
+        type=_positive(int),
+        default=100,
+        help="n: columns of X (and rows unless --rows); default 100",
+    )
     g.add_argument("--rows", type=_positive(int), default=None, help="m: rows of X (default n)")
-    g.add_argument("--rank", type=_positive(int), default=5,
-                   help="rank of the ground truth; also given to rank-aware geometries")
-    g.add_argument("--observations", type=_positive(int), default=2000,
-                   help="matrix completion: number of observed entries")
+    g.add_argument(
+        "--rank",
+        type=_positive(int),
+        default=5,
+        help="rank of the ground truth; also given to rank-aware geometries",
+    )
+    g.add_argument(
+        "--observations",
+        type=_positive(int),
+        default=2000,
+        help="matrix completion: number of observed entries",
+    )
     g.add_argument("--samples", type=_positive(int), default=200, help="regression: samples")
     g.add_argument("--noise", type=float, default=0.0, help="regression: label noise std")
     g = p.add_argument_group("grid")
-    g.add_argument("--geometries", type=_names(GEOMETRIES, "geometry"),
-                   default=["factors", "balanced", "dln-matrices"],
-                   help=f"comma list from {', '.join(GEOMETRIES)} (default "
-                        "factors,balanced,dln-matrices)")
+    g.add_argument(
+        "--geometries",
+        type=_names(GEOMETRIES, "geometry"),
+        default=["factors", "balanced", "dln-matrices"],
+        help=f"comma list from {', '.join(GEOMETRIES)} (default factors,balanced,dln-matrices)",
+    )
     g.add_argument("--depths", type=_depths, default=[1, 2, 3], help="comma list (default 1,2,3)")
-    g.add_argument("--solvers", type=_names(SOLVERS, "solver"),
-                   default=["conjugate-gradient", "gradient-descent"],
-                   help=f"comma list from {', '.join(SOLVERS)} "
-                        "(default conjugate-gradient,gradient-descent)")
+    g.add_argument(
+        "--solvers",
+        type=_names(SOLVERS, "solver"),
+        default=["conjugate-gradient", "gradient-descent"],
+        help=f"comma list from {', '.join(SOLVERS)} (default conjugate-gradient,gradient-descent)",
+    )
     g.add_argument("--seeds", type=_positive(int), default=1, help="number of seeds (0..k-1)")
     g = p.add_argument_group("runs")
     g.add_argument("--init", choices=INITS, default="small")
     g.add_argument("--init-scale", type=_positive(float), default=1e-3)
-    g.add_argument("--learning-rate", type=_positive(float), default=10.0,
-                   help="step of gradient-descent on the mean-over-Omega loss (default 10)")
+    g.add_argument(
+        "--learning-rate",
+        type=_positive(float),
+        default=10.0,
+        help="step of gradient-descent on the mean-over-Omega loss (default 10)",
+    )
     g.add_argument("--max-iterations", type=_positive(int), default=5000)
     g.add_argument("--max-time", type=_positive(float), default=60.0, help="seconds per run")
     g.add_argument("--target", type=float, default=1e-6, help="stop at train MSE <= target")
     g = p.add_argument_group("execution and output")
     g.add_argument("--jobs", type=_positive(int), default=1, help="local worker processes")
-    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on a Dask cluster (e.g. tcp://host:8786); needs dask[distributed]")
-    g.add_argument("--output", default="dln-compare", metavar="DIR",
-                   help="directory for runs.jsonl, results.csv/json, curves.png")
+    g.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Dask cluster (e.g. tcp://host:8786); needs dask[distributed]",
+    )
+    g.add_argument(
+        "--output",
+        default="dln-compare",
+        metavar="DIR",
+        help="directory for runs.jsonl, results.csv/json, curves.png",
+    )
     g.add_argument("--resume", action="store_true", help="skip runs already in DIR/runs.jsonl")
     g.add_argument("--overwrite", action="store_true", help="discard DIR/runs.jsonl first")
     g.add_argument("--no-plots", action="store_true")
@@ -127,18 +155,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_compare(args: argparse.Namespace) -> int:
     problem = ProblemSpec(
-        kind=args.problem, size=args.size, rank=args.rank, observations=args.observations,
-        rows=args.rows, samples=args.samples, noise=args.noise,
+        kind=args.problem,
+        size=args.size,
+        rank=args.rank,
+        observations=args.observations,
+        rows=args.rows,
+        samples=args.samples,
+        noise=args.noise,
     )
     settings = RunSettings(
-        rank=args.rank, init=args.init, init_scale=args.init_scale,
-        learning_rate=args.learning_rate, max_iterations=args.max_iterations,
-        max_time=args.max_time, target=args.target,
+        rank=args.rank,
+        init=args.init,
+        init_scale=args.init_scale,
+        learning_rate=args.learning_rate,
+        max_iterations=args.max_iterations,
+        max_time=args.max_time,
+        target=args.target,
     )
     result = compare(
-        problem, args.geometries, args.depths, args.solvers, args.seeds, settings,
-        output=args.output, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
-        overwrite=args.overwrite, progress=not args.quiet, plots=not args.no_plots,
+        problem,
+        args.geometries,
+        args.depths,
+        args.solvers,
+        args.seeds,
+        settings,
+        output=args.output,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        plots=not args.no_plots,
     )
     print(result.table())
     for note in result.skipped:

@@ -251,8 +251,9 @@ def compare(
     wanted = {s.key for s in grid.runs}
     todo = [s for s in grid.runs if s.key not in done]
     records = [rec for key, rec in done.items() if key in wanted]
-    bar = tqdm(total=len(grid.runs), initial=len(records), desc="runs", disable=not progress,
-               unit="run")
+    bar = tqdm(
+        total=len(grid.runs), initial=len(records), desc="runs", disable=not progress, unit="run"
+    )
     handle = None if out_dir is None else open(out_dir / RUNS_FILE, "a")
     try:
         for rec in _executor_results(todo, jobs, scheduler):
@@ -260,8 +261,10 @@ def compare(
             if handle is not None:
                 handle.write(json.dumps(rec) + "\n")
                 handle.flush()
-            bar.set_postfix_str(f"{rec['geometry']} N={rec['depth']} {rec['solver']}: "
-                                f"{rec['status']}", refresh=False)
+            bar.set_postfix_str(
+                f"{rec['geometry']} N={rec['depth']} {rec['solver']}: {rec['status']}",
+                refresh=False,
+            )
             bar.update(1)
     finally:
         bar.close()
@@ -271,8 +274,9 @@ def compare(
     records.sort(key=lambda r: order[r["key"]])
     if out_dir is not None:
         write_csv(records, out_dir / "results.csv")
-        write_json(records, out_dir / "results.json", skipped=grid.skipped,
-                   summary=summarize(records))
+        write_json(
+            records, out_dir / "results.json", skipped=grid.skipped, summary=summarize(records)
+        )
         if plots:
             plot_curves(records, out_dir / "curves.png")
     return ComparisonResult(records, grid.skipped, out_dir)

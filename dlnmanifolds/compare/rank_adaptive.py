@@ -89,15 +89,20 @@ def rank_adaptive_cg(
     for rank in range(1, min(m, n) + 1):
         x = _add_component(objective, x, rank - 1)
         monitor = _StallMonitor(objective, gp.callback, window, stall)
-        stage = make_problem(objective, gp.geometry, gp.depth, rank=rank, initial_matrix=x,
-                             callback=monitor)
+        stage = make_problem(
+            objective, gp.geometry, gp.depth, rank=rank, initial_matrix=x, callback=monitor
+        )
         left_time = max_time - (time.perf_counter() - start)
         left_iterations = max_iterations - used
         if left_time <= 0 or left_iterations <= 0:
             return x, used, "max-time" if left_time <= 0 else "max-iterations"
-        optimizer = ConjugateGradient(max_iterations=left_iterations, max_time=left_time,
-                                      min_gradient_norm=1e-14, min_step_size=1e-16,
-                                      verbosity=0)
+        optimizer = ConjugateGradient(
+            max_iterations=left_iterations,
+            max_time=left_time,
+            min_gradient_norm=1e-14,
+            min_step_size=1e-16,
+            verbosity=0,
+        )
         try:
             result = optimizer.run(stage.problem, initial_point=stage.initial_point)
             x = stage.to_matrix(result.point)

@@ -8,8 +8,19 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-COLUMNS = ("geometry", "depth", "solver", "seed", "status", "final_loss", "test_mse",
-           "relative_error", "iterations", "seconds", "message")
+COLUMNS = (
+    "geometry",
+    "depth",
+    "solver",
+    "seed",
+    "status",
+    "final_loss",
+    "test_mse",
+    "relative_error",
+    "iterations",
+    "seconds",
+    "message",
+)
 
 
 def _median(values):
@@ -36,17 +47,19 @@ def summarize(records: Sequence[dict]) -> list[dict]:
         counts: dict[str, int] = {}
         for r in recs:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
-        rows.append({
-            "geometry": geometry,
-            "depth": depth,
-            "solver": solver,
-            "runs": len(recs),
-            "status": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
-            "final_loss": _median(r["final_loss"] for r in ok),
-            "test_mse": _median(r["test_mse"] for r in ok),
-            "iterations": _median(r["iterations"] for r in ok),
-            "seconds": _median(r["seconds"] for r in ok),
-        })
+        rows.append(
+            {
+                "geometry": geometry,
+                "depth": depth,
+                "solver": solver,
+                "runs": len(recs),
+                "status": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+                "final_loss": _median(r["final_loss"] for r in ok),
+                "test_mse": _median(r["test_mse"] for r in ok),
+                "iterations": _median(r["iterations"] for r in ok),
+                "seconds": _median(r["seconds"] for r in ok),
+            }
+        )
     return rows
 
 
@@ -62,14 +75,30 @@ def _fmt(value, kind):
 
 def format_table(rows: Sequence[dict]) -> str:
     """A plain-text table (medians over seeds)."""
-    spec = [("geometry", "s", "<"), ("depth", "d", ">"), ("solver", "s", "<"),
-            ("status", "s", "<"), ("final_loss", "e", ">"), ("test_mse", "e", ">"),
-            ("iterations", "d", ">"), ("seconds", "f", ">")]
-    header = ["geometry", "depth", "solver", "status", "final loss", "test MSE",
-              "iterations", "seconds"]
+    spec = [
+        ("geometry", "s", "<"),
+        ("depth", "d", ">"),
+        ("solver", "s", "<"),
+        ("status", "s", "<"),
+        ("final_loss", "e", ">"),
+        ("test_mse", "e", ">"),
+        ("iterations", "d", ">"),
+        ("seconds", "f", ">"),
+    ]
+    header = [
+        "geometry",
+        "depth",
+        "solver",
+        "status",
+        "final loss",
+        "test MSE",
+        "iterations",
+        "seconds",
+    ]
     body = [[_fmt(row[name], kind) for name, kind, _ in spec] for row in rows]
-    widths = [max(len(h), *(len(b[k]) for b in body)) if body else len(h)
-              for k, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(b[k]) for b in body)) if body else len(h) for k, h in enumerate(header)
+    ]
     lines = ["  ".join(f"{h:{a}{w}}" for h, (_, _, a), w in zip(header, spec, widths))]
     lines.append("  ".join("-" * w for w in widths))
     for b in body:

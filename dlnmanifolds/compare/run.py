@@ -58,8 +58,10 @@ class Recorder:
         loss = float(self.objective.train_mse(x))
         if self.initial is None:
             self.initial = loss
-        if not np.isfinite(loss) or not np.all(np.isfinite(x)) or (
-            loss > self.divergence * max(self.initial, 1e-300)
+        if (
+            not np.isfinite(loss)
+            or not np.all(np.isfinite(x))
+            or (loss > self.divergence * max(self.initial, 1e-300))
         ):
             raise _Stop("diverged")
         self.last = np.array(x, copy=True)
@@ -97,22 +99,33 @@ def run_one(spec: RunSpec) -> dict:
     }
     with _blas_limit(settings.blas_threads), np.errstate(all="ignore"):
         objective = spec.problem.build(spec.seed)
-        recorder = Recorder(objective, settings.target, settings.divergence,
-                            settings.history_points)
+        recorder = Recorder(
+            objective, settings.target, settings.divergence, settings.history_points
+        )
         message = ""
         try:
             # Rank-adaptive solvers are not told the rank: their geometry starts at 1.
             rank = 1 if spec.solver in RANK_ADAPTIVE else settings.rank
             gp = make_problem(
-                objective, spec.geometry, spec.depth, rank=rank, init=settings.init,
-                init_scale=settings.init_scale, rng=spec.init_seed, callback=recorder,
+                objective,
+                spec.geometry,
+                spec.depth,
+                rank=rank,
+                init=settings.init,
+                init_scale=settings.init_scale,
+                rng=spec.init_seed,
+                callback=recorder,
             )
             recorder.start = time.perf_counter()
             try:
-                outcome = run_solver(spec.solver, gp, settings.max_iterations,
-                                     settings.max_time, settings.learning_rate)
-                x = outcome.matrix if outcome.matrix is not None else gp.to_matrix(
-                    outcome.point)
+                outcome = run_solver(
+                    spec.solver,
+                    gp,
+                    settings.max_iterations,
+                    settings.max_time,
+                    settings.learning_rate,
+                )
+                x = outcome.matrix if outcome.matrix is not None else gp.to_matrix(outcome.point)
                 status = outcome.reason
                 if not np.all(np.isfinite(x)):
                     status = "diverged"
@@ -132,8 +145,11 @@ def run_one(spec: RunSpec) -> dict:
             if recorder.history["iteration"][-1:] != [recorder.calls - 1]:
                 recorder.record(x, recorder.calls)
         else:
-            metrics = {"train_mse": float("nan"), "test_mse": float("nan"),
-                       "relative_error": float("nan")}
+            metrics = {
+                "train_mse": float("nan"),
+                "test_mse": float("nan"),
+                "relative_error": float("nan"),
+            }
     record.update(
         status=status,
         final_loss=_finite_or_none(metrics["train_mse"]),

@@ -145,6 +145,7 @@ class RunSpec:
 
 def config_hash(problem, settings: RunSettings) -> str:
     """A short hash of everything that changes the numbers of a run."""
-    text = json.dumps({"problem": problem.describe(), "settings": settings.describe()},
-                      sort_keys=True)
+    text = json.dumps(
+        {"problem": problem.describe(), "settings": settings.describe()}, sort_keys=True
+    )
     return hashlib.sha1(text.encode()).hexdigest()[:12]

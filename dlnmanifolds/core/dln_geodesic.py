@@ -174,9 +174,7 @@ def _dln_exp(x: np.ndarray, v: np.ndarray, depth: int, rtol: float) -> np.ndarra
     return _end_to_end(_layers(w1))
 
 
-def dln_exp(
-    X: np.ndarray, V: np.ndarray, depth: int, rtol: float = GEODESIC_RTOL
-) -> np.ndarray:
+def dln_exp(X: np.ndarray, V: np.ndarray, depth: int, rtol: float = GEODESIC_RTOL) -> np.ndarray:
     """Riemannian exponential Exp_X(V) of (GL(d), g^N) (math.md §4; module docstring).
 
     Integrates the lifted Hamiltonian geodesic flow with DOP853 at relative tolerance

@@ -174,9 +174,7 @@ def _entropy_gradient_coefficients(
     return sigma ** (1.0 - 2.0 / depth) * total
 
 
-def entropy_gradient(
-    W: np.ndarray, depth: int, widths: Sequence[int] | None = None
-) -> np.ndarray:
+def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = None) -> np.ndarray:
     """Riemannian g^N gradient of the entropy, grad_g S = A_{N,W}(grad S) = U diag(c) V^T.
 
     c_k = N sigma_k^{2-2/N} * 1/2 sum_{j != k} d/dsigma_k log kappa_kj

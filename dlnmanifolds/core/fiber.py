@@ -53,15 +53,15 @@ def _check_group(weights: Layers, group: Sequence, name: str) -> list[np.ndarray
         raise TypeError(f"{name} must be a sequence of N-1 = {len(inner)} square matrices")
     if len(group) != len(inner):
         raise ValueError(
-            f"{name} must have N-1 = {len(inner)} matrices (one per inner layer), "
-            f"got {len(group)}"
+            f"{name} must have N-1 = {len(inner)} matrices (one per inner layer), got {len(group)}"
         )
     out = []
     for p, (g, d) in enumerate(zip(group, inner)):
         g = as_matrix(g, f"{name}[{p}]")
         if g.shape != (d, d):
-            raise ValueError(f"{name}[{p}] must have shape ({d}, {d}) (width d_{p + 1}), "
-                             f"got {g.shape}")
+            raise ValueError(
+                f"{name}[{p}] must have shape ({d}, {d}) (width d_{p + 1}), got {g.shape}"
+            )
         out.append(g)
     return out
 
@@ -95,8 +95,10 @@ def gl_action(weights: Layers, group: Sequence[np.ndarray]) -> list[np.ndarray]:
     for p, g in enumerate(group):
         s = np.linalg.svd(g, compute_uv=False)
         if s[-1] <= RANK_RTOL * s[0]:
-            raise ValueError(f"group[{p}] must be invertible; its condition number is "
-                             f"{s[0] / max(s[-1], 1e-300):.3g}")
+            raise ValueError(
+                f"group[{p}] must be invertible; its condition number is "
+                f"{s[0] / max(s[-1], 1e-300):.3g}"
+            )
         inverse.append(np.linalg.inv(g))
     return _gl_action(layers, group, inverse)
 
@@ -113,8 +115,7 @@ def gl_generator(weights: Layers, generators: Sequence[np.ndarray]) -> list[np.n
 def _gl_generator_adjoint(weights: Layers, eta: Layers) -> list[np.ndarray]:
     """C_W^*(eta)_p = eta_p W_p^T - W_{p+1}^T eta_{p+1}, p = 1..N-1 (Frobenius adjoint)."""
     return [
-        eta[p] @ _t(weights[p]) - _t(weights[p + 1]) @ eta[p + 1]
-        for p in range(len(weights) - 1)
+        eta[p] @ _t(weights[p]) - _t(weights[p + 1]) @ eta[p + 1] for p in range(len(weights) - 1)
     ]
 
 
@@ -257,9 +258,7 @@ def _fiber_weingarten(solver: FiberSolver, xi: Layers, normal: Layers) -> list[n
     Y = A_W^{-1}(Dphi egrad) (verified C14).
     """
     y = solver.normal_multiplier(normal)
-    return solver.project(
-        [-c for c in _dphi_adjoint_derivative(solver.weights, xi, y)]
-    )
+    return solver.project([-c for c in _dphi_adjoint_derivative(solver.weights, xi, y)])
 
 
 def _fiber_hessian(

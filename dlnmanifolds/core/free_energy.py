@@ -112,7 +112,11 @@ def free_energy(W: np.ndarray, depth: int, energy, beta: float) -> float:
 
 
 def _langevin_drift(
-    frame, egrad: np.ndarray, depth: int, beta: float, potential: str = "energy",
+    frame,
+    egrad: np.ndarray,
+    depth: int,
+    beta: float,
+    potential: str = "energy",
     ito_correction: bool = True,
 ) -> np.ndarray:
     """Ito drift of the downstairs RLE from an SVD ``frame`` of X (batched).
@@ -163,4 +167,3 @@ def free_energy_gradient(W: np.ndarray, egrad: np.ndarray, depth: int, beta: flo
     frame = svd_frame(W)
     entropy = _spectral(frame.u, _entropy_coefficients(frame.s, depth), frame.v)
     return _operator_in_frame(frame, egrad, depth, 1.0) - entropy / beta
-

@@ -79,9 +79,7 @@ def orthographic_projection(
             block = _sym2(_t(xq1) @ vv[q + 1]) - _sym2(xq @ _t(vv[q]))
             jac[..., q, :, q, :] += block[..., iu, ju].swapaxes(-1, -2)
             if q + 1 <= depth - 2:
-                jac[..., q + 1, :, q, :] -= _sym2(xq1 @ _t(vv[q + 1]))[..., iu, ju].swapaxes(
-                    -1, -2
-                )
+                jac[..., q + 1, :, q, :] -= _sym2(xq1 @ _t(vv[q + 1]))[..., iu, ju].swapaxes(-1, -2)
         size = (depth - 1) * nsym
         rhs = -g[..., iu, ju].reshape(batch + (size,))
         delta = np.linalg.solve(jac.reshape(batch + (size, size)), rhs[..., None])[..., 0]

@@ -153,9 +153,7 @@ def integrate_flow(
             recorder.record(0.0, y)
         if adaptive:
             options = {} if step is None else {"max_step": step}
-            solver = ADAPTIVE_METHODS[method](
-                fun, 0.0, y, t_final, rtol=rtol, atol=atol, **options
-            )
+            solver = ADAPTIVE_METHODS[method](fun, 0.0, y, t_final, rtol=rtol, atol=atol, **options)
             next_eval = 0 if eval_times is None else int(np.searchsorted(eval_times, 0.0, "right"))
             while solver.status == "running":
                 t_old = solver.t

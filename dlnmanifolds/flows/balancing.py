@@ -209,9 +209,19 @@ def balancing_flow(
         return values
 
     result = integrate_flow(
-        lambda t, y: pack(velocity(unpack(y))), pack(layers), t_final, monitor=monitor,
-        unpack=unpack, method=method, rtol=rtol, atol=atol, step=step, t_eval=t_eval,
-        record_every=record_every, callback=callback, progress=progress,
+        lambda t, y: pack(velocity(unpack(y))),
+        pack(layers),
+        t_final,
+        monitor=monitor,
+        unpack=unpack,
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        step=step,
+        t_eval=t_eval,
+        record_every=record_every,
+        callback=callback,
+        progress=progress,
     )
     widths = widths_of(layers)
     main_case = len(set(widths)) == 1

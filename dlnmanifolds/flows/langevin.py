@@ -219,8 +219,11 @@ def langevin(
             try:
                 state, iters = advance(state)
             except _ProjectionFailure as exc:
-                raise _Stop("projection onto the balanced manifold (Newton did not "
-                            f"converge, max |G| = {exc.residual:.3g})", t) from None
+                raise _Stop(
+                    "projection onto the balanced manifold (Newton did not "
+                    f"converge, max |G| = {exc.residual:.3g})",
+                    t,
+                ) from None
             n_done = k
             iters_max = max(iters_max, iters)
             x = to_x(state)

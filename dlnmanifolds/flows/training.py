@@ -101,9 +101,19 @@ def gradient_flow(
         return -pack(grad) - lam * y
 
     return integrate_flow(
-        rhs, pack(layers), t_final, monitor=upstairs_monitor(energy), unpack=unpack,
-        method=method, rtol=rtol, atol=atol, step=step, t_eval=t_eval,
-        record_every=record_every, callback=callback, progress=progress,
+        rhs,
+        pack(layers),
+        t_final,
+        monitor=upstairs_monitor(energy),
+        unpack=unpack,
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        step=step,
+        t_eval=t_eval,
+        record_every=record_every,
+        callback=callback,
+        progress=progress,
     )
 
 
@@ -197,7 +207,18 @@ def end_to_end_flow(
         }
 
     return integrate_flow(
-        rhs, x0.ravel(), t_final, monitor=monitor, unpack=lambda y: y.reshape(shape),
-        method=method, rtol=rtol, atol=atol, step=step, t_eval=t_eval,
-        record_every=record_every, callback=callback, progress=progress, stage_map=stage_map,
+        rhs,
+        x0.ravel(),
+        t_final,
+        monitor=monitor,
+        unpack=lambda y: y.reshape(shape),
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        step=step,
+        t_eval=t_eval,
+        record_every=record_every,
+        callback=callback,
+        progress=progress,
+        stage_map=stage_map,
     )

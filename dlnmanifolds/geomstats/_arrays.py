@@ -40,8 +40,7 @@ def common_batch(point_ndim: int, **arrays: np.ndarray) -> tuple[int, ...]:
     if len(shapes) > 1:
         detail = ", ".join(f"{k}: {s}" for k, s in batched.items())
         raise ValueError(
-            "batched arguments must have the same batch shape (or be single points), got "
-            + detail
+            "batched arguments must have the same batch shape (or be single points), got " + detail
         )
     return shapes.pop() if shapes else ()
 

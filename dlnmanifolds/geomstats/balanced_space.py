@@ -248,9 +248,7 @@ class BalancedSpace(LevelSet):
         batch = base_point.shape[:-3]
         if n_samples > 1:
             if batch and batch != (n_samples,):
-                raise ValueError(
-                    f"n_samples = {n_samples} does not match the {batch} base points"
-                )
+                raise ValueError(f"n_samples = {n_samples} does not match the {batch} base points")
             batch = (n_samples,)
         vector = self._rng.standard_normal(batch + self.shape)
         return self.to_tangent(vector, base_point)

@@ -160,8 +160,7 @@ class DLNBundle(FiberBundle):
         w0 = self._fiber_point(base_point, "base_point")
         batch = common_batch(3, point=w1, base_point=w0)
         w1, w0 = broadcast(w1, batch, 3), broadcast(w0, batch, 3)
-        v = dln_log(_end_to_end(_layers(w1)), _end_to_end(_layers(w0)), self._depth,
-                    rtol=self.rtol)
+        v = dln_log(_end_to_end(_layers(w1)), _end_to_end(_layers(w0)), self._depth, rtol=self.rtol)
         return horizontal_geodesic_end(w0, v, self.rtol)
 
 

@@ -35,9 +35,7 @@ class DLNMetric(RiemannianMetric):
     log_tol : shooting tolerance: max|Exp_X(Log_X(Y)) - Y| <= log_tol * max(1, max|Y|).
     """
 
-    def __init__(
-        self, space, depth: int, rtol: float = GEODESIC_RTOL, log_tol: float = 1e-11
-    ):
+    def __init__(self, space, depth: int, rtol: float = GEODESIC_RTOL, log_tol: float = 1e-11):
         shape = tuple(getattr(space, "shape", ()))
         if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(
@@ -76,7 +74,9 @@ class DLNMetric(RiemannianMetric):
         if base_point is None:
             raise ValueError("base_point is required: g^N depends on the point")
         x, (a, b) = self._prepare(
-            "base_point", base_point, cotangent_vec_a=cotangent_vec_a,
+            "base_point",
+            base_point,
+            cotangent_vec_a=cotangent_vec_a,
             cotangent_vec_b=cotangent_vec_b,
         )
         return np.sum(a * _operator_in_frame(svd_frame(x), b, self.depth, 1.0), axis=(-2, -1))

@@ -199,14 +199,19 @@ def make_problem(
             ehess = scale * objective.hessian(x, _dphi(layers, xi))
             egrad = scale * objective.residual_gradient(x)
             return pack(
-                [a + b for a, b in zip(_dphi_adjoint(layers, ehess),
-                                       _dphi_adjoint_derivative(layers, xi, egrad))]
+                [
+                    a + b
+                    for a, b in zip(
+                        _dphi_adjoint(layers, ehess), _dphi_adjoint_derivative(layers, xi, egrad)
+                    )
+                ]
             )
 
         initial = start if geometry == "balanced" else list(start)
     elif geometry in ("dln-matrices", "euclidean"):
-        manifold = DLNMatrices(m, n, depth, rng=gen) if geometry == "dln-matrices" else \
-            Euclidean(m, n)
+        manifold = (
+            DLNMatrices(m, n, depth, rng=gen) if geometry == "dln-matrices" else Euclidean(m, n)
+        )
 
         def to_matrix(point):
             return point
@@ -264,6 +269,14 @@ def make_problem(
         euclidean_hessian=euclidean_hessian,
     )
     return GeometryProblem(
-        geometry, depth, manifold, problem, initial, to_matrix, geometry in HAS_HESSIAN,
-        objective, rank, callback,
+        geometry,
+        depth,
+        manifold,
+        problem,
+        initial,
+        to_matrix,
+        geometry in HAS_HESSIAN,
+        objective,
+        rank,
+        callback,
     )

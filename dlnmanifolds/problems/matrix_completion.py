@@ -66,8 +66,7 @@ class MatrixCompletion(MatrixObjective):
             bad = (idx < 0) | (idx >= size)
             if np.any(bad):
                 raise ValueError(
-                    f"{name} must lie in [0, {size}); found out-of-range index "
-                    f"{int(idx[bad][0])}"
+                    f"{name} must lie in [0, {size}); found out-of-range index {int(idx[bad][0])}"
                 )
         flat = rows * n + cols
         unique, counts = np.unique(flat, return_counts=True)
@@ -110,9 +109,7 @@ class MatrixCompletion(MatrixObjective):
             raise ValueError(f"rank must be at most min(m, n) = {min(m, n)}, got {rank}")
         observations = check_positive_int(observations, "observations")
         if observations > m * n:
-            raise ValueError(
-                f"observations must be at most m * n = {m * n}, got {observations}"
-            )
+            raise ValueError(f"observations must be at most m * n = {m * n}, got {observations}")
         gen = as_rng(rng)
         u = gen.standard_normal((m, rank))
         v = gen.standard_normal((n, rank))

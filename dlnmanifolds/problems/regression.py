@@ -73,8 +73,8 @@ class Regression(MatrixObjective):
         if rank > min(m, n):
             raise ValueError(f"rank must be at most min(m, n) = {min(m, n)}, got {rank}")
         samples = check_positive_int(samples, "samples")
-        test_samples = samples if test_samples is None else check_positive_int(
-            test_samples, "test_samples"
+        test_samples = (
+            samples if test_samples is None else check_positive_int(test_samples, "test_samples")
         )
         if not np.isfinite(noise) or noise < 0:
             raise ValueError(f"noise must be a finite number >= 0, got {noise}")
@@ -105,8 +105,7 @@ class Regression(MatrixObjective):
     def loss(self, x: np.ndarray) -> float:
         """1/2 ||W A - B||^2 = 1/2 tr(W G W^T) - <W, B A^T> + 1/2 ||B||^2."""
         return max(
-            0.5 * float(np.vdot(x @ self._gram, x)) - float(np.vdot(x, self._cross))
-            + self._const,
+            0.5 * float(np.vdot(x @ self._gram, x)) - float(np.vdot(x, self._cross)) + self._const,
             0.0,
         )
 

@@ -170,8 +170,9 @@ def check_geomstats_space(
     tolerances : per-check overrides of ``GEOMSTATS_TOLERANCES``.
     max_ambient_dim : largest ambient size for the dense rank/Gram checks.
     """
-    tol, gen = _check_common(space, n_points, rng, points, tolerances, max_ambient_dim,
-                             GEOMSTATS_TOLERANCES, "space")
+    tol, gen = _check_common(
+        space, n_points, rng, points, tolerances, max_ambient_dim, GEOMSTATS_TOLERANCES, "space"
+    )
     xs = _space_points(space, n_points, points, gen)
     metric = getattr(space, "metric", None)
     c = _GeomstatsChecker(f"{type(space).__name__} (Geomstats, dim {space.dim})", tol, gen)
@@ -199,8 +200,9 @@ def check_geomstats_space(
             pa, pb = np.asarray(space.to_tangent(a, x)), np.asarray(space.to_tangent(b, x))
             tt = max(tt, _smallest_atol(lambda t, pa=pa, x=x: space.is_tangent(pa, x, atol=t)))
             idem = max(idem, _rel(space.to_tangent(pa, x), pa, pa))
-            adj = max(adj, abs(np.sum(pa * b) - np.sum(a * pb))
-                      / (np.linalg.norm(a) * np.linalg.norm(b)))
+            adj = max(
+                adj, abs(np.sum(pa * b) - np.sum(a * pb)) / (np.linalg.norm(a) * np.linalg.norm(b))
+            )
         return [
             c.result("tangent.is_tangent", rand, "random_tangent_vec; smallest atol accepted"),
             c.result("to_tangent.is_tangent", tt, "smallest atol accepted by is_tangent"),
@@ -213,20 +215,31 @@ def check_geomstats_space(
         n = x.size
         if n > max_ambient_dim:
             raise _Skip(f"ambient dimension {n} > max_ambient_dim = {max_ambient_dim}")
-        cols = np.array([np.ravel(space.to_tangent(e.reshape(x.shape), x))
-                         for e in np.eye(n)]).T
+        cols = np.array([np.ravel(space.to_tangent(e.reshape(x.shape), x)) for e in np.eye(n)]).T
         u, s, _ = np.linalg.svd(cols)
         rank = int(np.sum(s > 1e-8 * max(s[0], 1e-300)))
-        out = [judge("dim.tangent_rank", rank, int(space.dim), "==",
-                     f"rank of the to_tangent matrix ({n} x {n})")]
+        out = [
+            judge(
+                "dim.tangent_rank",
+                rank,
+                int(space.dim),
+                "==",
+                f"rank of the to_tangent matrix ({n} x {n})",
+            )
+        ]
         if metric is None:
             out.append(CheckResult("metric.positive_definite", "skip", note="no metric"))
             return out
         basis = np.array([u[:, k].reshape(x.shape) for k in range(rank)])
         gram = np.array([[float(metric.inner_product(a, b, x)) for b in basis] for a in basis])
         eig = np.linalg.eigvalsh(0.5 * (gram + gram.T))
-        out.append(c.result("metric.positive_definite", float(eig[0] / eig[-1]),
-                            "min/max eigenvalue of the Gram matrix on a tangent basis"))
+        out.append(
+            c.result(
+                "metric.positive_definite",
+                float(eig[0] / eig[-1]),
+                "min/max eigenvalue of the Gram matrix on a tangent basis",
+            )
+        )
         return out
 
     def metric_checks():
@@ -235,10 +248,13 @@ def check_geomstats_space(
         sym = cons = 0.0
         for x in xs:
             u, v = _tangent(space, metric, x, gen), _tangent(space, metric, x, gen)
-            sym = max(sym, abs(float(metric.inner_product(u, v, x))
-                               - float(metric.inner_product(v, u, x))))
-            cons = max(cons, abs(float(metric.norm(u, x)) ** 2
-                                 - float(metric.inner_product(u, u, x))))
+            sym = max(
+                sym,
+                abs(float(metric.inner_product(u, v, x)) - float(metric.inner_product(v, u, x))),
+            )
+            cons = max(
+                cons, abs(float(metric.norm(u, x)) ** 2 - float(metric.inner_product(u, u, x)))
+            )
         return [c.result("metric.symmetric", sym), c.result("metric.norm_consistent", cons)]
 
     def exp_checks():
@@ -255,8 +271,10 @@ def check_geomstats_space(
                 errors.append(np.linalg.norm(y - x - t * v))
             floor = 1e2 * np.finfo(float).eps * max(1.0, np.linalg.norm(x))
             slope = min(slope, loglog_slope(STEPS, errors, floor, window=STEP_WINDOW))
-        return [c.result("exp.belongs", bel), c.result("exp.first_order", slope,
-                                                       "slope of |exp_x(t v) - x - t v|")]
+        return [
+            c.result("exp.belongs", bel),
+            c.result("exp.first_order", slope, "slope of |exp_x(t v) - x - t v|"),
+        ]
 
     def exp_log():
         if metric is None:
@@ -284,8 +302,15 @@ def check_geomstats_space(
 
     c.run(["point.belongs"], belongs)
     c.run(["projection.belongs", "projection.idempotent"], projection)
-    c.run(["tangent.is_tangent", "to_tangent.is_tangent", "to_tangent.idempotent",
-           "to_tangent.self_adjoint"], tangents)
+    c.run(
+        [
+            "tangent.is_tangent",
+            "to_tangent.is_tangent",
+            "to_tangent.idempotent",
+            "to_tangent.self_adjoint",
+        ],
+        tangents,
+    )
     c.run(["dim.tangent_rank", "metric.positive_definite"], dimension)
     c.run(["metric.symmetric", "metric.norm_consistent"], metric_checks)
     c.run(["exp.belongs", "exp.first_order"], exp_checks)
@@ -326,14 +351,16 @@ def check_geomstats_bundle(
             f"{type(bundle).__name__}"
         )
     total = bundle._total_space  # Geomstats keeps the total space private
-    tol, gen = _check_common(total, n_points, rng, points, tolerances, 10**9,
-                             GEOMSTATS_TOLERANCES, "bundle total space")
+    tol, gen = _check_common(
+        total, n_points, rng, points, tolerances, 10**9, GEOMSTATS_TOLERANCES, "bundle total space"
+    )
     if not isinstance(check_align, bool):
         raise TypeError(f"check_align must be a bool, got {type(check_align).__name__}")
     metric = total.metric
     xs = _space_points(total, n_points, points, gen)
-    c = _GeomstatsChecker(f"{type(bundle).__name__} over {type(total).__name__} (Geomstats)",
-                          tol, gen)
+    c = _GeomstatsChecker(
+        f"{type(bundle).__name__} over {type(total).__name__} (Geomstats)", tol, gen
+    )
     c.report.settings.update(n_points=len(xs))
 
     def split():
@@ -365,8 +392,12 @@ def check_geomstats_bundle(
             w = np.asarray(bundle.tangent_riemannian_submersion(v, x))
             b = np.asarray(bundle.riemannian_submersion(x))
             lifted = np.asarray(bundle.horizontal_lift(w, fiber_point=x))
-            hor = max(hor, _smallest_atol(
-                lambda a, lifted=lifted, x=x: bundle.is_horizontal(lifted, x, atol=a)))
+            hor = max(
+                hor,
+                _smallest_atol(
+                    lambda a, lifted=lifted, x=x: bundle.is_horizontal(lifted, x, atol=a)
+                ),
+            )
             back = max(back, _rel(bundle.tangent_riemannian_submersion(lifted, x), w, w))
             section = max(section, _rel(bundle.riemannian_submersion(bundle.lift(b)), b, b))
         out = [
@@ -375,10 +406,13 @@ def check_geomstats_bundle(
             c.result("bundle.section", section, "|pi(lift(b)) - b| / |b|"),
         ]
         if base is not None:
-            worst = max(_smallest_atol(
-                lambda a, x=x: base.belongs(bundle.riemannian_submersion(x), atol=a)) for x in xs)
-            out.append(judge("bundle.submersion_belongs", worst, 1e-8, "<=",
-                             "pi(x) in the base space"))
+            worst = max(
+                _smallest_atol(lambda a, x=x: base.belongs(bundle.riemannian_submersion(x), atol=a))
+                for x in xs
+            )
+            out.append(
+                judge("bundle.submersion_belongs", worst, 1e-8, "<=", "pi(x) in the base space")
+            )
         return out
 
     def align():
@@ -391,13 +425,22 @@ def check_geomstats_bundle(
         closer = float(metric.dist(aligned, x)) - float(metric.dist(y, x))
         return [
             c.result("bundle.align_in_fiber", _rel(bundle.riemannian_submersion(aligned), b, b)),
-            c.result("bundle.align_not_farther", max(closer, 0.0),
-                     "dist(align(y), x) - dist(y, x)"),
+            c.result(
+                "bundle.align_not_farther", max(closer, 0.0), "dist(align(y), x) - dist(y, x)"
+            ),
         ]
 
-    c.run(["bundle.decomposition", "bundle.orthogonal", "bundle.horizontal_idempotent",
-           "bundle.is_horizontal", "bundle.is_vertical", "bundle.submersion_kills_vertical"],
-          split)
+    c.run(
+        [
+            "bundle.decomposition",
+            "bundle.orthogonal",
+            "bundle.horizontal_idempotent",
+            "bundle.is_horizontal",
+            "bundle.is_vertical",
+            "bundle.submersion_kills_vertical",
+        ],
+        split,
+    )
     c.run(["bundle.lift_horizontal", "bundle.lift_projects_back", "bundle.section"], lifts)
     c.run(["bundle.align_in_fiber", "bundle.align_not_farther"], align)
     if verbose:

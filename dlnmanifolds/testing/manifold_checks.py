@@ -202,23 +202,29 @@ class _Checker:
         return [self.result("point.on_manifold", worst, self.membership_source)]
 
     def check_zero(self) -> list[CheckResult]:
-        worst = max(float(np.max(np.abs(self.amb_t(x, self.m.zero_vector(x))), initial=0.0))
-                    for x in self.points)
+        worst = max(
+            float(np.max(np.abs(self.amb_t(x, self.m.zero_vector(x))), initial=0.0))
+            for x in self.points
+        )
         return [self.result("zero_vector.is_zero", worst)]
 
     def check_projection(self) -> list[CheckResult]:
         tangency = idempotent = adjoint = 0.0
         for x in self.points:
             v = self.amb_t(x, self.tangent(x))
-            tangency = max(tangency, _relative(np.linalg.norm(self.project_flat(x, v) - v),
-                                               np.linalg.norm(v)))
+            tangency = max(
+                tangency, _relative(np.linalg.norm(self.project_flat(x, v) - v), np.linalg.norm(v))
+            )
             n = self.embedding.size(x)
             a, b = self.rng.standard_normal(n), self.rng.standard_normal(n)
             pa, pb = self.project_flat(x, a), self.project_flat(x, b)
-            idempotent = max(idempotent, _relative(
-                np.linalg.norm(self.project_flat(x, pa) - pa), np.linalg.norm(pa)))
-            adjoint = max(adjoint, _relative(abs(pa @ b - a @ pb),
-                                             np.linalg.norm(a) * np.linalg.norm(b)))
+            idempotent = max(
+                idempotent,
+                _relative(np.linalg.norm(self.project_flat(x, pa) - pa), np.linalg.norm(pa)),
+            )
+            adjoint = max(
+                adjoint, _relative(abs(pa @ b - a @ pb), np.linalg.norm(a) * np.linalg.norm(b))
+            )
         return [
             self.result("tangent.is_tangent", tangency, "random_tangent_vector"),
             self.result("projection.idempotent", idempotent),
@@ -248,8 +254,7 @@ class _Checker:
             self.result("metric.symmetric", symmetric),
             self.result("metric.norm_consistent", consistent, "|norm^2 - g(u, u)|, unit u"),
             self.result("metric.positive", positive, "min g(u, u) / |u|_ambient^2"),
-            CheckResult("metric.induced", "info", induced, self.tol["metric.induced"],
-                        note=what),
+            CheckResult("metric.induced", "info", induced, self.tol["metric.induced"], note=what),
         ]
 
     def _metric_gap_nearby(self, x, u) -> float:
@@ -271,17 +276,32 @@ class _Checker:
         columns = np.array([self.project_flat(x, e) for e in np.eye(n)]).T
         u, s, _ = np.linalg.svd(columns)
         rank = int(np.sum(s > 1e-8 * max(s[0], 1e-300)))
-        out = [judge("dim.tangent_rank", rank, int(self.m.dim), "==",
-                     f"rank of the {n} x {n} projection matrix")]
+        out = [
+            judge(
+                "dim.tangent_rank",
+                rank,
+                int(self.m.dim),
+                "==",
+                f"rank of the {n} x {n} projection matrix",
+            )
+        ]
         if rank > 80:
-            out.append(CheckResult("metric.positive_definite", "skip",
-                                   note=f"tangent dimension {rank} > 80"))
+            out.append(
+                CheckResult(
+                    "metric.positive_definite", "skip", note=f"tangent dimension {rank} > 80"
+                )
+            )
             return out
         basis = [self.m.projection(x, self.embedding.ambient(x, u[:, k])) for k in range(rank)]
         gram = np.array([[self.m.inner_product(x, a, b) for b in basis] for a in basis])
         eig = np.linalg.eigvalsh(0.5 * (gram + gram.T)) if rank else np.ones(1)
-        out.append(self.result("metric.positive_definite", float(eig[0] / max(eig[-1], 1e-300)),
-                               "min/max eigenvalue of the Gram matrix on a tangent basis"))
+        out.append(
+            self.result(
+                "metric.positive_definite",
+                float(eig[0] / max(eig[-1], 1e-300)),
+                "min/max eigenvalue of the Gram matrix on a tangent basis",
+            )
+        )
         return out
 
     def check_retraction(self) -> list[CheckResult]:
@@ -326,8 +346,14 @@ class _Checker:
             note = "slope of |P_x(R(t xi) - x - t xi)| (submanifold criterion)"
             if claimed:
                 return self.result(name, tangential_slope, note)
-            return CheckResult(name, "info", tangential_slope, self.tol[name], ">=",
-                               f"not claimed (retraction_order = {self.claimed_order}); {note}")
+            return CheckResult(
+                name,
+                "info",
+                tangential_slope,
+                self.tol[name],
+                ">=",
+                f"not claimed (retraction_order = {self.claimed_order}); {note}",
+            )
         if self.exp_available:
             slope = self._retraction_vs_exp()
             note = "slope of |R(t xi) - exp(t xi)|"
@@ -335,8 +361,9 @@ class _Checker:
                 return self.result(name, slope, note)
             return CheckResult(name, "info", slope, self.tol[name], ">=", f"not claimed; {note}")
         if not claimed:
-            return CheckResult(name, "skip", note=f"not claimed (retraction_order = "
-                                                  f"{self.claimed_order})")
+            return CheckResult(
+                name, "skip", note=f"not claimed (retraction_order = {self.claimed_order})"
+            )
         # Decided later from the Hessian Taylor slope (see finish()).
         return CheckResult(name, "skip", note="pending")
 
@@ -371,8 +398,10 @@ class _Checker:
         for x in self.points:
             grad = problem.riemannian_gradient(x)
             ag = self.amb_t(x, grad)
-            tangency = max(tangency, _relative(np.linalg.norm(self.project_flat(x, ag) - ag),
-                                               np.linalg.norm(ag)))
+            tangency = max(
+                tangency,
+                _relative(np.linalg.norm(self.project_flat(x, ag) - ag), np.linalg.norm(ag)),
+            )
             xi = self.tangent(x)
             # Df(x)[xi] by central differences along the retraction: O(h^2) for any
             # retraction, since d/dt f(R(t xi))|_0 = Df(x)[xi].
@@ -380,14 +409,19 @@ class _Checker:
             minus = problem.cost(self.m.retraction(x, combine(xi, (-h, xi))))
             derivative = (plus - minus) / (2 * h)
             inner = self.m.inner_product(x, grad, xi)
-            riesz = max(riesz, _relative(abs(inner - derivative),
-                                         self.m.norm(x, grad) + 1e-12 * (1 + abs(plus))))
+            riesz = max(
+                riesz,
+                _relative(abs(inner - derivative), self.m.norm(x, grad) + 1e-12 * (1 + abs(plus))),
+            )
             slope = min(slope, taylor_slope(problem, x, xi, hessian=False))
         return [
             self.result("gradient.tangent", tangency),
             self.result("gradient.riesz", riesz, "g(grad f, xi) vs central FD of f(R(t xi))"),
-            self.result("gradient.taylor_slope", slope,
-                        "exact model" if slope == math.inf else "Pymanopt diagnostic"),
+            self.result(
+                "gradient.taylor_slope",
+                slope,
+                "exact model" if slope == math.inf else "Pymanopt diagnostic",
+            ),
         ]
 
     def check_hessian(self) -> list[CheckResult]:
@@ -404,17 +438,27 @@ class _Checker:
             u, v = self.tangent(x), self.tangent(x)
             hu, hv = problem.riemannian_hessian(x, u), problem.riemannian_hessian(x, v)
             ahu = self.amb_t(x, hu)
-            tangency = max(tangency, _relative(np.linalg.norm(self.project_flat(x, ahu) - ahu),
-                                               np.linalg.norm(ahu)))
+            tangency = max(
+                tangency,
+                _relative(np.linalg.norm(self.project_flat(x, ahu) - ahu), np.linalg.norm(ahu)),
+            )
             a, b = self.rng.standard_normal(2)
             combo = problem.riemannian_hessian(x, combine(u, (a, u), (b, v)))
             expected = combine(u, (a, hu), (b, hv))
-            linear = max(linear, _relative(
-                self.m.norm(x, combine(u, (1.0, combo), (-1.0, expected))),
-                abs(a) * self.m.norm(x, hu) + abs(b) * self.m.norm(x, hv)))
-            symmetric = max(symmetric, _relative(
-                abs(self.m.inner_product(x, hu, v) - self.m.inner_product(x, u, hv)),
-                self.m.norm(x, hu) + self.m.norm(x, hv)))
+            linear = max(
+                linear,
+                _relative(
+                    self.m.norm(x, combine(u, (1.0, combo), (-1.0, expected))),
+                    abs(a) * self.m.norm(x, hu) + abs(b) * self.m.norm(x, hv),
+                ),
+            )
+            symmetric = max(
+                symmetric,
+                _relative(
+                    abs(self.m.inner_product(x, hu, v) - self.m.inner_product(x, u, hv)),
+                    self.m.norm(x, hu) + self.m.norm(x, hv),
+                ),
+            )
             slope = min(slope, taylor_slope(problem, x, u, hessian=True))
         out = [
             self.result("hessian.tangent", tangency),
@@ -429,7 +473,11 @@ class _Checker:
             self.hessian_slope = self.result("hessian.taylor_slope", slope, note)
         else:
             self.hessian_slope = CheckResult(
-                "hessian.taylor_slope", "info", slope, self.tol["hessian.taylor_slope"], ">=",
+                "hessian.taylor_slope",
+                "info",
+                slope,
+                self.tol["hessian.taylor_slope"],
+                ">=",
                 "first-order retraction and no exp: slope 2 expected, not asserted",
             )
         out.append(self.hessian_slope)
@@ -462,8 +510,12 @@ class _Checker:
             eta, xi = self.tangent(x), self.tangent(x)
             y = self.m.retraction(x, combine(eta, (0.1, eta)))
             moved = self.amb_t(y, self.m.transport(x, y, xi))
-            worst = max(worst, _relative(np.linalg.norm(self.project_flat(y, moved) - moved),
-                                         np.linalg.norm(moved)))
+            worst = max(
+                worst,
+                _relative(
+                    np.linalg.norm(self.project_flat(y, moved) - moved), np.linalg.norm(moved)
+                ),
+            )
         return [self.result("transport.tangent", worst, "target y = R_x(0.1 eta)")]
 
     def check_exp_log(self) -> None:
@@ -484,8 +536,11 @@ class _Checker:
         def exp_log():
             back = self.m.log(x, exp_point())
             diff = combine(xi, (1.0, back), (-1.0, step))
-            return [self.result("exp_log.inverse", self.m.norm(x, diff) / t,
-                                "|log(x, exp(x, t xi)) - t xi| / t")]
+            return [
+                self.result(
+                    "exp_log.inverse", self.m.norm(x, diff) / t, "|log(x, exp(x, t xi)) - t xi| / t"
+                )
+            ]
 
         eta = self.tangent(x)
         y = self.m.retraction(x, combine(eta, (0.2, eta)))
@@ -493,20 +548,31 @@ class _Checker:
         def log_exp():
             ay = self.amb_p(y)
             there = self.amb_p(self.m.exp(x, self.m.log(x, y)))
-            return [self.result("log_exp.inverse", _relative(np.linalg.norm(there - ay),
-                                                             max(1.0, np.linalg.norm(ay))))]
+            return [
+                self.result(
+                    "log_exp.inverse",
+                    _relative(np.linalg.norm(there - ay), max(1.0, np.linalg.norm(ay))),
+                )
+            ]
 
         def dist_log():
             d = self.m.dist(x, y)
-            return [self.result("dist.log_norm",
-                                _relative(abs(d - self.m.norm(x, self.m.log(x, y))), d))]
+            return [
+                self.result(
+                    "dist.log_norm", _relative(abs(d - self.m.norm(x, self.m.log(x, y))), d)
+                )
+            ]
 
         def dist_exp():
             return [self.result("dist.exp_length", abs(self.m.dist(x, exp_point()) - t) / t)]
 
         if not self.exp_available:
-            for name in ("exp.on_manifold", "exp_log.inverse", "log_exp.inverse",
-                         "dist.exp_length"):
+            for name in (
+                "exp.on_manifold",
+                "exp_log.inverse",
+                "log_exp.inverse",
+                "dist.exp_length",
+            ):
                 self.report.add(CheckResult(name, "skip", note="no exponential map"))
         else:
             self.run(["exp.on_manifold"], on_manifold)
@@ -524,11 +590,17 @@ class _Checker:
                 h = self.hessian_slope
                 if h is None or h.status == "skip" or h.value is None:
                     self.report.results[k] = CheckResult(
-                        r.name, "skip", note="no exp, metric not induced, and no Hessian slope")
+                        r.name, "skip", note="no exp, metric not induced, and no Hessian slope"
+                    )
                 else:
                     self.report.results[k] = CheckResult(
-                        r.name, h.status, h.value, h.tolerance, ">=",
-                        "judged by the Hessian Taylor slope (no exp; metric not induced)")
+                        r.name,
+                        h.status,
+                        h.value,
+                        h.tolerance,
+                        ">=",
+                        "judged by the Hessian Taylor slope (no exp; metric not induced)",
+                    )
         return self.report
 
 
@@ -619,16 +691,26 @@ def check_manifold(
     -------
     ConformanceReport with one ``CheckResult`` per check.
     """
-    _validate(manifold, cost, n_points, points, membership, embedding, retraction_order,
-              max_ambient_dim)
+    _validate(
+        manifold, cost, n_points, points, membership, embedding, retraction_order, max_ambient_dim
+    )
     tol = _validate_tolerances(tolerances)
     gen = as_rng(rng)
     if points is None:
         with seeded_global_numpy(gen), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             points = [manifold.random_point() for _ in range(n_points)]
-    checker = _Checker(manifold, cost, list(points), gen, membership, embedding,
-                       retraction_order, tol, max_ambient_dim)
+    checker = _Checker(
+        manifold,
+        cost,
+        list(points),
+        gen,
+        membership,
+        embedding,
+        retraction_order,
+        tol,
+        max_ambient_dim,
+    )
     checker.report.settings.update(
         n_points=len(checker.points),
         embedding=checker.embedding.description,
@@ -638,18 +720,37 @@ def check_manifold(
     )
     checker.run(["point.on_manifold"], checker.check_points)
     checker.run(["zero_vector.is_zero"], checker.check_zero)
-    checker.run(["tangent.is_tangent", "projection.idempotent", "projection.self_adjoint"],
-                checker.check_projection)
-    checker.run(["metric.symmetric", "metric.norm_consistent", "metric.positive",
-                 "metric.induced"], checker.check_metric)
+    checker.run(
+        ["tangent.is_tangent", "projection.idempotent", "projection.self_adjoint"],
+        checker.check_projection,
+    )
+    checker.run(
+        ["metric.symmetric", "metric.norm_consistent", "metric.positive", "metric.induced"],
+        checker.check_metric,
+    )
     checker.run(["dim.tangent_rank", "metric.positive_definite"], checker.check_dimension)
-    checker.run(["retraction.at_zero", "retraction.first_order", "retraction.on_manifold",
-                 "retraction.second_order"], checker.check_retraction)
-    checker.run(["gradient.tangent", "gradient.riesz", "gradient.taylor_slope"],
-                checker.check_gradient)
-    checker.run(["hessian.tangent", "hessian.linear", "hessian.symmetric",
-                 "hessian.taylor_slope", "hessian.fd_projected_gradient"],
-                checker.check_hessian)
+    checker.run(
+        [
+            "retraction.at_zero",
+            "retraction.first_order",
+            "retraction.on_manifold",
+            "retraction.second_order",
+        ],
+        checker.check_retraction,
+    )
+    checker.run(
+        ["gradient.tangent", "gradient.riesz", "gradient.taylor_slope"], checker.check_gradient
+    )
+    checker.run(
+        [
+            "hessian.tangent",
+            "hessian.linear",
+            "hessian.symmetric",
+            "hessian.taylor_slope",
+            "hessian.fd_projected_gradient",
+        ],
+        checker.check_hessian,
+    )
     checker.run(["transport.tangent"], checker.check_transport)
     checker.check_exp_log()
     report = checker.finish()

@@ -70,9 +70,7 @@ _DEFECTS: dict[type, Callable[[Any], float]] = {
     pm.Positive: lambda x: 0.0 if np.all(np.asarray(x) > 0) else float("inf"),
     pm.SymmetricPositiveDefinite: _spd_defect,
     pm.FixedRankEmbedded: _fixed_rank_defect,
-    pm.PoincareBall: lambda x: 0.0
-    if np.all(np.linalg.norm(x, axis=-1) < 1.0)
-    else float("inf"),
+    pm.PoincareBall: lambda x: 0.0 if np.all(np.linalg.norm(x, axis=-1) < 1.0) else float("inf"),
 }
 
 

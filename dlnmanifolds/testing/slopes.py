@@ -103,8 +103,6 @@ def random_quadratic_cost(
     def cost(*args):
         y = embedding.traced_point(*args)
         projected = anp.dot(y, low_rank)
-        return 0.5 * (anp.sum(diag * y * y) + anp.sum(projected * projected)) + anp.dot(
-            linear, y
-        )
+        return 0.5 * (anp.sum(diag * y * y) + anp.sum(projected * projected)) + anp.dot(linear, y)
 
     return cost
