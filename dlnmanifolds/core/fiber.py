@@ -11,10 +11,11 @@ rank), of dimension sum_p d_p d_{p-1} - d_N d_0 (math.md §5, verified C7).
 Projection onto the fiber (math.md §5, verified C7):
 P_F = I - Dphi^* A_W^{-1} Dphi with the generic A_W(Z) = sum_p L_p Z R_p,
 L_p = W_{>p} W_{>p}^T, R_p = W_{<p}^T W_{<p}. A_W has no common eigenframe off
-the balanced manifold, so we solve it through its Kronecker matrix
-K_W = sum_p R_p ⊗ L_p (mn x mn, SPD at generic W), Cholesky-factored once per point
-(``fiber_solver``): O(N (mn)^2) to build, O((mn)^3/3) to factor, then
-O(N d^3 + (mn)^2) per projection. Fine up to mn ~ 10^3.
+the balanced manifold, so ``fiber_solver`` factors the D x mn matrix J of
+Dphi^* (D = sum_p d_p d_{p-1}) as J = QR once per point, O(D (mn)^2); then
+P_F xi = xi - Q Q^T xi costs O(D mn) and A_W^{-1} = R^{-1} R^{-T}. This keeps
+the accuracy eps * cond(A_W)^{1/2} at tiny singular values (a Cholesky factor
+of A_W itself loses eps * cond(A_W)). Fine up to mn ~ 10^3.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ import scipy.linalg
 from dlnmanifolds.core._validate import as_matrix, as_weights, widths_of
 from dlnmanifolds.core.balanced_tangent import normal_generator
 from dlnmanifolds.core.network import (
-    _dphi,
-    _dphi_adjoint,
     _dphi_adjoint_derivative,
     _end_to_end,
     _prefix_products,
@@ -181,49 +180,68 @@ def fiber_dimension(widths: Sequence[int]) -> int:
 
 
 class FiberSolver(NamedTuple):
-    """A_W^{-1} at one point W: Cholesky factor of K_W = sum_p R_p ⊗ L_p, plus products."""
+    """Dphi(W)^* at one point W as a thin QR factorization J = Q R.
+
+    J is the matrix of Dphi^*, so A_W = Dphi Dphi^* = J^T J = R^T R. The normal
+    projection Dphi^* A_W^{-1} Dphi = Q Q^T is then applied with O(eps) error
+    whatever the conditioning, and A_W^{-1} costs two triangular solves with
+    error eps * cond(R) = eps * cond(A_W)^{1/2}, where forming and Cholesky-
+    factoring A_W would lose eps * cond(A_W) (tiny singular values, N >= 3).
+    """
 
     weights: tuple[np.ndarray, ...]
     before: list[np.ndarray]
     after: list[np.ndarray]
-    factor: tuple[np.ndarray, bool]
+    q: np.ndarray
+    r: np.ndarray
 
     def solve(self, z: np.ndarray) -> np.ndarray:
-        """A_W^{-1}(Z) (row-major vec: vec(L Z R) = (L ⊗ R^T) vec Z)."""
-        return scipy.linalg.cho_solve(self.factor, z.ravel()).reshape(z.shape)
+        """A_W^{-1}(Z) = R^{-1} R^{-T} vec Z (row-major vec)."""
+        inner = scipy.linalg.solve_triangular(self.r, z.ravel(), trans="T")
+        return scipy.linalg.solve_triangular(self.r, inner).reshape(z.shape)
 
     def normal_multiplier(self, xi: Layers) -> np.ndarray:
-        """Y = A_W^{-1}(Dphi xi), so that the normal part of xi is Dphi^*(Y)."""
-        return self.solve(_dphi(self.weights, xi, self.before, self.after))
+        """Y = A_W^{-1}(Dphi xi) = R^{-1} Q^T vec xi, so the normal part of xi is Dphi^*(Y)."""
+        coefficients = self.q.T @ _flatten(xi)
+        shape = (self.weights[-1].shape[0], self.weights[0].shape[1])
+        return scipy.linalg.solve_triangular(self.r, coefficients).reshape(shape)
 
     def project(self, xi: Layers) -> list[np.ndarray]:
-        """P_F xi = xi - Dphi^*(A_W^{-1} Dphi xi) (math.md §5, verified C7)."""
-        y = self.normal_multiplier(xi)
-        normal = _dphi_adjoint(self.weights, y, self.before, self.after)
-        return [x - n for x, n in zip(xi, normal)]
+        """P_F xi = xi - Dphi^*(A_W^{-1} Dphi xi) = xi - Q Q^T xi (math.md §5, verified C7)."""
+        flat = _flatten(xi)
+        return _unflatten(flat - self.q @ (self.q.T @ flat), xi)
 
 
-def _generic_operator_matrix(before: list[np.ndarray], after: list[np.ndarray]) -> np.ndarray:
-    """Matrix of A_W on row-major vec(Z): sum_p L_p ⊗ R_p^T with R_p symmetric."""
+def _flatten(layers: Layers) -> np.ndarray:
+    return np.concatenate([np.ravel(a) for a in layers])
+
+
+def _unflatten(vector: np.ndarray, like: Layers) -> list[np.ndarray]:
+    out, start = [], 0
+    for a in like:
+        out.append(vector[start : start + a.size].reshape(a.shape))
+        start += a.size
+    return out
+
+
+def _adjoint_matrix(before: list[np.ndarray], after: list[np.ndarray]) -> np.ndarray:
+    """Matrix of Dphi^* on row-major vec: Dphi^*(Z)_p = W_{>p}^T Z W_{<p}^T."""
     depth = len(before) - 1
-    return sum(
-        np.kron(after[p + 1] @ after[p + 1].T, before[p].T @ before[p]) for p in range(depth)
-    )
+    return np.vstack([np.kron(after[p + 1].T, before[p]) for p in range(depth)])
 
 
 def _fiber_solver(weights: Layers) -> FiberSolver:
     weights = tuple(weights)
     before = _prefix_products(weights)
     after = _suffix_products(weights)
-    matrix = _generic_operator_matrix(before, after)
-    try:
-        factor = scipy.linalg.cho_factor(matrix, lower=True)
-    except np.linalg.LinAlgError as exc:
+    q, r = np.linalg.qr(_adjoint_matrix(before, after))
+    diag = np.abs(np.diag(r))
+    if diag.size and (diag.max() == 0 or diag.min() <= 1e-14 * diag.max()):
         raise ValueError(
             "A_W = Dphi Dphi^* is singular at this point: Dphi(W) is not surjective "
             "(phi(W) rank deficient?)"
-        ) from exc
-    return FiberSolver(weights, before, after, factor)
+        )
+    return FiberSolver(weights, before, after, q, r)
 
 
 def fiber_solver(weights: Layers) -> FiberSolver:

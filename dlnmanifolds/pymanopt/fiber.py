@@ -87,9 +87,9 @@ class Fiber(_PointSetBase):
     (math.md §5, verified C7). Points are ``LayerTuple`` s; costs take
     ``cost(W1, ..., WN)``.
 
-    * projection: P_F = I - Dphi^* A_W^{-1} Dphi, A_W solved through its
-      Kronecker matrix (Cholesky, cached per point): O(N (mn)^2 + (mn)^3/3) per
-      point, then O(N d^3 + (mn)^2) per projection;
+    * projection: P_F = I - Dphi^* A_W^{-1} Dphi = I - Q Q^T from a thin QR of
+      the matrix of Dphi^* (cached per point): O(D (mn)^2) per point, then
+      O(D mn) per projection (D = sum_p d_p d_{p-1});
     * retraction: the GL action R_W(xi)_p = e^{A_p} W_p e^{-A_{p-1}} (math.md §5,
       C10), so phi is kept to rounding for any step; first order as such
       (``"exponential"``), second order with a tangential correction
