@@ -129,3 +129,24 @@ def as_rng(rng: Any, name: str = "rng") -> np.random.Generator:
     raise TypeError(
         f"{name} must be a numpy.random.Generator, an int seed or None, got {_describe(rng)}"
     )
+
+
+def check_end_to_end(
+    W: Any, depth: Any, widths: Any = None
+) -> tuple[np.ndarray, int, tuple[int, ...]]:
+    """Validate an end-to-end matrix W (m x n), a depth N and widths (d_0 = n, ...,
+    d_N = m); default widths have inner layers min(m, n)."""
+    W = as_matrix(W, "W")
+    depth = check_depth(depth)
+    m, n = W.shape
+    if widths is None:
+        widths = (n,) + (min(m, n),) * (depth - 1) + (m,)
+    widths = check_widths(widths)
+    if len(widths) != depth + 1:
+        raise ValueError(f"widths must have depth + 1 = {depth + 1} entries, got {len(widths)}")
+    if widths[0] != n or widths[-1] != m:
+        raise ValueError(
+            f"widths must start with n = {n} and end with m = {m} for W of shape "
+            f"{W.shape}, got {widths}"
+        )
+    return W, depth, widths

@@ -13,12 +13,10 @@ from typing import NamedTuple
 import numpy as np
 
 from dlnmanifolds.core._validate import (
-    as_matrix,
     as_rng,
     as_weights,
-    check_depth,
+    check_end_to_end,
     check_positive_int,
-    check_widths,
     widths_of,
 )
 from dlnmanifolds.core.network import _end_to_end, _imbalance, _t
@@ -60,19 +58,7 @@ def balanced_factors(
         Default: inner widths min(m, n).
     rng : numpy Generator or int seed for a random orthogonal gauge.
     """
-    W = as_matrix(W, "W")
-    depth = check_depth(depth)
-    m, n = W.shape
-    if widths is None:
-        widths = (n,) + (min(m, n),) * (depth - 1) + (m,)
-    widths = check_widths(widths)
-    if len(widths) != depth + 1:
-        raise ValueError(f"widths must have depth + 1 = {depth + 1} entries, got {len(widths)}")
-    if widths[0] != n or widths[-1] != m:
-        raise ValueError(
-            f"widths must start with n = {n} and end with m = {m} for W of shape "
-            f"{W.shape}, got {widths}"
-        )
+    W, depth, widths = check_end_to_end(W, depth, widths)
     u, s, vt = np.linalg.svd(W, full_matrices=False)
     r = numerical_rank(s)
     if r > min(widths):

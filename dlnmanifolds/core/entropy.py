@@ -21,7 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import gammaln
 
-from dlnmanifolds.core._validate import as_matrix, check_depth, check_positive_int, check_widths
+from dlnmanifolds.core._validate import (
+    check_end_to_end,
+    check_positive_int,
+)
 from dlnmanifolds.core.kernel import dln_kernel
 from dlnmanifolds.core.operator import numerical_rank
 
@@ -72,23 +75,6 @@ def orthogonal_group_volume(d: int) -> float:
     return float(np.exp(log_orthogonal_group_volume(d)))
 
 
-def _check_end_to_end(W, depth, widths) -> tuple[np.ndarray, int, tuple[int, ...]]:
-    W = as_matrix(W, "W")
-    depth = check_depth(depth)
-    m, n = W.shape
-    if widths is None:
-        widths = (n,) + (min(m, n),) * (depth - 1) + (m,)
-    widths = check_widths(widths)
-    if len(widths) != depth + 1:
-        raise ValueError(f"widths must have depth + 1 = {depth + 1} entries, got {len(widths)}")
-    if widths[0] != n or widths[-1] != m:
-        raise ValueError(
-            f"widths must start with n = {n} and end with m = {m} for W of shape "
-            f"{W.shape}, got {widths}"
-        )
-    return W, depth, widths
-
-
 def _rank_spectrum(W: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     """Nonzero singular values of W (round-off zeros dropped, math.md §3.3)."""
     s = np.linalg.svd(W, compute_uv=False)
@@ -136,7 +122,7 @@ def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = 
     -------
     float. Invariant under W -> O W O' with O, O' orthogonal.
     """
-    W, depth, widths = _check_end_to_end(W, depth, widths)
+    W, depth, widths = check_end_to_end(W, depth, widths)
     return _log_orbit_volume(_rank_spectrum(W, widths), depth, widths)
 
 
@@ -195,7 +181,7 @@ def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = N
     -------
     array, shape=[m, n]. Zero for depth 1.
     """
-    W, depth, widths = _check_end_to_end(W, depth, widths)
+    W, depth, widths = check_end_to_end(W, depth, widths)
     u, s, vt = np.linalg.svd(W, full_matrices=False)
     r = numerical_rank(s)
     _rank_spectrum(W, widths)  # validates rank against widths

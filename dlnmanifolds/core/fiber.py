@@ -35,7 +35,7 @@ from dlnmanifolds.core.network import (
     _suffix_products,
     _t,
 )
-from dlnmanifolds.core.operator import RANK_RTOL
+from dlnmanifolds.core.operator import RANK_RTOL, require_full_rank
 
 Layers = Sequence[np.ndarray]
 
@@ -250,12 +250,9 @@ def fiber_solver(weights: Layers) -> FiberSolver:
     Raises ValueError if phi(W) is rank deficient (A_W singular, math.md §3.3).
     """
     layers = as_weights(weights)
-    s = np.linalg.svd(_end_to_end(layers), compute_uv=False)
-    if s[0] == 0 or s[-1] <= RANK_RTOL * s[0]:
-        raise ValueError(
-            "weights must have a full-rank end-to-end matrix (generic fiber point); "
-            f"its singular values are {s}"
-        )
+    require_full_rank(
+        _end_to_end(layers), "weights", "a full-rank end-to-end matrix: generic fiber point"
+    )
     return _fiber_solver(layers)
 
 

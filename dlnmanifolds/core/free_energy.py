@@ -24,7 +24,7 @@ from dlnmanifolds.core.entropy import (
     _entropy_gradient_coefficients,
     boltzmann_entropy,
 )
-from dlnmanifolds.core.operator import RANK_RTOL, _operator_in_frame, svd_frame
+from dlnmanifolds.core.operator import _operator_in_frame, require_full_rank, svd_frame
 
 POTENTIALS = ("energy", "free_energy")
 
@@ -36,12 +36,7 @@ def _check_square_full_rank(W, depth, name: str = "W"):
         raise ValueError(
             f"{name} must be square (the main case of math.md §8), got shape {W.shape[-2:]}"
         )
-    s = np.linalg.svd(W, compute_uv=False)
-    if np.any(s[..., -1] <= RANK_RTOL * s[..., 0]):
-        raise ValueError(
-            f"{name} must have full rank: its smallest singular value is "
-            f"{np.min(s[..., -1] / s[..., 0]):.3g} times its largest"
-        )
+    require_full_rank(W, name)
     return W, depth
 
 

@@ -87,16 +87,28 @@ def _check_rank(rank, w):
     return rank
 
 
-def _require_full_rank(frame: SVDFrame, what: str) -> None:
-    s = frame.s
-    smax = s[..., :1]
-    bad = np.any(s <= RANK_RTOL * smax, axis=-1) | np.any(smax[..., 0:1] == 0, axis=-1)
+def _check_full_rank(s: np.ndarray, name: str, what: str = "", rank: int | None = None) -> None:
+    """Raise unless the first ``rank`` (default all) singular values in ``s`` (batched,
+    decreasing) exceed RANK_RTOL times the largest."""
+    k = s.shape[-1] if rank is None else rank
+    smax = s[..., 0]
+    bad = (smax == 0) | (s[..., k - 1] <= RANK_RTOL * smax)
     if np.any(bad):
-        ratio = np.min(s[..., -1] / np.where(smax[..., 0] > 0, smax[..., 0], 1.0))
+        ratio = np.min(s[..., k - 1] / np.where(smax > 0, smax, 1.0))
+        context = f" ({what})" if what else ""
         raise ValueError(
-            f"W must have full rank for {what}; its smallest singular value is "
+            f"{name} must have full rank {k}{context}: its smallest singular value is "
             f"{ratio:.3g} times its largest (need > {RANK_RTOL:g})"
         )
+
+
+def require_full_rank(
+    x: np.ndarray, name: str, what: str = "", rank: int | None = None
+) -> np.ndarray:
+    """Singular values of ``x`` (batched); ValueError naming ``name`` if rank deficient."""
+    s = np.linalg.svd(x, compute_uv=False)
+    _check_full_rank(s, name, what, rank)
+    return s
 
 
 def dln_operator(W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = None) -> np.ndarray:
@@ -113,7 +125,7 @@ def dln_operator_inverse(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray
     """A_{N,W}^{-1}(Z) = U ((U^T Z V) / K) V^T; W must have full rank (math.md §4.1)."""
     W, Z, depth = _check_pair(W, Z, depth)
     frame = svd_frame(W)
-    _require_full_rank(frame, "dln_operator_inverse")
+    _check_full_rank(frame.s, "W", "for dln_operator_inverse")
     return _operator_in_frame(frame, Z, depth, -1.0)
 
 
@@ -134,7 +146,7 @@ def dln_inner(W: np.ndarray, Z1: np.ndarray, Z2: np.ndarray, depth: int) -> np.n
     W, Z1, depth = _check_pair(W, Z1, depth, "Z1")
     _, Z2, _ = _check_pair(W, Z2, depth, "Z2")
     frame = svd_frame(W)
-    _require_full_rank(frame, "dln_inner")
+    _check_full_rank(frame.s, "W", "for dln_inner")
     return _inner_in_frame(frame, Z1, Z2, depth)
 
 

@@ -30,7 +30,7 @@ from dlnmanifolds.core._validate import check_positive_int as _check_int
 from dlnmanifolds.core.free_energy import POTENTIALS, _langevin_drift, check_beta
 from dlnmanifolds.core.kernel import kernel_matrix
 from dlnmanifolds.core.network import _dphi_adjoint, _end_to_end, _invariants
-from dlnmanifolds.core.operator import RANK_RTOL, svd_frame
+from dlnmanifolds.core.operator import require_full_rank, svd_frame
 from dlnmanifolds.core.orthographic import orthographic_projection
 from dlnmanifolds.flows._common import check_callback
 from dlnmanifolds.flows._integrate import check_positive
@@ -79,9 +79,7 @@ def _balanced_start(start, depth, n_paths):
             "start must lie on the balanced manifold (max |G_p| entry "
             f"{np.max(_path_imbalance(layers)):.3g}); build it with balanced_factors"
         )
-    s = np.linalg.svd(_end_to_end(layers), compute_uv=False)
-    if np.any(s[..., -1] <= RANK_RTOL * s[..., 0]):
-        raise ValueError("start must have a full-rank end-to-end matrix (main case)")
+    require_full_rank(_end_to_end(layers), "start", "a full-rank end-to-end matrix, main case")
     return layers, single
 
 
@@ -100,9 +98,7 @@ def _matrix_start(start, depth, n_paths):
         x = np.repeat(x[None], 1 if n_paths is None else n_paths, axis=0)
     elif n_paths is not None and n_paths != x.shape[0]:
         raise ValueError(f"n_paths = {n_paths} but start has {x.shape[0]} paths")
-    s = np.linalg.svd(x, compute_uv=False)
-    if np.any(s[..., -1] <= RANK_RTOL * s[..., 0]):
-        raise ValueError("start must have full rank (g^N is defined on full-rank matrices)")
+    require_full_rank(x, "start", "g^N is defined on full-rank matrices")
     return x, depth, single
 
 

@@ -20,7 +20,7 @@ from dlnmanifolds.core.balanced_tangent import (
     tangent_projection,
 )
 from dlnmanifolds.core.network import _end_to_end, _imbalance
-from dlnmanifolds.core.operator import RANK_RTOL
+from dlnmanifolds.core.operator import require_full_rank
 from dlnmanifolds.pymanopt._layers import LayerSubmanifold
 
 
@@ -105,12 +105,7 @@ class BalancedManifold(LayerSubmanifold):
                 f"point is not balanced: max |W_(p+1)^T W_(p+1) - W_p W_p^T| = "
                 f"{imbalance:.3g} > {atol * scale:.3g}"
             )
-        s = np.linalg.svd(_end_to_end(layers), compute_uv=False)
-        if s[0] == 0 or s[self._rank - 1] <= RANK_RTOL * s[0]:
-            raise ValueError(
-                f"point must have a full-rank end-to-end matrix (rank {self._rank}); "
-                f"singular values {s}"
-            )
+        require_full_rank(_end_to_end(layers), "point", "a full-rank end-to-end matrix")
         return self._out(layers)
 
     # -- metric --------------------------------------------------------------

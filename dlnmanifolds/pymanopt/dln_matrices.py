@@ -13,10 +13,10 @@ from dlnmanifolds.core.dln_metric import (
     riemannian_hessian,
 )
 from dlnmanifolds.core.operator import (
-    RANK_RTOL,
     SVDFrame,
     _inner_in_frame,
     _operator_in_frame,
+    require_full_rank,
     svd_frame,
 )
 
@@ -74,9 +74,7 @@ class DLNMatrices(Manifold):
         point = as_matrix(point, "point")
         if point.shape != self.shape:
             raise ValueError(f"point must have shape {self.shape}, got {point.shape}")
-        s = np.linalg.svd(point, compute_uv=False)
-        if s[0] == 0 or s[-1] <= RANK_RTOL * s[0]:
-            raise ValueError(f"point must have full rank {min(self.shape)}; singular values {s}")
+        require_full_rank(point, "point")
         return point
 
     def belongs(self, point, atol: float | None = None) -> bool:

@@ -24,7 +24,7 @@ from dlnmanifolds.core.fiber import (
     fiber_dimension,
 )
 from dlnmanifolds.core.network import _end_to_end
-from dlnmanifolds.core.operator import RANK_RTOL
+from dlnmanifolds.core.operator import require_full_rank
 from dlnmanifolds.pymanopt._layers import LayerSubmanifold
 
 RETRACTIONS = ("second_order", "exponential")
@@ -114,12 +114,9 @@ class Fiber(_PointSetBase):
         rng: np.random.Generator | int | None = None,
     ):
         layers = as_weights(weights)
-        s = np.linalg.svd(_end_to_end(layers), compute_uv=False)
-        if s[0] == 0 or s[-1] <= RANK_RTOL * s[0]:
-            raise ValueError(
-                "weights must have a full-rank end-to-end matrix (Dphi surjective); "
-                f"its singular values are {s}"
-            )
+        require_full_rank(
+            _end_to_end(layers), "weights", "a full-rank end-to-end matrix: Dphi surjective"
+        )
         widths = widths_of(layers)
         super().__init__(
             f"Fiber of the DLN end-to-end map, widths {widths}",
