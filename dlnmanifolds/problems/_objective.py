@@ -12,12 +12,16 @@ import abc
 
 import numpy as np
 
+from dlnmanifolds.core._validate import check_positive_int
+
 
 class MatrixObjective(abc.ABC):
     """A loss E: R^{m x n} -> R with derivatives and test metrics."""
 
     #: (m, n), the shape of the end-to-end matrix X.
     shape: tuple[int, int]
+    #: The ground-truth matrix X*, or None when unknown.
+    truth: np.ndarray | None
 
     @property
     @abc.abstractmethod
@@ -41,12 +45,21 @@ class MatrixObjective(abc.ABC):
         """Mean squared error on held-out data (NaN when there is none)."""
 
     @abc.abstractmethod
+    def _spectral_matrix(self) -> np.ndarray:
+        """The data-driven full matrix whose rank-r truncation is ``spectral_start``."""
+
     def relative_error(self, x: np.ndarray) -> float:
         """||X - X*||_F / ||X*||_F against the ground truth (NaN when unknown)."""
+        if self.truth is None:
+            return float("nan")
+        return float(np.linalg.norm(x - self.truth) / np.linalg.norm(self.truth))
 
-    @abc.abstractmethod
     def spectral_start(self, rank: int) -> np.ndarray:
         """A rank-``rank`` data-driven initial matrix (for rank-aware geometries)."""
+        rank = check_positive_int(rank, "rank")
+        if rank > min(self.shape):
+            raise ValueError(f"rank must be at most {min(self.shape)}, got {rank}")
+        return truncated_svd(self._spectral_matrix(), rank)
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
         """E'(X) (alias of ``residual_gradient``)."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_positive_int
-from dlnmanifolds.problems._objective import MatrixObjective, truncated_svd
+from dlnmanifolds.problems._objective import MatrixObjective
 
 
 def _as_index_array(value: Any, name: str) -> np.ndarray:
@@ -173,14 +173,7 @@ class MatrixCompletion(MatrixObjective):
         d = (1.0 - self._mask) * (x - self.truth)
         return float(np.vdot(d, d)) / unobserved
 
-    def relative_error(self, x: np.ndarray) -> float:
-        if self.truth is None:
-            return float("nan")
-        return float(np.linalg.norm(x - self.truth) / np.linalg.norm(self.truth))
-
-    def spectral_start(self, rank: int) -> np.ndarray:
-        """Rank-r truncated SVD of (m n / |Omega|) P_Omega(X*) (Keshavan–Montanari–Oh 2010)."""
-        rank = check_positive_int(rank, "rank")
-        if rank > min(self.shape):
-            raise ValueError(f"rank must be at most {min(self.shape)}, got {rank}")
-        return truncated_svd(self._observed * (self._mask.size / self.count), rank)
+    def _spectral_matrix(self) -> np.ndarray:
+        """(m n / |Omega|) P_Omega(X*), truncated to rank r by ``spectral_start``
+        (Keshavan–Montanari–Oh 2010)."""
+        return self._observed * (self._mask.size / self.count)

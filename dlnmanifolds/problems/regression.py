@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_positive_int
-from dlnmanifolds.problems._objective import MatrixObjective, truncated_svd
+from dlnmanifolds.problems._objective import MatrixObjective
 
 
 class Regression(MatrixObjective):
@@ -115,14 +115,6 @@ class Regression(MatrixObjective):
         d = x @ self.test_inputs - self.test_targets
         return float(np.vdot(d, d)) / d.size
 
-    def relative_error(self, x: np.ndarray) -> float:
-        if self.truth is None:
-            return float("nan")
-        return float(np.linalg.norm(x - self.truth) / np.linalg.norm(self.truth))
-
-    def spectral_start(self, rank: int) -> np.ndarray:
-        """Rank-r truncation of the least-squares solution B A^+."""
-        rank = check_positive_int(rank, "rank")
-        if rank > min(self.shape):
-            raise ValueError(f"rank must be at most {min(self.shape)}, got {rank}")
-        return truncated_svd(self.targets @ np.linalg.pinv(self.inputs), rank)
+    def _spectral_matrix(self) -> np.ndarray:
+        """The least-squares solution B A^+, truncated to rank r by ``spectral_start``."""
+        return self.targets @ np.linalg.pinv(self.inputs)
