@@ -14,6 +14,7 @@ from pymanopt.manifolds.manifold import RiemannianSubmanifold
 from pymanopt.tools import ndarraySequenceMixin
 
 from dlnmanifolds.core.network import _end_to_end
+from dlnmanifolds.pymanopt._membership import CheckedMembership
 
 
 class LayerTuple(ndarraySequenceMixin, list):
@@ -53,7 +54,7 @@ def layer_inner(a, b) -> float:
     return float(sum(np.tensordot(x, y) for x, y in zip(a, b)))
 
 
-class LayerSubmanifold(RiemannianSubmanifold):
+class LayerSubmanifold(CheckedMembership, RiemannianSubmanifold):
     """Shared behaviour of manifolds of layer tuples embedded with the Frobenius metric.
 
     Subclasses set ``self._depth``, ``self._rng`` and ``self.retraction_order``

@@ -19,9 +19,10 @@ from dlnmanifolds.core.operator import (
     require_full_rank,
     svd_frame,
 )
+from dlnmanifolds.pymanopt._membership import CheckedMembership
 
 
-class DLNMatrices(Manifold):
+class DLNMatrices(CheckedMembership, Manifold):
     """Full-rank m x n matrices with the DLN metric g^N (math.md §4).
 
     g^N_X(Y, Z) = tr(Y^T A_{N,X}^{-1}(Z)), so the Riemannian gradient is
@@ -69,20 +70,14 @@ class DLNMatrices(Manifold):
         self._cache = (point, frame)
         return frame
 
-    def check_point(self, point) -> np.ndarray:
-        """Validate shape, finiteness and full rank; raise ValueError/TypeError."""
+    def check_point(self, point, atol: float | None = None) -> np.ndarray:
+        """Validate shape, finiteness and full rank (``atol`` is unused: the set is
+        open); raise ValueError/TypeError."""
         point = as_matrix(point, "point")
         if point.shape != self.shape:
             raise ValueError(f"point must have shape {self.shape}, got {point.shape}")
         require_full_rank(point, "point")
         return point
-
-    def belongs(self, point, atol: float | None = None) -> bool:
-        try:
-            self.check_point(point)
-        except (ValueError, TypeError):
-            return False
-        return True
 
     def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
         return float(

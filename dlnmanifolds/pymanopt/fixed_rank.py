@@ -13,13 +13,14 @@ from pymanopt.manifolds.manifold import Manifold
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import haar_stiefel
 from dlnmanifolds.core.fixed_rank import _inner, _riemannian_gradient, _weights, embed_tangent
+from dlnmanifolds.pymanopt._membership import CheckedMembership
 
 
 class MissingHessianError(NotImplementedError):
     """Raised when a second-order solver needs a Riemannian Hessian a manifold lacks."""
 
 
-class DLNFixedRank(Manifold):
+class DLNFixedRank(CheckedMembership, Manifold):
     """Rank-r m x n matrices with the DLN metric g^N, in factored form.
 
     Points are ``(u, s, vt)`` with X = u diag(s) vt and tangent vectors
@@ -106,13 +107,6 @@ class DLNFixedRank(Manifold):
             if err > atol:
                 raise ValueError(f"point.{name} must have orthonormal columns (error {err:.3g})")
         return _FixedRankPoint(u, s, vt)
-
-    def belongs(self, point, atol: float = 1e-10) -> bool:
-        try:
-            self.check_point(point, atol)
-        except (ValueError, TypeError):
-            return False
-        return True
 
     # -- metric --------------------------------------------------------------
     def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
