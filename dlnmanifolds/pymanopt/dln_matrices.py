@@ -110,10 +110,13 @@ class DLNMatrices(CheckedMembership, Manifold):
         return exp_fixed_singular_vectors(point, np.asarray(delta, dtype=float), self._depth)
 
     def exp(self, point, tangent_vector):
+        # Deliberately not wired to the numerical geodesics: Pymanopt's diagnostics
+        # prefer exp over retraction, and shooting is slow and can fail near
+        # singular matrices, where the closed-form retraction is exact enough.
         raise NotImplementedError(
             "DLNMatrices has no closed-form exponential map for general tangent "
-            "vectors (math.md §4.5); use retraction, exp_diagonal, or the "
-            "numerical exp of dlnmanifolds.geomstats.DLNMetric"
+            "vectors (math.md §4.5); use retraction, exp_diagonal, or the numerical "
+            "geodesics dlnmanifolds.dln_exp / dlnmanifolds.dln_log (square matrices)"
         )
 
     def transport(self, point_a, point_b, tangent_vector_a) -> np.ndarray:
