@@ -19,7 +19,6 @@ points carry the space's ``shape``.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,7 +28,12 @@ from dlnmanifolds.core._validate import as_rng, check_positive_int
 from dlnmanifolds.testing._vectors import seeded_global_numpy
 from dlnmanifolds.testing.manifold_checks import _Skip
 from dlnmanifolds.testing.membership import ATOL_LADDER
-from dlnmanifolds.testing.report import CheckResult, ConformanceReport, judge
+from dlnmanifolds.testing.report import (
+    CheckResult,
+    ConformanceReport,
+    judge,
+    run_check_group,
+)
 from dlnmanifolds.testing.slopes import STEP_WINDOW, STEPS, loglog_slope
 
 #: Tolerances of the Geomstats checks (slopes and eigenvalues with ``>=``).
@@ -87,20 +91,7 @@ class _GeomstatsChecker:
         return judge(name, value, self.tol[name], ">=" if name in _GREATER else "<=", note)
 
     def run(self, names: Sequence[str], check: Callable[[], list[CheckResult]]) -> None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                results = check()
-        except NotImplementedError as exc:
-            note = f"not implemented: {exc}"[:120]
-            results = [CheckResult(n, "skip", note=note) for n in names]
-        except _Skip as exc:
-            results = [CheckResult(n, "skip", note=str(exc)) for n in names]
-        except Exception as exc:
-            message = f"raised {type(exc).__name__}: {exc}".replace("\n", " ")[:300]
-            results = [CheckResult(n, "fail", float("nan"), note=message) for n in names]
-        for r in results:
-            self.report.add(r)
+        run_check_group(self.report, names, check)
 
 
 def _space_points(space, n_points, points, gen):

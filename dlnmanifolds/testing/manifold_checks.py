@@ -42,7 +42,13 @@ from dlnmanifolds.testing._vectors import (
     seeded_global_numpy,
 )
 from dlnmanifolds.testing.membership import membership_test
-from dlnmanifolds.testing.report import CheckResult, ConformanceReport, judge
+from dlnmanifolds.testing.report import (
+    CheckResult,
+    ConformanceReport,
+    SkipCheck,
+    judge,
+    run_check_group,
+)
 from dlnmanifolds.testing.slopes import (
     STEP_WINDOW,
     STEPS,
@@ -102,8 +108,8 @@ _COMPARISONS = {
 _EPS = np.finfo(float).eps
 
 
-class _Skip(Exception):
-    """Raised inside a check to report it as skipped with a reason."""
+# Raised inside a check to report it as skipped with a reason.
+_Skip = SkipCheck
 
 
 def _relative(num: float, den: float) -> float:
@@ -155,20 +161,7 @@ class _Checker:
 
     def run(self, names: Sequence[str], check: Callable[[], list[CheckResult]]) -> None:
         """Run a group of checks; NotImplementedError/_Skip skip them, errors fail them."""
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                results = check()
-        except NotImplementedError as exc:
-            note = f"not implemented: {exc}"[:120]
-            results = [CheckResult(n, "skip", note=note) for n in names]
-        except _Skip as exc:
-            results = [CheckResult(n, "skip", note=str(exc)) for n in names]
-        except Exception as exc:  # a crash is a failure, reported with its message
-            message = f"raised {type(exc).__name__}: {exc}".replace("\n", " ")[:300]
-            results = [CheckResult(n, "fail", float("nan"), note=message) for n in names]
-        for r in results:
-            self.report.add(r)
+        run_check_group(self.report, names, check)
 
     def tangent(self, x) -> Any:
         with seeded_global_numpy(self.rng):

@@ -6,7 +6,8 @@ Diagnostics return numbers; printing is the caller's choice (``print(report)``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -161,3 +162,28 @@ class ConformanceReport:
             f"{self.subject} fails {len(self.failures)} conformance check(s):\n{listing}\n\n"
             f"{self.table()}"
         )
+
+
+class SkipCheck(Exception):
+    """Raised inside a check group when its precondition does not hold."""
+
+
+def run_check_group(
+    report: ConformanceReport, names: Sequence[str], check: Callable[[], list[CheckResult]]
+) -> None:
+    """Run a group of checks into ``report``: NotImplementedError or SkipCheck mark all
+    of ``names`` skipped, any other exception fails them with its message."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = check()
+    except NotImplementedError as exc:
+        note = f"not implemented: {exc}"[:120]
+        results = [CheckResult(n, "skip", note=note) for n in names]
+    except SkipCheck as exc:
+        results = [CheckResult(n, "skip", note=str(exc)) for n in names]
+    except Exception as exc:  # a crash is a failure, reported with its message
+        message = f"raised {type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+        results = [CheckResult(n, "fail", float("nan"), note=message) for n in names]
+    for r in results:
+        report.add(r)
