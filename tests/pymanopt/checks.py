@@ -36,3 +36,15 @@ def retraction_slope(manifold, point, direction, project_tangential: bool) -> fl
     if max(errors) < 1e-13:  # the retraction is exact along this line
         return float("inf")
     return float(np.polyfit(np.log(ts), np.log(errors), 1)[0])
+
+
+def assert_taylor_slopes(problem, repeats: int = 2, hessian: bool = True) -> None:
+    """Pymanopt's Taylor checks at ``repeats`` random points: gradient slope 2.00 ± 0.05
+    and, with ``hessian``, Hessian slope 3.0 ± 0.1 (needs a second-order retraction)."""
+    manifold = problem.manifold
+    for _ in range(repeats):
+        x = manifold.random_point()
+        d = manifold.random_tangent_vector(x)
+        assert abs(taylor_slope(problem, x, d) - 2.0) <= 0.05
+        if hessian:
+            assert abs(taylor_slope(problem, x, d, hessian=True) - 3.0) <= 0.1
