@@ -6,8 +6,9 @@ math.md §7 (Lindsey & Menon 2025, "Regularization implies balancedness"):
   (induced Frobenius metric, math.md §7.2):
       dW/dt = -P_F(W) = -W + Dphi^*(A_W^{-1}(N X)),   A_W = Dphi Dphi^*.
   phi(W) is constant, G(t) = e^{-2t} G(0) exactly (the uniform rate, verified C7,
-  C10) and R decreases to R_min = (N/2) sum_i sigma_i^{2/N} (rate e^{-4t} in the
-  main case, e^{-2t} for non-square widths, verified C10).
+  C10) and R decreases to R_min = (N/2) sum_i sigma_i^{2/N} (rate e^{-4t}, or
+  e^{-2t} when some layer has a (perp, perp) block, min(d_p, d_{p-1}) > rank phi;
+  verified C10, see ``l2_regularizer_rate``).
 * Moment-map flow, the gradient flow of Phi_2(W) = 1/2 sum_p ||G_p||^2:
       dW/dt = -nabla Phi_2(W) = 2 C_W(G(W)),   C_W(S)_p = S_p W_p - W_p S_{p-1}
   (math.md §7.3, verified C7). It is GL-generated, hence tangent to the fiber, and
@@ -27,6 +28,7 @@ from scipy.sparse.linalg import LinearOperator, cg
 from dlnmanifolds.core._validate import check_positive_int, widths_of
 from dlnmanifolds.core.balanced_tangent import normal_generator
 from dlnmanifolds.core.fiber import _fiber_solver
+from dlnmanifolds.core.operator import numerical_rank
 from dlnmanifolds.core.network import (
     _dphi_adjoint,
     _end_to_end,
@@ -103,9 +105,36 @@ def regularizer(weights: Sequence[np.ndarray]) -> float:
 
 
 def regularizer_minimum(x: np.ndarray, depth: int) -> float:
-    """min of R over the fiber phi^{-1}(X): (N/2) sum_i sigma_i^{2/N} (math.md §7.1, C7, C10)."""
+    """min of R over the fiber phi^{-1}(X): (N/2) sum_{i <= r} sigma_i^{2/N} (math.md §7.1, C7, C10).
+
+    Only the r = numerical rank of X singular values count (those above
+    ``RANK_RTOL`` times the largest, as everywhere in core): a round-off "zero"
+    sigma ~ 1e-16 of a rank-deficient X would otherwise add (N/2) sigma^{2/N},
+    4e-4 at N = 8, and put R - R_min below zero (math.md §3.3).
+    """
     s = np.linalg.svd(x, compute_uv=False)
+    s = s[: numerical_rank(s)]
     return 0.5 * depth * float(np.sum(s ** (2.0 / depth)))
+
+
+def l2_regularizer_rate(widths: Sequence[int], rank: int) -> float:
+    """Asymptotic rate of R - R_min ~ e^{-rate t} under the L^2 flow (math.md §7.2, C10).
+
+    rate = 2 if some layer has min(d_p, d_{p-1}) > r = rank phi(W) (a (perp, perp)
+    block), else 4. Why: the flow is the gradient flow of R on the fiber and
+    converges to a balanced W_inf, where R has fiber Hessian 2 on the normal
+    (symmetric-generator) directions and 0 on the orbit (math.md §7.1). A (perp,
+    perp) block B of layer p (B = Q_p^perp B~ Q_{p-1}^perp^T) adds a direction
+    W_p + t B that stays in the fiber (B W_{<p} = 0 and W_{>p} B = 0) along which
+    R = R_inf + t^2 ||B||^2 / 2: Hessian 1. Near the limit each transverse
+    component decays as e^{-h t} (h = Hessian eigenvalue) and R - R_min as
+    e^{-2 h_min t}. N = 1: the fiber is a point, rate NaN.
+    """
+    widths = tuple(int(d) for d in widths)
+    if len(widths) < 3:
+        return float("nan")
+    perp_perp = any(min(a, b) > rank for a, b in zip(widths[:-1], widths[1:]))
+    return 2.0 if perp_perp else 4.0
 
 
 def moment_map_spectrum_minimum(x: np.ndarray, depth: int) -> float:
@@ -175,7 +204,9 @@ def balancing_flow(
     ``end_to_end_drift`` ||phi(W(t)) - phi(W(0))|| -- and the scalars
     ``rate_invariants`` (fitted decay rate of ||G||), ``rate_invariants_predicted``
     (2 for "l2", uniform; 4 nu_min for "moment_map", main case), ``rate_regularizer``
-    and ``rate_regularizer_predicted`` (4 in the main case for "l2", 2 for other widths).
+    and ``rate_regularizer_predicted`` (for "l2": 2 when some layer has
+    min(d_p, d_{p-1}) > rank phi(W), a (perp, perp) block, else 4; see
+    ``l2_regularizer_rate``).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -227,7 +258,8 @@ def balancing_flow(
     main_case = len(set(widths)) == 1
     if kind == "l2":
         predicted_g = 2.0
-        predicted_r = 4.0 if main_case else 2.0
+        rank = numerical_rank(np.linalg.svd(x0, compute_uv=False))
+        predicted_r = l2_regularizer_rate(widths, rank)
     else:
         predicted_g = 4.0 * moment_map_spectrum_minimum(x0, depth) if main_case else float("nan")
         predicted_r = float("nan")

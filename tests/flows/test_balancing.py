@@ -10,6 +10,7 @@ from dlnmanifolds.core.network import dphi, end_to_end, invariants
 from dlnmanifolds.flows import balancing_flow
 from dlnmanifolds.flows.balancing import (
     horizontal_part,
+    l2_regularizer_rate,
     moment_map_spectrum_minimum,
     regularizer_minimum,
 )
@@ -42,22 +43,76 @@ def test_l2_flow_uniform_rate_and_fiber(widths, seed):
     assert np.allclose(fiber**2 + horiz**2, 2 * result.extras["regularizer"], rtol=1e-8)
 
 
-@pytest.mark.parametrize(
-    "widths, rate",
-    [((3, 3, 3, 3), 4.0), ((2, 2, 2, 2, 2), 4.0), ((3, 5, 4, 2), 2.0), ((4, 6, 3), 2.0)],
-)
-def test_l2_flow_regularizer_rates(widths, rate, rng):
-    """C10: R - R_min ~ e^{-4t} (square), e^{-2t} (non-square) (+-0.1); limit balanced."""
+def _rank_deficient(widths, rank, rng):
+    """Random layers whose product has rank ``rank`` (W_1 truncated to that rank)."""
     w = random_layers(widths, rng)
+    if rank is not None:
+        u, s, vt = np.linalg.svd(w[0], full_matrices=False)
+        s[rank:] = 0.0
+        w[0] = (u * s) @ vt
+    return w
+
+
+# (widths, rank of W_1 or None, rate): the rule is "2 iff some layer has
+# min(d_p, d_{p-1}) > rank phi" (a (perp, perp) block of unit fiber Hessian,
+# math.md §7.2). The first four rows agree with the old "4 square / 2 otherwise"
+# rule; the last five are where the two rules disagree.
+RATE_CASES = [
+    ((3, 3, 3, 3), None, 4.0),
+    ((2, 2, 2, 2, 2), None, 4.0),
+    ((3, 5, 4, 2), None, 2.0),
+    ((4, 6, 3), None, 2.0),
+    ((4, 3, 5), None, 4.0),  # non-square, no (perp, perp) block
+    ((2, 5, 2), None, 4.0),
+    ((3, 2, 2, 2, 2, 3), None, 4.0),
+    ((3, 3, 3, 3), 2, 2.0),  # square, rank-deficient phi
+    ((3,) * 9, 1, 2.0),  # rank-deficient phi at depth 8
+]
+
+
+@pytest.mark.parametrize("widths, rank, rate", RATE_CASES)
+def test_l2_flow_regularizer_rates(widths, rank, rate, rng):
+    """C10: R - R_min ~ e^{-2t} iff some min(d_p, d_{p-1}) > rank phi, else e^{-4t} (+-0.1)."""
+    w = _rank_deficient(widths, rank, rng)
     result = balancing_flow(w, "l2", 6.0, t_eval=np.linspace(0, 6, 61), rtol=1e-12, atol=1e-14)
     assert abs(result.extras["rate_regularizer"] - rate) <= 0.1
     assert result.extras["rate_regularizer_predicted"] == rate
-    # square: W -> M like e^{-2t}; otherwise the (perp, perp) blocks only like e^{-t}
-    assert result.distance_to_balanced[-1] <= (1e-4 if rate == 4.0 else 1e-2)
+    gap = result.extras["regularizer_gap"]
+    assert np.min(gap) >= -1e-10 * result.energy[0]  # never below Kempf-Ness (F2)
+    # no (perp, perp) block: W -> M like e^{-2t}; otherwise those blocks only like e^{-t}
+    if rate == 4.0:
+        assert result.distance_to_balanced[-1] <= 1e-4
     assert result.distance_to_balanced[-1] <= 1e-2 * result.distance_to_balanced[0]
     assert result.invariants_norm[-1] <= 1e-4 * result.invariants_norm[0]
     x = end_to_end(w)
     assert np.isclose(result.extras["regularizer_minimum"], regularizer_minimum(x, len(w)))
+
+
+def test_l2_regularizer_rate_rule():
+    """The (perp, perp) rule itself, incl. depth one (the fiber is a point: NaN)."""
+    assert l2_regularizer_rate((3, 3, 3, 3), 3) == 4.0
+    assert l2_regularizer_rate((3, 3, 3, 3), 2) == 2.0
+    assert l2_regularizer_rate((4, 3, 5), 3) == 4.0
+    assert l2_regularizer_rate((3, 5, 4, 2), 2) == 2.0
+    assert np.isnan(l2_regularizer_rate((3, 3), 3))
+
+
+def test_regularizer_minimum_counts_numerical_rank_only(rng):
+    """F2: rank-2 3x3 X at N = 8: round-off sigma_3 ~ 1e-16 must not add (N/2) sigma_3^{2/N}.
+
+    The Kempf-Ness value (N/2)(sigma_1^{2/N} + sigma_2^{2/N}) to 1e-12 and a balancing
+    run from a rank-2 start never reports R - R_min < 0.
+    """
+    depth = 8
+    u = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    v = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    x = (u[:, :2] * np.array([2.0, 0.7])) @ v[:, :2].T
+    assert np.linalg.svd(x, compute_uv=False)[-1] > 0  # a genuine round-off "zero"
+    exact = 0.5 * depth * (2.0 ** (2 / depth) + 0.7 ** (2 / depth))
+    assert abs(regularizer_minimum(x, depth) - exact) <= 1e-12 * exact
+    w = _rank_deficient((3,) * (depth + 1), 2, rng)
+    result = balancing_flow(w, "l2", 4.0, t_eval=np.linspace(0, 4, 21), rtol=1e-11, atol=1e-13)
+    assert np.min(result.extras["regularizer_gap"]) >= 0.0
 
 
 def test_l2_fiber_minimum_is_nuclear_norm_for_depth_two(rng):
