@@ -28,13 +28,13 @@ from scipy.sparse.linalg import LinearOperator, cg
 from dlnmanifolds.core._validate import check_positive_int, widths_of
 from dlnmanifolds.core.balanced_tangent import normal_generator
 from dlnmanifolds.core.fiber import _fiber_solver
-from dlnmanifolds.core.operator import numerical_rank
 from dlnmanifolds.core.network import (
     _dphi_adjoint,
     _end_to_end,
     _generic_operator,
     _invariants,
 )
+from dlnmanifolds.core.operator import numerical_rank
 from dlnmanifolds.flows._common import (
     check_callback,
     invariants_norm,
@@ -105,7 +105,7 @@ def regularizer(weights: Sequence[np.ndarray]) -> float:
 
 
 def regularizer_minimum(x: np.ndarray, depth: int) -> float:
-    """min of R over the fiber phi^{-1}(X): (N/2) sum_{i <= r} sigma_i^{2/N} (math.md §7.1, C7, C10).
+    """min of R over the fiber phi^{-1}(X): (N/2) sum_{i<=r} sigma_i^{2/N} (math.md §7.1, C10).
 
     Only the r = numerical rank of X singular values count (those above
     ``RANK_RTOL`` times the largest, as everywhere in core): a round-off "zero"
