@@ -26,6 +26,7 @@ import numpy as np
 
 from dlnmanifolds.core._validate import as_matrix, check_depth
 from dlnmanifolds.core.kernel import kernel_matrix
+from dlnmanifolds.core.network import _dphi, _dphi_adjoint, _dphi_adjoint_derivative
 
 
 class FixedRankWeights(NamedTuple):
@@ -147,3 +148,141 @@ def embed_tangent(u: np.ndarray, v: np.ndarray, tangent) -> np.ndarray:
     """The m x n matrix U M V^T + U_p V^T + U V_p^T of a factored tangent vector."""
     up, mm, vp = tangent
     return (u @ mm + up) @ v.T + u @ vp.T
+
+
+def _project_factored(u: np.ndarray, v: np.ndarray, z: np.ndarray):
+    """(U_p, M, V_p) of the Frobenius projection of an m x n matrix onto T_X M_r."""
+    zv = z @ v
+    ztu = z.T @ u
+    mm = u.T @ zv
+    return zv - u @ mm, mm, ztu - v @ (v.T @ ztu)
+
+
+def rank_lift(u: np.ndarray, s: np.ndarray, v: np.ndarray, depth: int) -> list[np.ndarray]:
+    """The balanced lift of X = U diag(s) V^T with inner widths r (math.md §2.2, M_r).
+
+    W_1 = Lambda V^T (r x n), W_p = Lambda (r x r), W_N = U Lambda (m x r), with
+    Lambda = diag(s^{1/N}); ``phi(W) = X``. Depth 1: (X,).
+    """
+    if depth == 1:
+        return [(u * s) @ v.T]
+    lam = s ** (1.0 / depth)
+    middle = [np.diag(lam) for _ in range(depth - 2)]
+    return [lam[:, None] * v.T, *middle, u * lam]
+
+
+def _lift_tangent(u, v, weights: FixedRankWeights, tangent, layers):
+    """xi^h = Dphi_W^*(A^+ xi): the horizontal lift of a tangent xi to ``rank_lift``."""
+    up, mm, vp = tangent
+    pre = (up / weights.c, mm / weights.k, vp / weights.c)
+    return _dphi_adjoint(layers, embed_tangent(u, v, pre))
+
+
+def _riemannian_hessian(u, s, v, weights: FixedRankWeights, depth, egrad, ehess, tangent):
+    """Hess_g E(X)[xi] on M_r in (U_p, M, V_p) form (internal; see fixed_rank_hessian)."""
+    if depth == 1:
+        # Euclidean M_r: P_T(E''[xi]) + the Weingarten term of the normal part
+        # P_N(E') = (I - UU^T) E' (I - VV^T) (Absil, Mahony & Trumpler 2008 §5.5;
+        # Vandereycken 2013 Prop. 2.3).
+        up, mm, vp = _project_factored(u, v, ehess)
+        normal = egrad - u @ (u.T @ egrad)
+        normal = normal - (normal @ v) @ v.T
+        return up + (normal @ tangent[2]) / s, mm, vp + (normal.T @ tangent[0]) / s
+    layers = rank_lift(u, s, v, depth)
+    lift = _lift_tangent(u, v, weights, tangent, layers)
+    curvature = _dphi(layers, _dphi_adjoint_derivative(layers, lift, egrad))
+    a_up, a_m, a_vp = _riemannian_gradient(u, v, weights, ehess @ v, ehess.T @ u)
+    c_up, c_m, c_vp = _project_factored(u, v, curvature)
+    return a_up + c_up, a_m + c_m, a_vp + c_vp
+
+
+def fixed_rank_hessian(
+    u: np.ndarray,
+    s: np.ndarray,
+    v: np.ndarray,
+    euclidean_gradient: np.ndarray,
+    euclidean_hessian: np.ndarray,
+    tangent,
+    depth: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Riemannian Hessian of E on (M_r, g^N) in (U_p, M, V_p) form.
+
+    Through the Riemannian submersion phi: (M_r^bal, Frobenius) -> (M_r, g^N)
+    from the balanced rank-r weights with inner widths r (``rank_lift``; math.md
+    §4.2, C3): for N >= 2,
+
+        Hess_g E(X)[xi] = Dphi_W(grad^2 L(W)[xi^h]),    xi^h = Dphi_W^*(A^+ xi),
+                        = A_{N,X}(E''(X)[xi]) + Dphi_W(D_{xi^h}(Dphi^*)(E'(X))),
+
+    the rank-r case of math.md §4.3. It holds because horizontal geodesics of
+    the balanced leaf project to g^N geodesics and the lifted gradient
+    Dphi^*(E') is tangent to that leaf (the balanced flow keeps the rank for
+    N >= 2), so no Weingarten term enters upstairs, and Dphi annihilates the
+    normal space there. Both terms lie in T_X M_r (inner widths r); the
+    projection only changes coordinates. N = 1 is the Euclidean fixed-rank
+    Hessian P_T(E''[xi]) + (P_N(E') V_p S^{-1}, M, P_N(E')^T U_p S^{-1}).
+
+    Parameters
+    ----------
+    u : array, shape=[m, r]; s : array, shape=[r] (positive); v : array, shape=[n, r].
+    euclidean_gradient : array, shape=[m, n], E'(X) (the ambient gradient: the
+        curvature term needs its normal block U_perp^T E' V_perp too).
+    euclidean_hessian : array, shape=[m, n], E''(X)[xi] with xi embedded.
+    tangent : (U_p [m, r], M [r, r], V_p [n, r]).
+    depth : int, N >= 1.
+    """
+    u = as_matrix(u, "u")
+    v = as_matrix(v, "v")
+    weights = fixed_rank_weights(s, depth)
+    m, n, r = u.shape[0], v.shape[0], weights.c.shape[0]
+    if u.shape[1] != r or v.shape[1] != r:
+        raise ValueError(f"u and v must have r = {r} columns, got {u.shape} and {v.shape}")
+    egrad = as_matrix(euclidean_gradient, "euclidean_gradient")
+    ehess = as_matrix(euclidean_hessian, "euclidean_hessian")
+    for arr, label in ((egrad, "euclidean_gradient"), (ehess, "euclidean_hessian")):
+        if arr.shape != (m, n):
+            raise ValueError(f"{label} must have shape {(m, n)}, got {arr.shape}")
+    tangent = _check_tangent(tangent, m, n, r, "tangent")
+    return _riemannian_hessian(
+        u, np.asarray(s, dtype=float), v, weights, check_depth(depth), egrad, ehess, tangent
+    )
+
+
+def _lifted_retraction(u, s, v, weights: FixedRankWeights, depth, tangent):
+    """(U, s, V) of phi(W + xi^h) (internal; see fixed_rank_retraction)."""
+    layers = rank_lift(u, s, v, depth)
+    moved = [w + e for w, e in zip(layers, _lift_tangent(u, v, weights, tangent, layers))]
+    if depth == 1:
+        uu, ss, vt = np.linalg.svd(moved[0], full_matrices=False)
+        r = s.shape[0]
+        return uu[:, :r], ss[:r], vt[:r].T
+    # phi = (W_N + e_N)(middle)(W_1 + e_1) with factors m x r, r x r, r x n:
+    # two thin QRs and one r x r SVD, never an m x n matrix.
+    q_left, r_left = np.linalg.qr(moved[-1])
+    q_right, r_right = np.linalg.qr(moved[0].T)
+    core = r_left
+    for w in moved[-2:0:-1]:
+        core = core @ w
+    uu, ss, vt = np.linalg.svd(core @ r_right.T)
+    return q_left @ uu, ss, q_right @ vt.T
+
+
+def fixed_rank_retraction(
+    u: np.ndarray, s: np.ndarray, v: np.ndarray, tangent, depth: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R_X(xi) = phi(W + xi^h): a straight horizontal step from the rank-r lift.
+
+    Second order for g^N (like ``DLNMatrices``' lifted retraction, math.md §4.2):
+    the horizontal geodesic of the balanced leaf differs from W + t xi^h by an
+    O(t^2) vector normal to the leaf, which Dphi annihilates. With inner widths
+    r the result has rank <= r; it is returned as (U [m, r], s [r], V [n, r]).
+    N = 1 is the rank-r SVD truncation of X + xi (Pymanopt's ``FixedRankEmbedded``).
+    """
+    u = as_matrix(u, "u")
+    v = as_matrix(v, "v")
+    weights = fixed_rank_weights(s, depth)
+    m, n, r = u.shape[0], v.shape[0], weights.c.shape[0]
+    tangent = _check_tangent(tangent, m, n, r, "tangent")
+    return _lifted_retraction(
+        u, np.asarray(s, dtype=float), v, weights, check_depth(depth), tangent
+    )

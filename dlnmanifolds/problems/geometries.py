@@ -37,7 +37,7 @@ from dlnmanifolds.core.network import _dphi, _dphi_adjoint, _dphi_adjoint_deriva
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.pymanopt.balanced import BalancedManifold
 from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
-from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank
+from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank, MissingHessianError
 
 #: Every geometry name the factory accepts.
 GEOMETRIES: tuple[str, ...] = (
@@ -260,7 +260,15 @@ def make_problem(
             gv = g @ vt.T
             return gv * s, np.sum(u * gv, axis=0), s[:, None] * (u.T @ g)
 
-        euclidean_hessian = None
+        @pymanopt.function.numpy(manifold)
+        def euclidean_hessian(*point_and_tangent):
+            # Without this Pymanopt would try autodiff and fail with "No autodiff
+            # support available for the NumPy backend"; say what is missing instead.
+            raise MissingHessianError(
+                f"geometry {geometry!r} has no Riemannian Hessian in make_problem, so "
+                f"second-order solvers such as TrustRegions cannot run on it; use a "
+                f"first-order solver, or one of {', '.join(sorted(HAS_HESSIAN))}"
+            )
 
     problem = pymanopt.Problem(
         manifold,

@@ -12,7 +12,14 @@ from pymanopt.manifolds.manifold import Manifold
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import haar_stiefel
-from dlnmanifolds.core.fixed_rank import _inner, _riemannian_gradient, _weights, embed_tangent
+from dlnmanifolds.core.fixed_rank import (
+    _inner,
+    _lifted_retraction,
+    _riemannian_gradient,
+    _riemannian_hessian,
+    _weights,
+    embed_tangent,
+)
 from dlnmanifolds.pymanopt._membership import CheckedMembership
 
 
@@ -34,19 +41,22 @@ class DLNFixedRank(CheckedMembership, Manifold):
     (Bah et al. 2019 = Menon 2024 Thm 3; math.md §4.1, verified C6). Depth 1 is
     ``FixedRankEmbedded``.
 
-    * retraction, projection, transport: those of ``FixedRankEmbedded`` (they
-      do not depend on the metric: a rank-r SVD truncation of X + xi, and the
-      Frobenius projection, which is also g^N-orthogonal since the normal
-      space U_perp B V_perp^T is the kernel of A_{N,X}, math.md §3.3);
-    * Hessian: not available. ``euclidean_to_riemannian_hessian`` raises
-      ``MissingHessianError``, so TrustRegions fails with a clear message.
+    * projection, transport: those of ``FixedRankEmbedded`` (the Frobenius
+      projection is also g^N-orthogonal since the normal space U_perp B V_perp^T
+      is the kernel of A_{N,X}, math.md §3.3);
+    * retraction: phi(W + xi^h), a straight horizontal step from the balanced
+      lift with inner widths r, second order for g^N (N = 1: the SVD truncation);
+    * Hessian: the Levi-Civita connection of g^N through the same submersion
+      (``core.fixed_rank.fixed_rank_hessian``), so TrustRegions runs at rank r.
+      It needs the ambient Euclidean gradient and Hessian (m x n arrays);
+      factor gradients raise ``MissingHessianError``.
 
     Euclidean gradients may be given as Pymanopt's factor gradients
     ``(du, ds, dvt)`` of ``cost(u, s, vt)`` or as the ambient m x n gradient.
     """
 
     #: Order of agreement of ``retraction`` with the exponential map of g^N.
-    retraction_order: int = 1
+    retraction_order: int = 2
 
     def __init__(
         self,
@@ -140,17 +150,49 @@ class DLNFixedRank(CheckedMembership, Manifold):
 
     def euclidean_to_riemannian_hessian(
         self, point, euclidean_gradient, euclidean_hessian, tangent_vector
-    ):
-        raise MissingHessianError(
-            "DLNFixedRank has no Riemannian Hessian (the Levi-Civita connection of g^N "
-            "on rank-r matrices is not implemented), so second-order solvers such as "
-            "TrustRegions cannot run on it; use SteepestDescent/ConjugateGradient here, "
-            "or DLNMatrices/BalancedManifold for TrustRegions"
+    ) -> _FixedRankTangentVector:
+        """Hess_g E(X)[xi] through the rank-r balanced lift (math.md §4.3 at rank r).
+
+        Needs the *ambient* Euclidean gradient E'(X) and Hessian E''(X)[xi] (m x n
+        arrays): give ``euclidean_gradient`` as a function returning E'(X) and
+        ``euclidean_hessian`` as ``ehess(u, s, vt, a, b, c)`` returning E''(X)[a b c^T]
+        (Pymanopt passes xi as its factored embedding (a, b, c)). Factor gradients
+        (du, ds, dvt) lose the normal block U_perp^T E' V_perp that the curvature
+        term needs, so they raise ``MissingHessianError``.
+        """
+        if not isinstance(euclidean_gradient, np.ndarray) or not isinstance(
+            euclidean_hessian, np.ndarray
+        ):
+            raise MissingHessianError(
+                "DLNFixedRank's Riemannian Hessian needs the ambient Euclidean gradient "
+                "E'(X) and Hessian E''(X)[xi] as m x n arrays; factor gradients "
+                "(du, ds, dvt) of cost(u, s, vt) lose the normal block of E'(X) that "
+                "the curvature term needs"
+            )
+        u, s, vt = point
+        s = np.asarray(s)
+        up, mm, vp = _riemannian_hessian(
+            u,
+            s,
+            vt.T,
+            _weights(s, self._depth),
+            self._depth,
+            euclidean_gradient,
+            euclidean_hessian,
+            tangent_vector,
         )
+        return _FixedRankTangentVector(up, mm, vp)
 
     # -- maps ----------------------------------------------------------------
     def retraction(self, point, tangent_vector) -> _FixedRankPoint:
-        return self._embedded.retraction(point, tangent_vector)
+        """phi(W + xi^h) from the rank-r balanced lift: second order for g^N (N = 1:
+        Pymanopt's SVD truncation of X + xi), see ``core.fixed_rank.fixed_rank_retraction``."""
+        u, s, vt = point
+        s = np.asarray(s)
+        nu, ns, nv = _lifted_retraction(
+            u, s, vt.T, _weights(s, self._depth), self._depth, tangent_vector
+        )
+        return _FixedRankPoint(nu, ns, nv.T)
 
     def embedding(self, point, tangent_vector):
         return self._embedded.embedding(point, tangent_vector)

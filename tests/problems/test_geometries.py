@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from pymanopt.optimizers import TrustRegions
 
 from dlnmanifolds import end_to_end, imbalance
 from dlnmanifolds.problems import GEOMETRIES, MatrixCompletion, Regression, make_problem
 from dlnmanifolds.problems.geometries import DEPTH_FREE, HAS_HESSIAN
+from dlnmanifolds.pymanopt import MissingHessianError
 from tests.pymanopt.checks import taylor_slope
 
 
@@ -32,6 +34,14 @@ def test_gradient_and_hessian_slopes(geometry, depth, which):
     assert gp.has_hessian == (geometry in HAS_HESSIAN)
     if geometry in DEPTH_FREE:
         assert gp.depth == 1
+
+
+@pytest.mark.parametrize("geometry", sorted(set(GEOMETRIES) - HAS_HESSIAN))
+def test_missing_hessian_is_reported_clearly(geometry):
+    """A geometry without a Hessian raises MissingHessianError, not Pymanopt's autodiff error."""
+    gp = make_problem(objectives()[0], geometry, 3, rank=2, rng=1)
+    with pytest.raises(MissingHessianError, match=f"geometry {geometry!r} has no Riemannian"):
+        TrustRegions(verbosity=0, max_iterations=3).run(gp.problem, initial_point=gp.initial_point)
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
