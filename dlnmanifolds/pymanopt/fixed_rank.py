@@ -57,6 +57,9 @@ class DLNFixedRank(CheckedMembership, Manifold):
 
     #: Order of agreement of ``retraction`` with the exponential map of g^N.
     retraction_order: int = 2
+    #: The Hessian needs ambient E'(X), E''(X)[xi] (m x n), not factor gradients;
+    #: the conformance checks then build their test cost with those.
+    ambient_euclidean_derivatives: bool = True
 
     def __init__(
         self,

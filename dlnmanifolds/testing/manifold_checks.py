@@ -380,7 +380,10 @@ class _Checker:
             cost = self.cost
             if cost is None:
                 cost = random_quadratic_cost(self.m, self.embedding, self.points[0], self.rng)
-            self.problem = pymanopt.Problem(self.m, cost)
+            if isinstance(cost, pymanopt.Problem):  # explicit ambient derivatives
+                self.problem = cost
+            else:
+                self.problem = pymanopt.Problem(self.m, cost)
         return self.problem
 
     def check_gradient(self) -> list[CheckResult]:

@@ -87,12 +87,15 @@ def random_quadratic_cost(
     point: Any,
     rng: np.random.Generator,
     rank: int = 3,
-) -> pymanopt.autodiff.Function:
+) -> pymanopt.autodiff.Function | pymanopt.Problem:
     """f(x) = 1/2 y^T (diag(c) + B B^T) y + b^T y with y the ambient coordinates of x.
 
     c ~ N(0, 1), B ~ N(0, 1/n) (n x rank), b ~ N(0, 1): an indefinite quadratic
     whose Euclidean gradient is generically not normal, so Riemannian
     gradients and Hessians exercise their curvature terms. O(n) to evaluate.
+    Returns an autograd cost, or, for a manifold with
+    ``ambient_euclidean_derivatives = True`` (factored points, e.g. ``DLNFixedRank``),
+    a ``pymanopt.Problem`` with the ambient gradient and Hessian written out.
     """
     n = embedding.size(point)
     diag = rng.standard_normal(n)
@@ -105,4 +108,40 @@ def random_quadratic_cost(
         projected = anp.dot(y, low_rank)
         return 0.5 * (anp.sum(diag * y * y) + anp.sum(projected * projected)) + anp.dot(linear, y)
 
-    return cost
+    if not getattr(manifold, "ambient_euclidean_derivatives", False):
+        return cost
+
+    # Manifolds of factored points whose Hessian needs the ambient E'(X) and
+    # E''(X)[xi] (``DLNFixedRank``): the same quadratic with those derivatives
+    # written out, xi arriving as Pymanopt's factored embedding (a, b, c) = a b c^T.
+    layout = manifold.point_layout
+    shape = np.shape(_factored_ambient(point))
+
+    def hess_y(flat):
+        return diag * flat + low_rank @ (low_rank.T @ flat)
+
+    @pymanopt.function.numpy(manifold)
+    def ambient_cost(*args):
+        y = np.ravel(_factored_ambient(args))
+        return float(0.5 * np.dot(y, hess_y(y)) + np.dot(linear, y))
+
+    @pymanopt.function.numpy(manifold)
+    def ambient_gradient(*args):
+        return np.reshape(hess_y(np.ravel(_factored_ambient(args))) + linear, shape)
+
+    @pymanopt.function.numpy(manifold)
+    def ambient_hessian(*args):
+        return np.reshape(hess_y(np.ravel(_factored_ambient(args[layout:]))), shape)
+
+    return pymanopt.Problem(
+        manifold,
+        ambient_cost,
+        euclidean_gradient=ambient_gradient,
+        euclidean_hessian=ambient_hessian,
+    )
+
+
+def _factored_ambient(triple) -> np.ndarray:
+    """a diag(b) c for a point (u, s, vt), a b c^T for an embedded tangent (a, b, c)."""
+    a, b, c = triple
+    return (a * b) @ c if np.ndim(b) == 1 else a @ b @ c.T
