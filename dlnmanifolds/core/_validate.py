@@ -7,6 +7,7 @@ what was given. Internal calls skip validation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,12 +20,24 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__}"
 
 
-def check_depth(depth: Any, name: str = "depth") -> int:
-    """Return ``depth`` as an int >= 1 or raise."""
+def check_depth(depth: Any, name: str = "depth", allow_inf: bool = False) -> int | float:
+    """Return ``depth`` as an int >= 1 (or ``math.inf`` where ``allow_inf``) or raise.
+
+    ``math.inf`` is the infinite-depth limit on end-to-end matrices (Cohen, Menon &
+    Veraszto 2022; math.md §4.6); layer-based geometries have no such limit.
+    """
+    expected = "a positive integer or math.inf" if allow_inf else "an integer >= 1"
+    if isinstance(depth, (float, np.floating)) and np.isposinf(depth):
+        if allow_inf:
+            return math.inf
+        raise ValueError(
+            f"{name} must be {expected}, got inf (infinite depth is defined only on "
+            f"end-to-end matrices: the kernel, dln_operator, DLNMatrices, end_to_end_flow)"
+        )
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= 1, got {_describe(depth)}")
+        raise TypeError(f"{name} must be {expected}, got {_describe(depth)}")
     if depth < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {depth}")
+        raise ValueError(f"{name} must be {expected}, got {depth}")
     return int(depth)
 
 

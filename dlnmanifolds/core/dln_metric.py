@@ -8,6 +8,8 @@ over X, working upstairs, and mapping back with Dphi.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from dlnmanifolds.core.balanced import balanced_factors
@@ -66,8 +68,12 @@ def exp_fixed_singular_vectors(x: np.ndarray, delta: np.ndarray, depth: int) -> 
     """Exp_X(U diag(delta) V^T) = U (Lambda + diag(delta)/(N Lambda^{N-1}))^N V^T.
 
     Geodesics that keep the singular vectors (math.md §4.5, verified C6).
+    ``depth=math.inf``: the limit U diag(sigma exp(delta / sigma)) V^T (g^inf is a
+    constant multiple of lim g^N, and scaling a metric keeps its geodesics).
     """
     u, s, vt = np.linalg.svd(x, full_matrices=False)
+    if depth == math.inf:
+        return (u * (s * np.exp(delta / s))) @ vt
     lam = s ** (1.0 / depth)
     new = (lam + delta / (depth * lam ** (depth - 1))) ** depth
     return (u * new) @ vt

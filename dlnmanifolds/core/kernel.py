@@ -11,9 +11,16 @@ we evaluate the expm1 form (math.md §3.2, item 2), relative error <= 3.6e-15,
 
 with kappa(s, s) = N s^{2(N-1)/N}, kappa(s, 0) = s^{2(N-1)/N} (N >= 2) and
 kappa(0, 0) = 0 (N >= 2); for N = 1, kappa = 1.
+
+Infinite depth (``depth=math.inf``; Cohen, Menon & Veraszto 2022, math.md §4.6):
+the time-rescaled limit kappa_N / N -> kappa_inf(a, b) = (a^2 - b^2)/(2 log a -
+2 log b), the logarithmic mean of a^2 and b^2 (a^2 on the diagonal), at rate
+O(1/N): kappa_N/N = kappa_inf (1 - log(a b)/N + O(1/N^2)). kappa_inf(s, 0) = 0.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -21,8 +28,12 @@ from dlnmanifolds.core._validate import check_depth
 
 
 def dln_kernel(a: np.ndarray, b: np.ndarray, depth: int) -> np.ndarray:
-    """kappa(a, b) for nonnegative a, b (broadcast), stable for a ~ b (math.md §3.2)."""
-    depth = check_depth(depth)
+    """kappa(a, b) for nonnegative a, b (broadcast), stable for a ~ b (math.md §3.2).
+
+    ``depth=math.inf`` gives the time-rescaled limit kappa_inf = lim kappa_N / N,
+    the logarithmic mean (a^2 - b^2)/(2 log a - 2 log b) (math.md §4.6).
+    """
+    depth = check_depth(depth, allow_inf=True)
     a = _as_singular_values(a, "a")
     b = _as_singular_values(b, "b")
     try:
@@ -50,7 +61,9 @@ def _as_singular_values(value, name: str) -> np.ndarray:
 
 
 def _dln_kernel(a: np.ndarray, b: np.ndarray, depth: int) -> np.ndarray:
-    # Internal, unvalidated: float64 arrays a, b >= 0 and an int depth >= 1.
+    # Internal, unvalidated: float64 arrays a, b >= 0 and an int depth >= 1 or inf.
+    if depth == math.inf:
+        return log_mean_kernel(a, b)
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     n = depth
@@ -94,7 +107,9 @@ def kernel_matrix(sigma: np.ndarray, shape: tuple[int, int], depth: int) -> np.n
 def log_mean_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Infinite-depth limit kappa/N -> L(a, b) = (a^2 - b^2)/(log a^2 - log b^2) (math.md §4.6).
 
-    Evaluated stably as s_max^2 (-expm1(-2 delta)) / (2 delta), L(s, s) = s^2.
+    Evaluated stably as s_max^2 (-expm1(-2 delta)) / (2 delta), L(s, s) = s^2,
+    L(s, 0) = 0; relative error a few eps (no cancellation: both factors are
+    computed to full relative accuracy for every delta >= 0).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

@@ -7,10 +7,16 @@ K_ij = kappa(sigma^U_i, sigma^V_j) (math.md §3.2), which is how every
 function here evaluates it: one SVD and four matrix products.
 
 g^N_X(Y, Z) = tr(Y^T A^{-1}(Z)) (math.md §4.1; Bah et al. 2019).
+
+``depth=math.inf`` is the time-rescaled limit A_inf = lim A_{N,X}/N, with kernel
+the logarithmic mean (``kernel.log_mean_kernel``), and g^inf = lim N g^N
+(Cohen, Menon & Veraszto 2022; math.md §4.6):
+A_inf(Z) = int_0^1 (X X^T)^{1-t} Z (X^T X)^t dt.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -68,14 +74,26 @@ def _operator_in_frame(frame: SVDFrame, z: np.ndarray, depth: int, power: float)
     return frame.from_frame(k**power * frame.to_frame(z))
 
 
-def _check_pair(w, z, depth, name_z="z"):
+def _check_pair(w, z, depth, name_z="z", allow_inf=True):
     w = as_matrix(w, "W", batch=True)
     z = as_matrix(z, name_z, batch=True)
     if z.shape[-2:] != w.shape[-2:]:
         raise ValueError(
             f"{name_z} must have the same matrix shape as W {w.shape[-2:]}, got {z.shape[-2:]}"
         )
-    return w, z, check_depth(depth)
+    return w, z, check_depth(depth, allow_inf=allow_inf)
+
+
+def check_infinite_depth_square(shape: tuple[int, int], depth, what: str) -> None:
+    """g^inf needs m = n: kappa_inf(sigma, 0) = 0 makes A_inf vanish on the off-square
+    block (kappa_N(sigma, 0)/N = sigma^{2(N-1)/N}/N -> 0), so its metric is infinite there."""
+    m, n = shape
+    if depth == math.inf and m != n:
+        raise ValueError(
+            f"depth=math.inf needs square matrices for {what}: A_inf is zero on the "
+            f"off-square block of a {m}x{n} matrix (kappa_inf(sigma, 0) = 0), so g^inf is "
+            f"infinite there; got shape {(m, n)}"
+        )
 
 
 def _check_rank(rank, w):
@@ -116,6 +134,7 @@ def dln_operator(W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = No
 
     Works for any rank; pass ``rank`` to zero round-off singular values
     (math.md §3.3). Batch axes are allowed in front of the matrix axes.
+    ``depth=math.inf``: A_inf = lim A_{N,W}/N (math.md §4.6).
     """
     W, Z, depth = _check_pair(W, Z, depth)
     return _operator_in_frame(svd_frame(W, _check_rank(rank, W)), Z, depth, 1.0)
@@ -124,6 +143,7 @@ def dln_operator(W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = No
 def dln_operator_inverse(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray:
     """A_{N,W}^{-1}(Z) = U ((U^T Z V) / K) V^T; W must have full rank (math.md §4.1)."""
     W, Z, depth = _check_pair(W, Z, depth)
+    check_infinite_depth_square(W.shape[-2:], depth, "dln_operator_inverse")
     frame = svd_frame(W)
     _check_full_rank(frame.s, "W", "for dln_operator_inverse")
     return _operator_in_frame(frame, Z, depth, -1.0)
@@ -145,6 +165,7 @@ def dln_inner(W: np.ndarray, Z1: np.ndarray, Z2: np.ndarray, depth: int) -> np.n
     """
     W, Z1, depth = _check_pair(W, Z1, depth, "Z1")
     _, Z2, _ = _check_pair(W, Z2, depth, "Z2")
+    check_infinite_depth_square(W.shape[-2:], depth, "dln_inner")
     frame = svd_frame(W)
     _check_full_rank(frame.s, "W", "for dln_inner")
     return _inner_in_frame(frame, Z1, Z2, depth)
@@ -162,9 +183,9 @@ def dln_operator_powers(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray:
     sum_p (W W^T)^{(N-p)/N} Z (W^T W)^{(p-1)/N}, powers by symmetric eigen-
     decomposition. Eigenvalues below 1e-12 of the largest are round-off of a
     rank-deficient Gram matrix and set to 0: raised to a power < 1 they would
-    leak into the result (math.md §3.3).
+    leak into the result (math.md §3.3). Finite depth only.
     """
-    W, Z, depth = _check_pair(W, Z, depth)
+    W, Z, depth = _check_pair(W, Z, depth, allow_inf=False)
 
     def spd_power(a, t):
         vals, vecs = np.linalg.eigh(a)

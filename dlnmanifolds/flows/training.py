@@ -11,6 +11,7 @@ e^{-2 lambda t} (verified C1).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -120,9 +121,13 @@ def gradient_flow(
 def end_to_end_velocity(
     energy: Energy, x: np.ndarray, depth: int, weight_decay: float = 0.0, rank: int | None = None
 ) -> np.ndarray:
-    """-A_{N,X}(E'(X)) - lambda N X (math.md §3.1); ``rank`` zeros round-off sigmas (§3.3)."""
+    """-A_{N,X}(E'(X)) - lambda N X (math.md §3.1); ``rank`` zeros round-off sigmas (§3.3).
+
+    depth = inf: the time-rescaled limit -A_inf(E'(X)) - lambda X (math.md §4.6).
+    """
     frame = svd_frame(x, rank)
-    return -_operator_in_frame(frame, energy.gradients(x), depth, 1.0) - weight_decay * depth * x
+    scale = 1.0 if depth == math.inf else depth
+    return -_operator_in_frame(frame, energy.gradients(x), depth, 1.0) - weight_decay * scale * x
 
 
 def truncate_rank(x: np.ndarray, rank: int) -> np.ndarray:
@@ -160,7 +165,9 @@ def end_to_end_flow(
     ----------
     W : array, shape=[m, n], the start X(0); or a shape (m, n) for a Gaussian
         start with entries N(0, init_scale^2 / n) drawn with ``rng``.
-    depth : N >= 1.
+    depth : N >= 1, or ``math.inf`` for the infinite-depth limit of Cohen, Menon &
+        Veraszto 2022 (math.md §4.6): dY/dtau = -A_inf(E'(Y)) - lambda Y, the limit
+        of Y_N(tau) = X_N(tau / N) (time rescaled by depth; error O(1/N), C9).
     rank : integrate on the rank-r matrices: fixed-step methods only, every RK
         stage is truncated to rank r (math.md §3.3: plain RK4 loses accuracy off
         M_r because the field is only Hoelder-2/N there; verified C9).
@@ -168,7 +175,7 @@ def end_to_end_flow(
     preconditioned step X <- X - h A_{N,X}(E'(X)).
     """
     energy = as_energy(energy)
-    depth = check_depth(depth)
+    depth = check_depth(depth, allow_inf=True)
     method = check_method(method, _GD_ALIASES)
     lam = check_weight_decay(weight_decay)
     record_every = check_positive_int(record_every, "record_every")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import scipy.linalg
 from pymanopt.manifolds.manifold import Manifold
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
@@ -16,10 +19,12 @@ from dlnmanifolds.core.operator import (
     SVDFrame,
     _inner_in_frame,
     _operator_in_frame,
+    check_infinite_depth_square,
     require_full_rank,
     svd_frame,
 )
 from dlnmanifolds.pymanopt._membership import CheckedMembership
+from dlnmanifolds.pymanopt.fixed_rank import MissingHessianError
 
 
 class DLNMatrices(CheckedMembership, Manifold):
@@ -34,6 +39,14 @@ class DLNMatrices(CheckedMembership, Manifold):
     * Hessian: through the Riemannian submersion (math.md §4.3, verified C6),
       so TrustRegions works;
     * transport: identity (every tangent space is R^{m x n}).
+
+    ``depth=math.inf`` (square only): the infinite-depth metric g^inf = lim N g^N of
+    Cohen, Menon & Veraszto 2022 (math.md §4.6), kernel the logarithmic mean of
+    sigma_i^2, sigma_j^2; its gradient A_inf(E') drives the time-rescaled limit of
+    the DLN flow. There is no balanced lift at infinite depth, so the retraction
+    is X expm(X^{-1} xi) (first order; exact along U diag(delta) V^T, where it is
+    the geodesic U Sigma exp(delta / Sigma) V^T) and there is no Hessian
+    (``MissingHessianError``).
     """
 
     #: Order of agreement of ``retraction`` with the exponential map.
@@ -42,7 +55,10 @@ class DLNMatrices(CheckedMembership, Manifold):
     def __init__(self, m: int, n: int, depth: int, rng: np.random.Generator | int | None = None):
         self._m = check_positive_int(m, "m")
         self._n = check_positive_int(n, "n")
-        self._depth = check_depth(depth)
+        self._depth = check_depth(depth, allow_inf=True)
+        check_infinite_depth_square((self._m, self._n), self._depth, "DLNMatrices")
+        if self._depth == math.inf:
+            self.retraction_order = 1
         self._rng = as_rng(rng)
         self._cache: tuple[np.ndarray, SVDFrame] | None = None
         super().__init__(
@@ -98,11 +114,18 @@ class DLNMatrices(CheckedMembership, Manifold):
     def euclidean_to_riemannian_hessian(
         self, point, euclidean_gradient, euclidean_hessian, tangent_vector
     ) -> np.ndarray:
+        if self._depth == math.inf:
+            raise MissingHessianError(
+                "DLNMatrices at depth=math.inf has no Riemannian Hessian (the lifted "
+                "formula of math.md §4.3 needs a finite depth); use a first-order solver"
+            )
         return riemannian_hessian(
             point, euclidean_gradient, euclidean_hessian, tangent_vector, self._depth
         )
 
     def retraction(self, point, tangent_vector) -> np.ndarray:
+        if self._depth == math.inf:
+            return point @ scipy.linalg.expm(np.linalg.solve(point, tangent_vector))
         return lifted_retraction(point, tangent_vector, self._depth)
 
     def exp_diagonal(self, point, delta: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pymanopt.manifolds.fixed_rank import (
     FixedRankEmbedded,
@@ -74,7 +76,15 @@ class DLNFixedRank(CheckedMembership, Manifold):
         self._rank = check_positive_int(rank, "rank")
         if self._rank > min(self._m, self._n):
             raise ValueError(f"rank must be at most min(m, n) = {min(m, n)}, got {rank}")
-        self._depth = check_depth(depth)
+        self._depth = check_depth(depth, allow_inf=True)
+        if self._depth == math.inf:
+            raise ValueError(
+                "depth=math.inf is not available on DLNFixedRank: the infinite-depth metric "
+                "g^inf = lim N g^N is infinite on the directions U_p V^T + U V_p^T that move "
+                "the singular subspaces (their weight c_j / N = s_j^{2(N-1)/N} / N -> 0), so "
+                "it is not a Riemannian metric on rank-r matrices; use DLNMatrices(n, n, "
+                "math.inf) for full-rank square matrices or end_to_end_flow(..., math.inf)"
+            )
         self._rng = as_rng(rng)
         self._embedded = FixedRankEmbedded(self._m, self._n, self._rank)
         super().__init__(

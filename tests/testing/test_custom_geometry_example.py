@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_geometry.py"
 
@@ -42,3 +43,25 @@ def test_infinite_depth_manifold_rejects_bad_points():
     assert not manifold.belongs(np.zeros((3, 3)))
     assert manifold.belongs(manifold.random_point())
 
+
+
+def test_builtin_infinite_depth_matches_the_user_built_one():
+    """The example's hand-written g^inf is the built-in DLNMatrices(n, n, math.inf)."""
+    import math
+
+    from dlnmanifolds.pymanopt import DLNMatrices
+    from dlnmanifolds.testing import assert_manifold_conforms
+
+    module = _load()
+    user = module.InfiniteDepthMatrices(3, rng=0)
+    builtin = DLNMatrices(3, 3, math.inf, rng=1)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = user.random_point()
+        a, b, g = (rng.standard_normal((3, 3)) for _ in range(3))
+        assert builtin.inner_product(x, a, b) == pytest.approx(user.inner_product(x, a, b),
+                                                               rel=1e-13)
+        np.testing.assert_allclose(builtin.euclidean_to_riemannian_gradient(x, g),
+                                   user.euclidean_to_riemannian_gradient(x, g), rtol=1e-13,
+                                   atol=1e-14)
+    assert_manifold_conforms(builtin, n_points=2, rng=rng)
