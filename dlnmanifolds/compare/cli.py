@@ -10,6 +10,7 @@ Example (the README's main job, about a minute on 2 cores)::
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -34,12 +35,13 @@ def _names(allowed: Sequence[str], what: str):
     return parse
 
 
-def _depths(text: str) -> list[int]:
+def _depths(text: str) -> list[int | float]:
     try:
-        depths = [int(t) for t in text.split(",") if t.strip()]
+        # "inf": the infinite-depth limit g^inf (dln-matrices only, math.md §4.6)
+        depths = [math.inf if t.strip() == "inf" else int(t) for t in text.split(",") if t.strip()]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
-            f"depths must be integers like 1,2,3; got {text!r}"
+            f"depths must be integers like 1,2,3 or inf; got {text!r}"
         ) from exc
     if not depths or min(depths) < 1:
         raise argparse.ArgumentTypeError(f"depths must be integers >= 1, got {text!r}")

@@ -9,6 +9,7 @@ runs already there. At the end the summary table, ``results.csv``,
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -25,7 +26,12 @@ from dlnmanifolds.compare.report import (
     write_json,
 )
 from dlnmanifolds.compare.run import run_one
-from dlnmanifolds.compare.solvers import RANK_ADAPTIVE, check_solver, solver_supports
+from dlnmanifolds.compare.solvers import (
+    RANK_ADAPTIVE,
+    SECOND_ORDER,
+    check_solver,
+    solver_supports,
+)
 from dlnmanifolds.compare.specs import (
     FixedProblem,
     ProblemSpec,
@@ -36,6 +42,7 @@ from dlnmanifolds.compare.specs import (
 from dlnmanifolds.core._validate import check_depth, check_positive_int
 from dlnmanifolds.problems.geometries import (
     DEPTH_FREE,
+    INFINITE_DEPTH,
     INITS,
     NEEDS_RANK,
     check_geometry,
@@ -72,6 +79,15 @@ def _seeds(seeds) -> list[int]:
     return [int(s) for s in values]
 
 
+def infinite_depth_support(solver: str, geometry: str) -> str | None:
+    """None if ``solver`` can run on ``geometry`` at depth math.inf, else why not."""
+    if geometry not in INFINITE_DEPTH:
+        return "depth inf exists on dln-matrices only (no balanced lift at infinite depth)"
+    if solver in SECOND_ORDER:
+        return "there is no Hessian at depth inf"
+    return None
+
+
 def build_grid(
     problem: ProblemSpec | FixedProblem,
     geometries: Sequence[str],
@@ -83,7 +99,9 @@ def build_grid(
     """Validate every name and number, then list the runs (before any run starts).
 
     Depth-free geometries (``fixed-rank``, ``euclidean``) run once, at depth 1.
-    Second-order solvers are skipped on geometries without a Hessian.
+    Second-order solvers are skipped on geometries without a Hessian. Depth
+    ``math.inf`` runs on ``dln-matrices`` with first-order solvers only (g^inf,
+    math.md §4.6); the other cells at that depth are skipped with the reason.
     """
     if not isinstance(problem, (ProblemSpec, FixedProblem)):
         raise TypeError(
@@ -93,7 +111,10 @@ def build_grid(
     if not isinstance(settings, RunSettings):
         raise TypeError(f"settings must be RunSettings, got {type(settings).__name__}")
     geometries = _as_list(geometries, "geometries")
-    depths = [check_depth(d, f"depths[{k}]") for k, d in enumerate(_as_list(depths, "depths"))]
+    depths = [
+        check_depth(d, f"depths[{k}]", allow_inf=True)
+        for k, d in enumerate(_as_list(depths, "depths"))
+    ]
     solvers = [check_solver(s) for s in _as_list(solvers, "solvers")]
     seeds = _seeds(seeds)
     rank = settings.rank
@@ -127,6 +148,8 @@ def build_grid(
                     continue
                 seen.add((geometry, depth, solver))
                 reason = solver_supports(solver, geometry)
+                if reason is None and depth == math.inf:
+                    reason = infinite_depth_support(solver, geometry)
                 if reason is not None:
                     skipped.append(f"{solver} on {geometry} (depth {depth}): {reason}")
                     continue

@@ -70,6 +70,8 @@ def _fmt(value, kind):
         return f"{value:.2e}"
     if kind == "f":
         return f"{value:.2f}"
+    if kind == "d" and value == float("inf"):
+        return "inf"  # depth = math.inf
     return str(int(value)) if kind == "d" else str(value)
 
 

@@ -139,7 +139,8 @@ class RunSpec:
         Independent of the execution order; shared by all solvers on a geometry
         so that they start from the same point.
         """
-        words = [self.seed, zlib.crc32(self.geometry.encode()), self.depth]
+        depth = 0 if self.depth == float("inf") else self.depth  # no finite depth is 0
+        words = [self.seed, zlib.crc32(self.geometry.encode()), depth]
         return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 

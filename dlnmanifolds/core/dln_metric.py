@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.linalg
 
 from dlnmanifolds.core.balanced import balanced_factors
 from dlnmanifolds.core.network import (
@@ -77,3 +78,24 @@ def exp_fixed_singular_vectors(x: np.ndarray, delta: np.ndarray, depth: int) -> 
     lam = s ** (1.0 / depth)
     new = (lam + delta / (depth * lam ** (depth - 1))) ** depth
     return (u * new) @ vt
+
+
+#: Largest Frobenius norm of X^{-1} xi in one infinite-depth retraction step.
+INFINITE_DEPTH_STEP_CAP = 20.0
+
+
+def infinite_depth_retraction(x: np.ndarray, xi: np.ndarray) -> np.ndarray:
+    """R_X(xi) = X expm(X^{-1} xi) for square invertible X, the retraction of g^inf.
+
+    There is no balanced lift at depth inf; this is the limit N -> inf of
+    phi(W + xi^h) along U diag(delta) V^T, where it is the exact geodesic
+    U Sigma exp(delta / Sigma) V^T (``exp_fixed_singular_vectors``). It stays
+    invertible and is first order. A unit g^inf step multiplies X by about e, so
+    a line search's trial steps overflow expm: X^{-1} xi is scaled down to
+    Frobenius norm ``INFINITE_DEPTH_STEP_CAP`` beyond it (exact below).
+    """
+    generator = np.linalg.solve(x, xi)
+    size = float(np.linalg.norm(generator))
+    if size > INFINITE_DEPTH_STEP_CAP:
+        generator = generator * (INFINITE_DEPTH_STEP_CAP / size)
+    return x @ scipy.linalg.expm(generator)

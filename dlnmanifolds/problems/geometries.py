@@ -54,6 +54,9 @@ DEPTH_FREE = frozenset({"fixed-rank", "euclidean"})
 NEEDS_RANK = frozenset({"fixed-rank", "dln-fixed-rank"})
 #: Geometries with a Riemannian Hessian (usable with TrustRegions).
 HAS_HESSIAN = frozenset({"factors", "balanced", "dln-matrices", "euclidean"})
+#: Geometries that accept depth = math.inf (g^inf on square matrices, math.md §4.6;
+#: the depth-free ones ignore the depth).
+INFINITE_DEPTH = frozenset({"dln-matrices"}) | DEPTH_FREE
 #: Initializations: small random (Arora et al. 2019) or spectral (rank-r SVD of the data).
 INITS: tuple[str, ...] = ("small", "spectral")
 
@@ -78,7 +81,7 @@ def check_geometry(geometry: Any, depth: Any = 1, rank: Any = None) -> tuple[str
     """Validate a geometry name, depth and (when needed) rank; return (geometry, depth)."""
     if not isinstance(geometry, str) or geometry not in GEOMETRIES:
         raise ValueError(f"unknown geometry {geometry!r}; expected one of {', '.join(GEOMETRIES)}")
-    depth = check_depth(depth)
+    depth = check_depth(depth, allow_inf=geometry in INFINITE_DEPTH)
     if geometry in NEEDS_RANK and rank is None:
         raise ValueError(f"geometry {geometry!r} needs the rank (rank=...)")
     return geometry, depth

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.linalg
 from pymanopt.manifolds.manifold import Manifold
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import haar_stiefel
 from dlnmanifolds.core.dln_metric import (
     exp_fixed_singular_vectors,
+    infinite_depth_retraction,
     lifted_retraction,
     riemannian_hessian,
 )
@@ -125,7 +125,7 @@ class DLNMatrices(CheckedMembership, Manifold):
 
     def retraction(self, point, tangent_vector) -> np.ndarray:
         if self._depth == math.inf:
-            return point @ scipy.linalg.expm(np.linalg.solve(point, tangent_vector))
+            return infinite_depth_retraction(point, tangent_vector)
         return lifted_retraction(point, tangent_vector, self._depth)
 
     def exp_diagonal(self, point, delta: np.ndarray) -> np.ndarray:

@@ -65,3 +65,23 @@ def test_python_dash_m_entry_point():
                           text=True, timeout=120)
     assert done.returncode == 0
     assert "compare" in done.stdout
+
+
+def test_compare_at_infinite_depth(tmp_path, capsys):
+    """--depths 2,inf: g^inf runs on dln-matrices (first order); the rest is skipped, said why."""
+    argv = ["compare", *SMALL, "--depths", "2,inf", "--geometries", "dln-matrices,balanced",
+            "--solvers", "conjugate-gradient,trust-regions", "--seeds", "1",
+            "--init", "spectral", "--output", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "skipped: trust-regions on dln-matrices (depth inf): there is no Hessian" in out
+    assert "skipped: conjugate-gradient on balanced (depth inf)" in out
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    infinite = [r for r in runs if r["depth"] == float("inf")]
+    assert [(r["geometry"], r["solver"]) for r in infinite] == [
+        ("dln-matrices", "conjugate-gradient")]
+    assert infinite[0]["status"] != "diverged"
+    assert infinite[0]["final_loss"] < infinite[0]["history"]["loss"][0]
+    with pytest.raises(SystemExit):
+        main(["compare", *SMALL, "--depths", "2,infinity", "--output", str(tmp_path / "x")])
+    assert "or inf" in capsys.readouterr().err
