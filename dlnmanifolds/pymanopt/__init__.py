@@ -5,6 +5,7 @@ from dlnmanifolds.pymanopt.balanced import BalancedManifold
 from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
 from dlnmanifolds.pymanopt.fiber import Fiber
 from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank, MissingHessianError
+from dlnmanifolds.pymanopt.invariant import InvariantManifold
 from dlnmanifolds.pymanopt.orbit import GroupOrbit
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "DLNMatrices",
     "Fiber",
     "GroupOrbit",
+    "InvariantManifold",
     "LayerTuple",
     "MissingHessianError",
 ]

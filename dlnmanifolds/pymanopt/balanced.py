@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dlnmanifolds.core._validate import as_rng, as_weights, check_widths
+from dlnmanifolds.core._validate import as_weights, check_widths
 from dlnmanifolds.core.balanced import (
     BalancedFrames,
     _balanced_frames,
@@ -22,6 +22,7 @@ from dlnmanifolds.core.balanced_tangent import (
 from dlnmanifolds.core.network import _end_to_end, _imbalance
 from dlnmanifolds.core.operator import require_full_rank
 from dlnmanifolds.pymanopt._layers import LayerSubmanifold
+from dlnmanifolds.pymanopt.invariant import InvariantManifold
 
 
 def balanced_dimension(widths: Sequence[int], rank: int) -> int:
@@ -29,8 +30,14 @@ def balanced_dimension(widths: Sequence[int], rank: int) -> int:
     return rank + sum(d * rank - rank * (rank + 1) // 2 for d in widths)
 
 
-class BalancedManifold(LayerSubmanifold):
+class BalancedManifold(InvariantManifold):
     """Balanced weights (W_1, ..., W_N) with full-rank end-to-end matrix.
+
+    The G = 0 case of ``InvariantManifold`` (the balanced variety M_0), with its
+    own fast frame path: outside the main case (square widths) G = 0 is not a
+    regular level set and ker DG is larger than the tangent space (math.md §2.3),
+    so the projection, Hessian and retraction use the balanced frames instead of
+    the normal equations of M_G.
 
     M = {W : W_{p+1}^T W_{p+1} = W_p W_p^T, rank W_N...W_1 = min(d_0, d_N)},
     a Riemannian submanifold of the layer space with the Frobenius metric
@@ -60,7 +67,6 @@ class BalancedManifold(LayerSubmanifold):
         rng: np.random.Generator | int | None = None,
     ):
         widths = check_widths(widths)
-        depth = len(widths) - 1
         rank = min(widths[0], widths[-1])
         if min(widths) < rank:
             raise ValueError(
@@ -69,22 +75,19 @@ class BalancedManifold(LayerSubmanifold):
             )
         if retraction not in ("second_order", "polar"):
             raise ValueError(f"retraction must be 'second_order' or 'polar', got {retraction!r}")
-        self._widths = widths
-        self._depth = depth
         self._rank = rank
-        self.retraction_order = 2 if retraction == "second_order" else 1
-        self._rng = as_rng(rng)
-        super().__init__(
+        zeros = [np.zeros((d, d)) for d in widths[1:-1]]
+        self._setup(
+            widths,
+            zeros,
+            rng,
             f"Balanced DLN manifold with widths {widths}",
             balanced_dimension(widths, rank),
-            point_layout=depth,
         )
+        self.retraction_order = 2 if retraction == "second_order" else 1
+        self._base = None
 
     # -- structure -----------------------------------------------------------
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return self._widths
-
     @property
     def rank(self) -> int:
         return self._rank
@@ -135,13 +138,11 @@ class BalancedManifold(LayerSubmanifold):
         )
 
     # -- maps ----------------------------------------------------------------
+    #: Polar re-balancing (made second order by LayerSubmanifold), not M_G's Newton.
+    retraction = LayerSubmanifold.retraction
+
     def _first_order_retraction(self, point, tangent_layers):
         return _rebalance([w + v for w, v in zip(self._layers(point), tangent_layers)])
-
-    def exp(self, point, tangent_vector):
-        raise NotImplementedError(
-            "BalancedManifold has no closed-form exponential map; use retraction"
-        )
 
     # -- sampling ------------------------------------------------------------
     def random_point(self):

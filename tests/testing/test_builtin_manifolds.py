@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -74,6 +76,15 @@ def _fixed_rank(m, n, rank, depth):
     return factory
 
 
+def _invariant(widths):
+    def factory(rng):
+        cls = _optional("dlnmanifolds.pymanopt.invariant", "InvariantManifold")
+        start = [rng.standard_normal((widths[p + 1], widths[p])) for p in range(len(widths) - 1)]
+        return cls.through(start, rng=rng), None
+
+    return factory
+
+
 REGISTRY = [
     ("balanced-2x2-depth1", lambda rng: (BalancedManifold((2, 2), rng=rng), None)),
     ("balanced-3-depth2", lambda rng: (BalancedManifold((3, 3, 3), rng=rng), None)),
@@ -92,6 +103,10 @@ REGISTRY = [
     ("orbit-222", _orbit((2, 2, 2))),
     ("fixedrank-5x4-r2-depth3", _fixed_rank(5, 4, 2, 3)),
     ("fixedrank-4x4-r1-depth2", _fixed_rank(4, 4, 1, 2)),
+    ("dlnmatrices-3x3-depth-inf", lambda rng: (DLNMatrices(3, 3, math.inf, rng=rng), None)),
+    ("invariant-3333", _invariant((3, 3, 3, 3))),
+    ("invariant-3542", _invariant((3, 5, 4, 2))),
+    ("invariant-2222-2", _invariant((2, 2, 2, 2, 2, 2))),
 ]
 
 
@@ -187,7 +202,8 @@ def test_registry_covers_every_pymanopt_export():
         if isinstance(getattr(pkg, name), type) and issubclass(getattr(pkg, name), Manifold)
     }
     prefixes = {"BalancedManifold": "balanced", "DLNMatrices": "dlnmatrices", "Fiber": "fiber",
-                "GroupOrbit": "orbit", "DLNFixedRank": "fixedrank"}
+                "GroupOrbit": "orbit", "DLNFixedRank": "fixedrank",
+                "InvariantManifold": "invariant"}
     ids = [i for i, _ in REGISTRY]
     missing = [c for c in exported if not any(i.startswith(prefixes.get(c, c)) for i in ids)]
     assert not missing, f"add these manifolds to REGISTRY: {missing}"
