@@ -8,7 +8,6 @@ integrated yet skip (``_optional``).
 from __future__ import annotations
 
 import importlib
-
 import math
 
 import numpy as np
