@@ -210,8 +210,10 @@ class InvariantManifold(LayerSubmanifold):
         point: exactly on M_G, and different at each call."""
         if self._base is None:
             raise ValueError(
-                f"no point of M_G is known for widths {self._widths} (they are not "
-                f"monotone): pass point= (a point of M_G) or use InvariantManifold.through"
+                f"no point of M_G is known for widths {self._widths}: the layer-by-layer "
+                f"construction needs monotone widths and G_p + W_p W_p^T >= 0 (widening) or "
+                f"W_(p+1)^T W_(p+1) - G_p >= 0 (narrowing); pass point= (a point of M_G) "
+                f"or use InvariantManifold.through"
             )
         base = self._out(self._base)
         step = self.random_tangent_vector(base)
