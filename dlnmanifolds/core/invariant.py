@@ -23,10 +23,12 @@ layers), or matrix-free conjugate gradients when a block would be large.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, cg
 
 from dlnmanifolds.core.balanced_tangent import normal_generator, normal_generator_adjoint
@@ -104,84 +106,122 @@ def _build(weights: Layers, other: Layers) -> _BlockSystem:
     return _BlockSystem(bases, lower, diag, upper)
 
 
-def _solve_blocks(system: _BlockSystem, rhs: list[np.ndarray]) -> list[np.ndarray]:
-    """Block Thomas (block LU without pivoting across blocks) for the coefficients."""
-    n = len(system.diag)
-    pivots, ys = [], []
-    for p in range(n):
-        d = system.diag[p]
-        y = rhs[p]
-        if p > 0:
-            solved = np.linalg.solve(pivots[-1], np.column_stack([system.upper[p - 1], ys[-1]]))
-            d = d - system.lower[p] @ solved[:, :-1]
-            y = y - system.lower[p] @ solved[:, -1]
-        if 1.0 / np.linalg.cond(d) < SINGULAR_RCOND:
-            raise NotRegularError(
-                f"DG(W) is not onto Sym^(N-1) at this point (normal-equation block {p + 1} "
-                f"is singular): the level set of the invariants is not a manifold here"
-            )
-        pivots.append(d)
-        ys.append(y)
-    x = [None] * n
-    for p in range(n - 1, -1, -1):
-        y = ys[p] if p == n - 1 else ys[p] - system.upper[p] @ x[p + 1]
-        x[p] = np.linalg.solve(pivots[p], y)
-    return x
-
-
 def _dense(weights: Layers) -> bool:
     return max(w.shape[0] * (w.shape[0] + 1) // 2 for w in weights[:-1]) <= DENSE_BLOCK_LIMIT
 
 
-def normal_solve(weights: Layers, rhs: Sequence[np.ndarray], other: Layers | None = None):
-    """S in Sym^{N-1} with C_V^* C_W(S) = rhs (V = ``other``, default W); internal.
+class NormalSolver:
+    """Factored normal operator S -> C_V^* C_W(S) at one point (V = ``other``, default W).
 
-    Dense block Thomas when every block is small, else conjugate gradients (V = W
-    only, where the operator is symmetric positive definite).
+    Dense blocks: block Thomas, the LU factors of the Schur-complement pivots
+    D'_p = D_p - L_p D'_{p-1}^{-1} U_{p-1} and D'_p^{-1} U_p kept, so each solve is
+    two sweeps of small triangular solves (the factorization is reused for every
+    projection at the same point). Large blocks: matrix-free conjugate gradients
+    (V = W only, where the operator is symmetric positive definite).
+    Raises ``NotRegularError`` where DG(W) is not onto (a singular pivot).
     """
-    other = weights if other is None else other
-    n = len(weights) - 1
-    if n == 0:
-        return []
-    if _dense(weights):
-        system = _build(weights, other)
-        coeffs = _solve_blocks(system, [_coefficients(r, b) for r, b in zip(rhs, system.bases)])
-        return [np.tensordot(c, b, axes=1) for c, b in zip(coeffs, system.bases)]
-    shapes = [w.shape[0] for w in weights[:-1]]
-    bases = [_sym_basis(d) for d in shapes]
-    sizes = np.cumsum([0] + [b.shape[0] for b in bases])
 
-    def unpack(vec):
-        return [np.tensordot(vec[sizes[p] : sizes[p + 1]], bases[p], axes=1) for p in range(n)]
+    def __init__(self, weights: Layers, other: Layers | None = None):
+        self.weights = list(weights)
+        self.other = self.weights if other is None else list(other)
+        self.n = len(self.weights) - 1
+        self.dense = self.n > 0 and _dense(self.weights)
+        if not self.dense:
+            return
+        system = _build(self.weights, self.other)
+        self.bases, self.lower = system.bases, system.lower
+        self.lu, self.upper_solved = [], []
+        for p in range(self.n):
+            d = system.diag[p]
+            if p > 0:
+                d = d - system.lower[p] @ self.upper_solved[p - 1]
+            with warnings.catch_warnings():  # a singular pivot is reported just below
+                warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+                lu = scipy.linalg.lu_factor(d, check_finite=False)
+            # LAPACK's 1-norm reciprocal condition estimate from the LU factors (O(s^2)).
+            rcond, _ = scipy.linalg.lapack.dgecon(lu[0], np.linalg.norm(d, 1), norm="1")
+            if not rcond >= SINGULAR_RCOND:
+                raise NotRegularError(
+                    f"DG(W) is not onto Sym^(N-1) at this point (normal-equation block {p + 1} "
+                    f"is singular): the level set of the invariants is not a manifold here"
+                )
+            self.lu.append(lu)
+            if p < self.n - 1:
+                self.upper_solved.append(scipy.linalg.lu_solve(lu, system.upper[p]))
 
-    def pack(mats):
-        return np.concatenate([_coefficients(m, b) for m, b in zip(mats, bases)])
+    def solve(self, rhs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """S with C_V^* C_W(S) = rhs (lists of N - 1 symmetric matrices)."""
+        if self.n == 0:
+            return []
+        if not self.dense:
+            return self._solve_cg(rhs)
+        z = []
+        for p in range(self.n):
+            r = _coefficients(rhs[p], self.bases[p])
+            if p > 0:
+                r = r - self.lower[p] @ z[-1]
+            z.append(scipy.linalg.lu_solve(self.lu[p], r))
+        x = [None] * self.n
+        x[-1] = z[-1]
+        for p in range(self.n - 2, -1, -1):
+            x[p] = z[p] - self.upper_solved[p] @ x[p + 1]
+        return [np.tensordot(c, b, axes=1) for c, b in zip(x, self.bases)]
 
-    op = LinearOperator(
-        (sizes[-1],) * 2, matvec=lambda v: pack(_apply(weights, weights, unpack(v)))
-    )
-    sol, info = cg(op, pack(rhs), rtol=1e-14, atol=0.0, maxiter=50 * sizes[-1])
-    if info != 0:
-        raise NotRegularError(f"conjugate gradients on the normal equations failed (info {info})")
-    return unpack(sol)
+    def _solve_cg(self, rhs):
+        weights, n = self.weights, self.n
+        bases = [_sym_basis(w.shape[0]) for w in weights[:-1]]
+        sizes = np.cumsum([0] + [b.shape[0] for b in bases])
+
+        def unpack(vec):
+            return [np.tensordot(vec[sizes[p] : sizes[p + 1]], bases[p], axes=1) for p in range(n)]
+
+        def pack(mats):
+            return np.concatenate([_coefficients(m, b) for m, b in zip(mats, bases)])
+
+        def matvec(vec):
+            return pack(_apply(weights, weights, unpack(vec)))
+
+        op = LinearOperator((sizes[-1],) * 2, matvec=matvec)
+        sol, info = cg(op, pack(rhs), rtol=1e-14, atol=0.0, maxiter=50 * sizes[-1])
+        if info != 0:
+            raise NotRegularError(
+                f"conjugate gradients on the normal equations failed (info {info})"
+            )
+        return unpack(sol)
 
 
-def invariant_tangent_projection(weights: Layers, xi: Layers) -> list[np.ndarray]:
-    """P_T xi = xi - C_W(S), C_W^* C_W(S) = C_W^*(xi): orthogonal projection onto ker DG(W)."""
-    s = normal_solve(weights, normal_generator_adjoint(weights, xi))
+def normal_solve(weights: Layers, rhs: Sequence[np.ndarray], other: Layers | None = None):
+    """S in Sym^{N-1} with C_V^* C_W(S) = rhs (V = ``other``, default W); internal."""
+    return NormalSolver(weights, other).solve(rhs)
+
+
+def invariant_tangent_projection(
+    weights: Layers, xi: Layers, solver: NormalSolver | None = None
+) -> list[np.ndarray]:
+    """P_T xi = xi - C_W(S), C_W^* C_W(S) = C_W^*(xi): orthogonal projection onto ker DG(W).
+
+    ``solver``: a ``NormalSolver(weights)`` to reuse (it caches the factorization).
+    """
+    s = invariant_normal_multipliers(weights, xi, solver)
     return [a - b for a, b in zip(xi, normal_generator(weights, s))]
 
 
-def invariant_normal_multipliers(weights: Layers, vector: Layers) -> list[np.ndarray]:
+def invariant_normal_multipliers(
+    weights: Layers, vector: Layers, solver: NormalSolver | None = None
+) -> list[np.ndarray]:
     """S with C_W(S) = P_N(vector), the normal part of ``vector``."""
-    return normal_solve(weights, normal_generator_adjoint(weights, vector))
+    solver = NormalSolver(weights) if solver is None else solver
+    return solver.solve(normal_generator_adjoint(weights, vector))
 
 
-def invariant_hessian(weights: Layers, egrad: Layers, ehess: Layers, xi: Layers):
+def invariant_hessian(
+    weights: Layers, egrad: Layers, ehess: Layers, xi: Layers, solver: NormalSolver | None = None
+):
     """Riemannian Hessian on M_G: P_T(E''[xi] - C_xi(S)), C_W(S) = P_N(egrad) (math.md §2.6)."""
-    s = invariant_normal_multipliers(weights, egrad)
+    solver = NormalSolver(weights) if solver is None else solver
+    s = invariant_normal_multipliers(weights, egrad, solver)
     curvature = normal_generator(weights, s, xi)
-    return invariant_tangent_projection(weights, [h - c for h, c in zip(ehess, curvature)])
+    return invariant_tangent_projection(weights, [h - c for h, c in zip(ehess, curvature)], solver)
 
 
 def invariant_retraction(
@@ -204,6 +244,7 @@ def invariant_retraction(
     scale = max(scale, max(float(np.max(np.abs(g))) for g in target) if target else 0.0)
     s = [np.zeros_like(g) for g in target]
     dense = _dense(weights)
+    fixed = None if dense else NormalSolver(weights)
     for _ in range(NEWTON_MAX_ITERATIONS):
         current = [m + c for m, c in zip(moved, normal_generator(weights, s))]
         residual = [g - t for g, t in zip(_invariants(current), target)]
@@ -211,7 +252,7 @@ def invariant_retraction(
             return current
         # G(V + C_W dS) = G(V) - 2 C_V^* C_W dS + O(dS^2) = target
         rhs = [0.5 * r for r in residual]
-        step = normal_solve(weights, rhs, current if dense else None)
+        step = NormalSolver(weights, current).solve(rhs) if dense else fixed.solve(rhs)
         s = [a + b for a, b in zip(s, step)]
     worst = max(float(np.max(np.abs(r))) for r in residual)
     raise NotRegularError(

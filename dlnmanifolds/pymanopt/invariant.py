@@ -8,6 +8,7 @@ import numpy as np
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, as_weights, check_widths
 from dlnmanifolds.core.invariant import (
+    NormalSolver,
     NotRegularError,
     invariant_dimension,
     invariant_hessian,
@@ -145,8 +146,16 @@ class InvariantManifold(LayerSubmanifold):
         return self._out(layers)
 
     # -- metric --------------------------------------------------------------
+    def normal_solver(self, point) -> NormalSolver:
+        """The factored normal equations at ``point`` (cached for the latest point)."""
+        return self._cached(point, NormalSolver)
+
     def projection(self, point, vector):
-        return self._out(invariant_tangent_projection(self._layers(point), self._layers(vector)))
+        return self._out(
+            invariant_tangent_projection(
+                self._layers(point), self._layers(vector), self.normal_solver(point)
+            )
+        )
 
     def euclidean_to_riemannian_hessian(
         self, point, euclidean_gradient, euclidean_hessian, tangent_vector
@@ -157,6 +166,7 @@ class InvariantManifold(LayerSubmanifold):
                 self._layers(euclidean_gradient),
                 self._layers(euclidean_hessian),
                 self._layers(tangent_vector),
+                self.normal_solver(point),
             )
         )
 

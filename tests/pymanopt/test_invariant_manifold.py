@@ -187,3 +187,14 @@ def test_bad_input(rng):
         InvariantManifold((3, 0, 3), [np.zeros((0, 0))])
     manifold = InvariantManifold.through(w)
     assert not manifold.belongs([a + 0.1 for a in w])
+
+
+def test_singular_points_and_empty_level_sets_are_reported():
+    """W = 0 lies on M_0 but DG(0) = 0 is not onto; widths (1, 5, 1) leave no dimension."""
+    manifold = InvariantManifold((2, 2, 2), [np.zeros((2, 2))])
+    zero = [np.zeros((2, 2)), np.zeros((2, 2))]
+    assert manifold.belongs(zero)
+    with pytest.raises(invariant_core.NotRegularError, match="not onto"):
+        manifold.projection(zero, [np.ones((2, 2)), np.ones((2, 2))])
+    with pytest.raises(ValueError, match="not a manifold"):
+        InvariantManifold((1, 5, 1), [np.eye(5)])
