@@ -126,7 +126,8 @@ class RankAdaptive:
     max_iterations : gradient evaluations in all (>= 1).
     inner : "conjugate-gradient", "steepest-descent", a Pymanopt first-order
         ``Optimizer`` subclass, or an instance (copied per stage, its budgets capped).
-    max_rank : the largest rank tried (default min(m, n) - 1, at most 200).
+    max_rank : the largest rank tried (default: the largest r with r (m + n - r) <=
+        the number of residuals, at most min(m, n) - 1 and 200).
     probe : singular values computed for the spectral start and each increase.
     gap : how far the largest spectral gap must stand out of the median (rank rule).
     max_increment : the most pairs added in one increase.
@@ -204,7 +205,10 @@ class RankAdaptive:
         m, n = problem.shape
         if min(m, n) < 2:
             raise ValueError(f"problem must be at least 2 x 2, got {m} x {n}")
-        max_rank = min(self.max_rank or 200, min(m, n) - 1) if min(m, n) > 2 else 1
+        # Identifiability: a rank-r matrix has r (m + n - r) degrees of freedom, no
+        # more than there are residuals (Candes & Recht 2009; Gao & Absil 2022, Sec. 4).
+        dof = max(r for r in range(1, min(m, n) + 1) if r == 1 or r * (m + n - r) <= problem.count)
+        max_rank = min(self.max_rank or 200, min(m, n) - 1, dof) if min(m, n) > 2 else 1
         start = time.perf_counter()
         losses: list[float] = []
         history: list[int] = []

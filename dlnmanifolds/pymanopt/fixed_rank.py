@@ -109,10 +109,26 @@ class DLNFixedRank(CheckedMembership, Manifold):
         return _FixedRankPoint(u, s, vt)
 
     # -- metric --------------------------------------------------------------
+    def _point_weights(self, point):
+        """K_rr and c of ``point``, computed once per point.
+
+        The weights depend on s only; solvers call the metric several times per
+        point, so the last two s arrays are kept (by identity, with a content
+        check: an s modified in place is recomputed).
+        """
+        s = point[1]
+        cache = self.__dict__.setdefault("_weights_cache", [])
+        for key, copy, weights in cache:
+            if key is s and np.array_equal(copy, s):
+                return weights
+        s_array = np.asarray(s)
+        weights = _weights(s_array, self._depth)
+        cache.insert(0, (s, s_array.copy(), weights))
+        del cache[2:]
+        return weights
+
     def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
-        return _inner(
-            _weights(np.asarray(point[1]), self._depth), tangent_vector_a, tangent_vector_b
-        )
+        return _inner(self._point_weights(point), tangent_vector_a, tangent_vector_b)
 
     def norm(self, point, tangent_vector) -> float:
         return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
@@ -135,7 +151,7 @@ class DLNFixedRank(CheckedMembership, Manifold):
         else:
             du, _, dvt = euclidean_gradient
             gv, gtu = du / s, dvt.T / s
-        up, mm, vp = _riemannian_gradient(u, vt.T, _weights(np.asarray(s), self._depth), gv, gtu)
+        up, mm, vp = _riemannian_gradient(u, vt.T, self._point_weights(point), gv, gtu)
         return _FixedRankTangentVector(up, mm, vp)
 
     def euclidean_to_riemannian_hessian(
