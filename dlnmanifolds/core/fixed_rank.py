@@ -147,3 +147,27 @@ def embed_tangent(u: np.ndarray, v: np.ndarray, tangent) -> np.ndarray:
     """The m x n matrix U M V^T + U_p V^T + U V_p^T of a factored tangent vector."""
     up, mm, vp = tangent
     return (u @ mm + up) @ v.T + u @ vp.T
+
+
+def transport_tangent(u_a, v_a, tangent, u_b, v_b):
+    """Project the tangent vector ``tangent`` at X_a = U_a S_a V_a^T onto T_{X_b} M_r.
+
+    The Frobenius projection (the vector transport of Vandereycken 2013, Sec. 2.4),
+    evaluated in factored form in O((m + n) r^2): with Z = (U_a M + U_p) V_a^T + U_a V_p^T,
+    Z V_b and Z^T U_b are products of thin factors, M_b = U_b^T Z V_b,
+    U_p' = Z V_b - U_b M_b, V_p' = Z^T U_b - V_b M_b^T. Never forms the m x n Z
+    (Pymanopt's ``FixedRankEmbedded.transport`` multiplies its factors left to right
+    and does).
+
+    Parameters
+    ----------
+    u_a, v_a : arrays, shape=[m, r], [n, r], orthonormal frames of X_a (V, not V^T).
+    tangent : (U_p [m, r], M [r, r], V_p [n, r]) at X_a.
+    u_b, v_b : arrays, shape=[m, r], [n, r], orthonormal frames of X_b.
+    """
+    up, mm, vp = tangent
+    left = u_a @ mm + up
+    zv = left @ (v_a.T @ v_b) + u_a @ (vp.T @ v_b)
+    ztu = v_a @ (left.T @ u_b) + vp @ (u_a.T @ u_b)
+    m_b = u_b.T @ zv
+    return zv - u_b @ m_b, m_b, ztu - v_b @ m_b.T

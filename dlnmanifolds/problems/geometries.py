@@ -36,10 +36,11 @@ from typing import Any
 import numpy as np
 import pymanopt
 from pymanopt.manifolds import Euclidean, FixedRankEmbedded, Product
-from pymanopt.manifolds.fixed_rank import _FixedRankPoint
+from pymanopt.manifolds.fixed_rank import _FixedRankPoint, _FixedRankTangentVector
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import balanced_factors, haar_stiefel
+from dlnmanifolds.core.fixed_rank import transport_tangent
 from dlnmanifolds.core.network import _dphi, _dphi_adjoint, _dphi_adjoint_derivative, _end_to_end
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.problems.lowrank import LowRank, as_low_rank, dense, truncate
@@ -135,6 +136,19 @@ def _pull_back(layers, prefixes, z: np.ndarray) -> list[np.ndarray]:
 
 def _layers(point, depth):
     return [point] if depth == 1 and isinstance(point, np.ndarray) else list(point)
+
+
+class _FactoredFixedRankEmbedded(FixedRankEmbedded):
+    """Pymanopt's ``FixedRankEmbedded`` with a factored vector transport.
+
+    Pymanopt's ``transport`` evaluates its ambient factors left to right and so
+    forms an m x n array; this one is the same projection in O((m + n) r^2).
+    """
+
+    def transport(self, point_a, point_b, tangent_vector_a):
+        return _FixedRankTangentVector(
+            *transport_tangent(point_a[0], point_a[2].T, tangent_vector_a, point_b[0], point_b[2].T)
+        )
 
 
 def _fixed_rank_start(objective, rank, init, init_scale, gen, initial_matrix):
@@ -320,7 +334,7 @@ def make_problem(
             initial = manifold.check_point(x0)
     else:
         if geometry == "fixed-rank":
-            manifold = FixedRankEmbedded(m, n, rank)
+            manifold = _FactoredFixedRankEmbedded(m, n, rank)
         else:
             manifold = DLNFixedRank(m, n, rank, depth, rng=gen)
         initial = _fixed_rank_start(objective, rank, init, init_scale, gen, initial_matrix)

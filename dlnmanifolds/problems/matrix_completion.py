@@ -412,6 +412,12 @@ class MatrixCompletion(MatrixObjective):
         unobserved = m * n - self.count
         if self._truth is None or unobserved == 0:
             return float("nan")
+        if as_low_rank(x) is None:  # dense: zero Omega out of X - X* exactly
+            d = np.asarray(x, dtype=np.float64) - dense(self._truth)
+            d[self.rows, self.cols] = 0.0
+            return float(np.vdot(d, d)) / unobserved
+        # Factored: ||X - X*||^2 (stable, O((m + n) r^2)) minus the part on Omega;
+        # the subtraction loses ~ eps ||X - X*||^2 / (m n - |Omega|) absolutely.
         on_omega = self._entries(x, self.rows, self.cols) - self._truth_on_omega
         total = self._difference_norm(x) ** 2
         return max(total - float(np.dot(on_omega, on_omega)), 0.0) / unobserved

@@ -12,7 +12,13 @@ from pymanopt.manifolds.manifold import Manifold
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import haar_stiefel
-from dlnmanifolds.core.fixed_rank import _inner, _riemannian_gradient, _weights, embed_tangent
+from dlnmanifolds.core.fixed_rank import (
+    _inner,
+    _riemannian_gradient,
+    _weights,
+    embed_tangent,
+    transport_tangent,
+)
 from dlnmanifolds.pymanopt._membership import CheckedMembership
 
 
@@ -172,7 +178,10 @@ class DLNFixedRank(CheckedMembership, Manifold):
         return self._embedded.embedding(point, tangent_vector)
 
     def transport(self, point_a, point_b, tangent_vector_a) -> _FixedRankTangentVector:
-        return self._embedded.transport(point_a, point_b, tangent_vector_a)
+        # The Frobenius projection onto T_{X_b}, in factored form (no m x n array).
+        return _FixedRankTangentVector(
+            *transport_tangent(point_a[0], point_a[2].T, tangent_vector_a, point_b[0], point_b[2].T)
+        )
 
     def to_matrix(self, point) -> np.ndarray:
         """X = u diag(s) vt."""
