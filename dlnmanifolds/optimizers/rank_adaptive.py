@@ -24,9 +24,12 @@ Euclidean metric of ``FixedRankEmbedded``) on each fixed-rank stage:
    Sec. 3.1; exact for the quadratic matrix-completion loss). Since u_i is
    orthogonal to U and v_i to V, the new point is again a thin SVD.
 
-Steps 2-4 repeat until the target, the budgets (``max_iterations`` counts gradient
-evaluations, about one per inner iteration; ``max_time`` in seconds) or a stall
-with a negligible normal part (the rank cannot usefully grow).
+Steps 2-4 repeat until the target or the budgets (``max_iterations`` counts
+gradient evaluations, about one per inner iteration; ``max_time`` in seconds).
+When the rank can no longer change usefully (a negligible normal part, the rank
+cap, or a rank that collapses back after an increase, which would cycle), a last
+"patient" stage runs without the stall test until the inner optimizer's own
+stopping tests ("stalled"), the target or the budgets.
 """
 
 from __future__ import annotations
@@ -229,10 +232,14 @@ class RankAdaptive:
             if time.perf_counter() - start >= self.max_time:
                 raise _Budget("max-time")
             w = self.window
-            if stage_calls() > w and loss > (1.0 - self.stall) * losses[-1 - w]:
+            if not patient[0] and stage_calls() > w and loss > (1.0 - self.stall) * losses[-1 - w]:
                 raise _StageDone
 
         stage_start = [0]
+        # A patient stage runs until the inner optimizer's own tests, the target or
+        # the budgets (no stall test): after the rank can no longer usefully change.
+        patient = [False]
+        ceiling = max_rank
 
         def stage_calls() -> int:
             return len(losses) - stage_start[0]
@@ -254,6 +261,9 @@ class RankAdaptive:
                 state["x"] = x
                 try:
                     x = self._stage(problem, x, monitor, start, len(losses))
+                    if patient[0]:
+                        reason = "stalled"  # the inner optimizer converged on its own
+                        break
                 except _StageDone:
                     x = state["x"]
                 except _Budget as stop:
@@ -270,12 +280,17 @@ class RankAdaptive:
                     break
                 reduced = self._reduce(x)
                 if reduced is not None:
+                    if reduced.rank in history:
+                        # Increase then collapse back: that rank is the answer; no
+                        # more increases (no cycling), finish at it patiently.
+                        ceiling = min(ceiling, reduced.rank)
+                        patient[0] = True
                     x = reduced
                     continue
-                grown = self._increase(problem, x, max_rank)
+                grown = self._increase(problem, x, ceiling)
                 if grown is None:
-                    reason = "stalled"
-                    break
+                    patient[0] = True
+                    continue
                 x = grown
         x = LowRank(*x)
         return RankAdaptiveResult(
