@@ -23,8 +23,9 @@ def completion(m, n, s, observations, seed):
     return MatrixCompletion(rows, cols, gather(truth, rows, cols), (m, n), truth)
 
 
-@pytest.mark.parametrize("geometry, depth", [("dln-fixed-rank", 3), ("dln-fixed-rank", 2),
-                                             ("fixed-rank", 1)])
+@pytest.mark.parametrize(
+    "geometry, depth", [("dln-fixed-rank", 3), ("dln-fixed-rank", 2), ("fixed-rank", 1)]
+)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_finds_the_rank_and_recovers_the_truth(geometry, depth, seed):
     mc = MatrixCompletion.generate(70, 3, 1600, rng=seed, m=50)
@@ -40,9 +41,11 @@ def test_finds_the_rank_and_recovers_the_truth(geometry, depth, seed):
 
 @pytest.mark.parametrize(
     "spectrum",
-    [[30.0, 30.0, 30.0, 30.0],  # repeated singular values
-     [30.0, 20.0, 3.0, 0.3],  # sigma_min = 1e-2 sigma_max, below the spectral noise
-     [40.0, 1.0]],
+    [
+        [30.0, 30.0, 30.0, 30.0],  # repeated singular values
+        [30.0, 20.0, 3.0, 0.3],  # sigma_min = 1e-2 sigma_max, below the spectral noise
+        [40.0, 1.0],
+    ],
 )
 def test_rank_increase_reaches_spectra_the_spectral_start_misses(spectrum):
     mc = completion(40, 60, spectrum, 1500, seed=len(spectrum))
@@ -76,9 +79,11 @@ def test_rank_reduction_drops_collapsed_singular_values():
     # Rank 4 start: the truth plus two tiny spurious components.
     extra_u, _ = np.linalg.qr(np.hstack([truth.u, rng.standard_normal((40, 2))]))
     extra_v, _ = np.linalg.qr(np.hstack([truth.vt.T, rng.standard_normal((40, 2))]))
-    start = LowRank(np.hstack([truth.u, extra_u[:, 2:]]),
-                    np.concatenate([truth.s, [1e-5, 1e-6]]),
-                    np.vstack([truth.vt, extra_v[:, 2:].T]))
+    start = LowRank(
+        np.hstack([truth.u, extra_u[:, 2:]]),
+        np.concatenate([truth.s, [1e-5, 1e-6]]),
+        np.vstack([truth.vt, extra_v[:, 2:].T]),
+    )
     result = RankAdaptive(depth=3, target=1e-20, max_time=30).run(mc, initial_point=start)
     assert result.rank_history[0] == 4 and result.rank == 2
     assert mc.relative_error(result.point) < 1e-8
