@@ -9,7 +9,8 @@ Euclidean metric of ``FixedRankEmbedded``) on each fixed-rank stage:
    the spectral matrix (m n / |Omega|) P_Omega(X*) (Keshavan, Montanari & Oh 2010)
    by ``scipy.sparse.linalg.svds``; the start rank r_0 is the index of the largest
    gap sigma_i / sigma_{i+1} when that gap stands out of the spectrum's noise
-   (its excess over 1 is at least ``gap`` times the median excess), else r_0 = 1.
+   (its excess over 1 is at least ``gap`` times the median excess), else the
+   number of sigma_i above the sampling-noise edge (``_above_noise``), at least 1.
 2. **Fixed-rank stage.** A Pymanopt first-order optimizer (``inner``) on rank r
    until the train MSE reaches ``target`` or stalls (less than a ``stall``
    fraction of decrease over ``window`` iterations).
@@ -18,7 +19,7 @@ Euclidean metric of ``FixedRankEmbedded``) on each fixed-rank stage:
 4. **Rank increase.** The top singular pairs (u_i, sigma_i, v_i) of the normal
    part of the Euclidean gradient, N = (I - U U^T) E'(X) (I - V V^T), by svds on
    a sparse + low-rank ``LinearOperator`` (never an m x n array for matrix
-   completion); l pairs are added, l from the same gap rule on sigma(N) (at least 1,
+   completion); l pairs are added, l from the same gap rule on sigma(N) (else 1;
    at most ``max_increment``), with the exact line-searched step along
    D = -sum_i sigma_i u_i v_i^T, t = sum sigma_i^2 / <D, E''[D]> (Gao & Absil,
    Sec. 3.1; exact for the quadratic matrix-completion loss). Since u_i is
@@ -316,7 +317,9 @@ class RankAdaptive:
                 if probe > start.rank:
                     continue
             break
-        rank = 1 if rank is None else min(rank, max_rank)
+        if rank is None:
+            rank = _above_noise(problem, start.s, problem.values if _is_mc(problem) else None)
+        rank = max(1, min(rank, max_rank))
         return LowRank(start.u[:, :rank], start.s[:rank], start.vt[:rank])
 
     def _stage(self, problem, x: LowRank, monitor, start: float, used: int) -> LowRank:
@@ -389,8 +392,10 @@ class RankAdaptive:
         a, sig, bt = a[:, order], sig[order], bt[order]
         if not sig.size or not sig[0] > 1e-14 * max(float(np.max(x.s)), 1e-300):
             return None
+        # The noise-edge rule is not used here: the residual on Omega of a fitted
+        # point underestimates X - X* (it is fitted), so the edge would be too low.
         rule = rank_from_gap(sig, self.gap) if sig.size >= 3 else None
-        count = min(rule or 1, self.max_increment, room)
+        count = max(1, min(rule or 1, self.max_increment, room))
         a, sig, bt = a[:, :count], sig[:count], bt[:count]
         # Exact step along D = -A diag(sig) B^T: t = sum sig^2 / <D, E''[D]>.
         direction = LowRank(a, sig, bt)
@@ -402,6 +407,33 @@ class RankAdaptive:
         # Re-orthonormalize and sort (a, bt are orthogonal to U, V up to rounding;
         # the negative weights become signs of the singular vectors).
         return truncate(grown, grown.rank)
+
+
+#: Margin over the Bai-Yin edge of the sampling noise (finite-size fluctuations and
+#: the non-identical entry variances put the observed edge at ~1.15-1.2 times it).
+NOISE_MARGIN = 1.3
+
+
+def _is_mc(problem) -> bool:
+    return isinstance(problem, MatrixCompletion)
+
+
+def _above_noise(problem, values: np.ndarray, entries: np.ndarray | None) -> int:
+    """How many ``values`` exceed the noise edge of uniform sampling, else 0.
+
+    (m n / |Omega|) P_Omega(Y) - Y has independent entries of variance
+    Y_ij^2 (1 - p) / p, p = |Omega| / (m n), so its spectral norm is about
+    sqrt((1 - p) / p) rms(Y) (sqrt(m) + sqrt(n)) (Bai-Yin; Keshavan, Montanari &
+    Oh 2010, Thm 1.1); rms(Y) is estimated from the observed ``entries``.
+    """
+    if entries is None:
+        return 0
+    m, n = problem.shape
+    p = problem.count / (m * n)
+    if p >= 1.0:
+        return 0
+    edge = np.sqrt((1 - p) / p) * np.sqrt(np.mean(entries**2)) * (np.sqrt(m) + np.sqrt(n))
+    return int(np.count_nonzero(values > NOISE_MARGIN * edge))
 
 
 def _curvature(problem, x: LowRank, d: LowRank) -> float:
