@@ -107,24 +107,24 @@ class _Residual:
     """The residual X - X* on Omega of the last factored point (held by identity).
 
     Pymanopt evaluates the cost and the gradient at the same point objects and the
-    runner then asks for the train MSE: one gather serves all three. The cache
-    keeps references to the arrays, so an id cannot be recycled while it is held.
+    runner then asks for the train MSE: one gather serves all three. The entry
+    keeps references to the arrays, so an id cannot be recycled while it is held,
+    and is one tuple, replaced atomically (safe under threads).
     """
 
-    __slots__ = ("key", "value")
+    __slots__ = ("entry",)
 
     def __init__(self):
-        self.key: tuple | None = None
-        self.value: np.ndarray | None = None
+        self.entry: tuple | None = None
 
     def get(self, x: LowRank):
-        key = self.key
-        if key is not None and key[0] is x.u and key[1] is x.s and key[2] is x.vt:
-            return self.value
+        entry = self.entry
+        if entry is not None and entry[0] is x.u and entry[1] is x.s and entry[2] is x.vt:
+            return entry[3]
         return None
 
     def put(self, x: LowRank, value: np.ndarray) -> None:
-        self.key, self.value = (x.u, x.s, x.vt), value
+        self.entry = (x.u, x.s, x.vt, value)
 
 
 class MatrixCompletion(MatrixObjective):

@@ -158,3 +158,23 @@ def test_factored_transport_equals_pymanopt_dense_transport():
         got = manifold.transport(a, b, xi)
         for g, e in zip(got, expected):
             np.testing.assert_allclose(g, e, rtol=0, atol=1e-13)
+
+
+def test_dln_fixed_rank_kernel_weights_once_per_point(monkeypatch):
+    import dlnmanifolds.pymanopt.fixed_rank as module
+    from dlnmanifolds.pymanopt import DLNFixedRank
+
+    calls = []
+    original = module._weights
+    monkeypatch.setattr(module, "_weights", lambda s, d: calls.append(1) or original(s, d))
+    manifold = DLNFixedRank(8, 6, 2, 3, rng=0)
+    x = manifold.random_point()
+    a, b = manifold.random_tangent_vector(x), manifold.random_tangent_vector(x)
+    x = type(x)(x[0], x[1].copy(), x[2])  # a new point object: not cached yet
+    calls.clear()
+    first = manifold.inner_product(x, a, b)
+    manifold.norm(x, a)
+    manifold.euclidean_to_riemannian_gradient(x, np.ones((8, 6)))
+    assert len(calls) == 1
+    x[1][0] *= 2.0  # s changed in place: the weights are recomputed
+    assert manifold.inner_product(x, a, b) != first and len(calls) == 2
