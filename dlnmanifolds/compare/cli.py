@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from dlnmanifolds.compare.comparison import compare
+from dlnmanifolds.compare.data import data_problem, fraction, print_holdout
 from dlnmanifolds.compare.solvers import SOLVERS
 from dlnmanifolds.compare.specs import PROBLEMS, ProblemSpec, RunSettings
 from dlnmanifolds.problems.geometries import GEOMETRIES, INITS
@@ -84,6 +85,26 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
         help="matrix completion: number of observed entries",
     )
     g.add_argument("--samples", type=_positive(int), default=200, help="regression: samples")
+    g.add_argument(
+        "--data",
+        default=None,
+        metavar="PATH",
+        help="complete your own matrix: (row, col, value) triplets (CSV/TSV/whitespace, "
+        "e.g. MovieLens u.data) or Matrix Market .mtx; replaces --problem/--size/--observations",
+    )
+    g.add_argument(
+        "--one-based",
+        action="store_true",
+        help="--data indices start at 1 (default: detected, 1-based when no index is 0)",
+    )
+    g.add_argument(
+        "--holdout",
+        type=fraction,
+        default=None,
+        metavar="FRACTION",
+        help="with --data: hold out this fraction of the entries (seed 0); test MSE/RMSE "
+        "are measured on them",
+    )
     g.add_argument("--noise", type=float, default=0.0, help="regression: label noise std")
     g = p.add_argument_group("grid")
     g.add_argument(
@@ -156,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    problem = ProblemSpec(
+    problem = data_problem(args) or ProblemSpec(
         kind=args.problem,
         size=args.size,
         rank=args.rank,
@@ -190,6 +211,8 @@ def run_compare(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
     )
     print(result.table())
+    if args.holdout is not None:
+        print_holdout(result.records)
     for note in result.skipped:
         print(f"skipped: {note}")
     files = "runs.jsonl, results.csv, results.json" + ("" if args.no_plots else ", curves.png")

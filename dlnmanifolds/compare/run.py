@@ -18,6 +18,7 @@ import numpy as np
 from dlnmanifolds.compare.solvers import RANK_ADAPTIVE, run_solver
 from dlnmanifolds.compare.specs import RunSpec, config_hash
 from dlnmanifolds.problems.geometries import make_problem
+from dlnmanifolds.problems.lowrank import is_finite, snapshot
 
 
 class _Stop(Exception):
@@ -60,11 +61,11 @@ class Recorder:
             self.initial = loss
         if (
             not np.isfinite(loss)
-            or not np.all(np.isfinite(x))
+            or not is_finite(x)
             or (loss > self.divergence * max(self.initial, 1e-300))
         ):
             raise _Stop("diverged")
-        self.last = np.array(x, copy=True)
+        self.last = snapshot(x)  # stays factored (LowRank) on rank-r geometries
         if loss <= self.target:
             self.record(x, k)
             raise _Stop("converged")
@@ -127,7 +128,7 @@ def run_one(spec: RunSpec) -> dict:
                 )
                 x = outcome.matrix if outcome.matrix is not None else gp.to_matrix(outcome.point)
                 status = outcome.reason
-                if not np.all(np.isfinite(x)):
+                if not is_finite(x):
                     status = "diverged"
             except _Stop as stop:
                 status = stop.status

@@ -4,8 +4,8 @@ Pymanopt's SteepestDescent, ConjugateGradient and TrustRegions, and plain
 fixed-step gradient descent x <- R_x(-eta grad f(x)). On the ``factors``
 geometry (unconstrained weights, Euclidean metric, retraction x + v) the latter
 is exactly the training of Arora, Cohen, Hu & Luo 2019, the baseline.
-``rank-adaptive-cg`` grows the rank of a (DLN)FixedRank point one component at
-a time (``dlnmanifolds.compare.rank_adaptive``).
+``rank-adaptive-cg`` is ``dlnmanifolds.optimizers.RankAdaptive`` with
+ConjugateGradient inside: the rank of a (DLN)FixedRank point is found, not given.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from pymanopt.optimizers import ConjugateGradient, SteepestDescent, TrustRegions
 
-from dlnmanifolds.compare.rank_adaptive import RANK_ADAPTIVE_GEOMETRIES, rank_adaptive_cg
+from dlnmanifolds.optimizers import RANK_ADAPTIVE_GEOMETRIES, RankAdaptive
 from dlnmanifolds.problems.geometries import HAS_HESSIAN, GeometryProblem
 
 #: Solver names, in the order the CLI documents them.
@@ -49,7 +49,7 @@ class SolverOutcome:
     point: object
     iterations: int
     reason: str  # "max-iterations", "max-time" or "stalled"
-    matrix: np.ndarray | None = None  # the end-to-end matrix when ``point`` is not on gp
+    matrix: object = None  # the end-to-end matrix (array or LowRank) when ``point`` is not on gp
 
 
 def check_solver(name) -> str:
@@ -70,14 +70,31 @@ def _reason(text: str) -> str:
 def gradient_descent(
     gp: GeometryProblem, learning_rate: float, max_iterations: int, max_time: float
 ) -> SolverOutcome:
-    """Fixed-step Riemannian gradient descent x_{k+1} = R_{x_k}(-eta grad f(x_k))."""
-    manifold, gradient = gp.manifold, gp.problem.riemannian_gradient
+    """Fixed-step Riemannian gradient descent x_{k+1} = R_{x_k}(-eta grad f(x_k)).
+
+    On ``factors`` (Euclidean metric, retraction x + v) this is the Arora et al.
+    (2019) training loop: one gradient of 3 (N - 1) matrix products per step
+    (``geometries._pull_back``) and an in-place-free update W_p - eta dW_p, with no
+    Pymanopt manifold calls in between.
+    """
     x = gp.initial_point
     start = time.perf_counter()
+    step = -learning_rate
+    if gp.geometry == "factors":
+        gradient = gp.problem.euclidean_gradient
+        layers = [x] if isinstance(x, np.ndarray) else list(x)
+        for k in range(max_iterations):
+            if time.perf_counter() - start > max_time:
+                return SolverOutcome(layers, k, "max-time")
+            grads = gradient(layers)
+            grads = [grads] if isinstance(grads, np.ndarray) else grads
+            layers = [w + step * g for w, g in zip(layers, grads)]
+        return SolverOutcome(layers, max_iterations, "max-iterations")
+    manifold, gradient = gp.manifold, gp.problem.riemannian_gradient
     for k in range(max_iterations):
         if time.perf_counter() - start > max_time:
             return SolverOutcome(x, k, "max-time")
-        x = manifold.retraction(x, -learning_rate * gradient(x))
+        x = manifold.retraction(x, step * gradient(x))
     return SolverOutcome(x, max_iterations, "max-iterations")
 
 
@@ -97,9 +114,17 @@ def run_solver(
     if name == "gradient-descent":
         return gradient_descent(gp, learning_rate, max_iterations, max_time)
     if name == "rank-adaptive-cg":
-        with np.errstate(all="ignore"):
-            x, iterations, reason = rank_adaptive_cg(gp, max_iterations, max_time)
-        return SolverOutcome(None, iterations, reason, matrix=x)
+        # The runner's callback stops the run at its target (it raises).
+        optimizer = RankAdaptive(
+            geometry=gp.geometry,
+            depth=gp.depth,
+            max_time=max_time,
+            max_iterations=max_iterations,
+            inner="conjugate-gradient",
+            callback=gp.callback,
+        )
+        result = optimizer.run(gp.objective)
+        return SolverOutcome(None, result.iterations, result.stopping_reason, matrix=result.point)
     common = dict(
         max_iterations=max_iterations,
         max_time=max_time,

@@ -26,7 +26,7 @@ import numpy as np
 
 from dlnmanifolds.core._validate import as_matrix, check_depth
 from dlnmanifolds.core.kernel import kernel_matrix
-from dlnmanifolds.core.network import _dphi, _dphi_adjoint, _dphi_adjoint_derivative
+from dlnmanifolds.core.network import _dphi, _dphi_adjoint_derivative
 
 
 class FixedRankWeights(NamedTuple):
@@ -171,11 +171,25 @@ def rank_lift(u: np.ndarray, s: np.ndarray, v: np.ndarray, depth: int) -> list[n
     return [lam[:, None] * v.T, *middle, u * lam]
 
 
-def _lift_tangent(u, v, weights: FixedRankWeights, tangent, layers):
-    """xi^h = Dphi_W^*(A^+ xi): the horizontal lift of a tangent xi to ``rank_lift``."""
+def _lift_tangent(u, s, v, weights: FixedRankWeights, tangent, depth: int):
+    """xi^h = Dphi_W^*(A^+ xi): the horizontal lift of a tangent xi to ``rank_lift`` (N >= 2).
+
+    With W_{>p} = U Lambda^{N-p} and W_{<p} = Lambda^{p-1} V^T on the rank lift, and
+    A^+ xi = a b^T of rank <= 2r (a = [U M' + U_p', U], b = [V, V_p']), every layer
+    W_{>p}^T a b^T W_{<p}^T is a product of thin factors: O((m + n) r^2), no m x n array.
+    """
     up, mm, vp = tangent
-    pre = (up / weights.c, mm / weights.k, vp / weights.c)
-    return _dphi_adjoint(layers, embed_tangent(u, v, pre))
+    a = np.hstack([u @ (mm / weights.k) + up / weights.c, u])
+    b = np.hstack([v, vp / weights.c])
+    lam = s ** (1.0 / depth)
+    uta = u.T @ a
+    btv = b.T @ v
+    first = lam[:, None] ** (depth - 1) * (uta @ b.T)
+    middle = [
+        lam[:, None] ** (depth - p) * (uta @ btv) * lam[None, :] ** (p - 1) for p in range(2, depth)
+    ]
+    last = (a @ btv) * lam[None, :] ** (depth - 1)
+    return [first, *middle, last]
 
 
 def _riemannian_hessian(u, s, v, weights: FixedRankWeights, depth, egrad, ehess, tangent):
@@ -189,7 +203,7 @@ def _riemannian_hessian(u, s, v, weights: FixedRankWeights, depth, egrad, ehess,
         normal = normal - (normal @ v) @ v.T
         return up + (normal @ tangent[2]) / s, mm, vp + (normal.T @ tangent[0]) / s
     layers = rank_lift(u, s, v, depth)
-    lift = _lift_tangent(u, v, weights, tangent, layers)
+    lift = _lift_tangent(u, s, v, weights, tangent, depth)
     curvature = _dphi(layers, _dphi_adjoint_derivative(layers, lift, egrad))
     a_up, a_m, a_vp = _riemannian_gradient(u, v, weights, ehess @ v, ehess.T @ u)
     c_up, c_m, c_vp = _project_factored(u, v, curvature)
@@ -250,21 +264,24 @@ def fixed_rank_hessian(
 
 def _lifted_retraction(u, s, v, weights: FixedRankWeights, depth, tangent):
     """(U, s, V) of phi(W + xi^h) (internal; see fixed_rank_retraction)."""
-    layers = rank_lift(u, s, v, depth)
-    moved = [w + e for w, e in zip(layers, _lift_tangent(u, v, weights, tangent, layers))]
+    r = s.shape[0]
     if depth == 1:
-        uu, ss, vt = np.linalg.svd(moved[0], full_matrices=False)
-        r = s.shape[0]
-        return uu[:, :r], ss[:r], vt[:r].T
-    # phi = (W_N + e_N)(middle)(W_1 + e_1) with factors m x r, r x r, r x n:
-    # two thin QRs and one r x r SVD, never an m x n matrix.
-    q_left, r_left = np.linalg.qr(moved[-1])
-    q_right, r_right = np.linalg.qr(moved[0].T)
-    core = r_left
-    for w in moved[-2:0:-1]:
-        core = core @ w
-    uu, ss, vt = np.linalg.svd(core @ r_right.T)
-    return q_left @ uu, ss, q_right @ vt.T
+        # X + xi = [U S + U M + U_p, U] [V, V_p]^T: the rank-r SVD truncation from two
+        # thin QRs and a 2r x 2r SVD (Pymanopt's FixedRankEmbedded retraction, factored).
+        up, mm, vp = tangent
+        left, right = np.hstack([u * s + u @ mm + up, u]), np.hstack([v, vp])
+    else:
+        layers = rank_lift(u, s, v, depth)
+        moved = [w + e for w, e in zip(layers, _lift_tangent(u, s, v, weights, tangent, depth))]
+        # phi = (W_N + e_N)(middle)(W_1 + e_1) with factors m x r, r x r, r x n.
+        left = moved[-1]
+        for w in moved[-2:0:-1]:
+            left = left @ w
+        right = moved[0].T
+    q_left, r_left = np.linalg.qr(left)
+    q_right, r_right = np.linalg.qr(right)
+    uu, ss, vt = np.linalg.svd(r_left @ r_right.T)
+    return q_left @ uu[:, :r], ss[:r], q_right @ vt[:r].T
 
 
 def fixed_rank_retraction(
@@ -286,3 +303,27 @@ def fixed_rank_retraction(
     return _lifted_retraction(
         u, np.asarray(s, dtype=float), v, weights, check_depth(depth), tangent
     )
+
+
+def transport_tangent(u_a, v_a, tangent, u_b, v_b):
+    """Project the tangent vector ``tangent`` at X_a = U_a S_a V_a^T onto T_{X_b} M_r.
+
+    The Frobenius projection (the vector transport of Vandereycken 2013, Sec. 2.4),
+    evaluated in factored form in O((m + n) r^2): with Z = (U_a M + U_p) V_a^T + U_a V_p^T,
+    Z V_b and Z^T U_b are products of thin factors, M_b = U_b^T Z V_b,
+    U_p' = Z V_b - U_b M_b, V_p' = Z^T U_b - V_b M_b^T. Never forms the m x n Z
+    (Pymanopt's ``FixedRankEmbedded.transport`` multiplies its factors left to right
+    and does).
+
+    Parameters
+    ----------
+    u_a, v_a : arrays, shape=[m, r], [n, r], orthonormal frames of X_a (V, not V^T).
+    tangent : (U_p [m, r], M [r, r], V_p [n, r]) at X_a.
+    u_b, v_b : arrays, shape=[m, r], [n, r], orthonormal frames of X_b.
+    """
+    up, mm, vp = tangent
+    left = u_a @ mm + up
+    zv = left @ (v_a.T @ v_b) + u_a @ (vp.T @ v_b)
+    ztu = v_a @ (left.T @ u_b) + vp @ (u_a.T @ u_b)
+    m_b = u_b.T @ zv
+    return zv - u_b @ m_b, m_b, ztu - v_b @ m_b.T

@@ -6,12 +6,14 @@ metrics; ``make_problem`` lifts it onto any geometry as a Pymanopt ``Problem``.
 
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.problems.geometries import GEOMETRIES, GeometryProblem, make_problem
+from dlnmanifolds.problems.lowrank import LowRank
 from dlnmanifolds.problems.matrix_completion import MatrixCompletion
 from dlnmanifolds.problems.regression import Regression
 
 __all__ = [
     "GEOMETRIES",
     "GeometryProblem",
+    "LowRank",
     "MatrixCompletion",
     "MatrixObjective",
     "Regression",

@@ -4,6 +4,11 @@ A problem knows its loss E, Euclidean gradient E'(X) and Hessian E''(X)[Xdot],
 how many residuals it averages (``count``, so that train MSE = 2 E / count) and
 how to score a matrix on held-out data. The geometry factory
 (``dlnmanifolds.problems.geometries``) lifts it onto every manifold.
+
+Points X are m x n arrays or, on the fixed-rank geometries, factored
+``LowRank(u, s, vt)`` triples. The defaults below densify a ``LowRank`` (fine for
+small dense problems such as ``Regression``); ``MatrixCompletion`` overrides them
+with O(|Omega| r) evaluations that never form an m x n array.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import abc
 import numpy as np
 
 from dlnmanifolds.core._validate import check_positive_int
+from dlnmanifolds.problems.lowrank import LowRank, dense
 
 
 class MatrixObjective(abc.ABC):
@@ -48,18 +54,37 @@ class MatrixObjective(abc.ABC):
     def _spectral_matrix(self) -> np.ndarray:
         """The data-driven full matrix whose rank-r truncation is ``spectral_start``."""
 
-    def relative_error(self, x: np.ndarray) -> float:
+    def relative_error(self, x) -> float:
         """||X - X*||_F / ||X*||_F against the ground truth (NaN when unknown)."""
         if self.truth is None:
             return float("nan")
-        return float(np.linalg.norm(x - self.truth) / np.linalg.norm(self.truth))
+        return float(np.linalg.norm(dense(x) - self.truth) / np.linalg.norm(self.truth))
 
-    def spectral_start(self, rank: int) -> np.ndarray:
-        """A rank-``rank`` data-driven initial matrix (for rank-aware geometries)."""
+    def gradient_matrix(self, x):
+        """E'(X) as whatever supports ``@`` and ``.T`` most cheaply (an array here;
+        a scipy.sparse matrix for matrix completion); x an array or a ``LowRank``."""
+        return self.residual_gradient(dense(x))
+
+    def _check_rank(self, rank) -> int:
         rank = check_positive_int(rank, "rank")
         if rank > min(self.shape):
             raise ValueError(f"rank must be at most {min(self.shape)}, got {rank}")
-        return truncated_svd(self._spectral_matrix(), rank)
+        return rank
+
+    def spectral_start(self, rank: int) -> np.ndarray:
+        """A rank-``rank`` data-driven initial matrix (for rank-aware geometries)."""
+        return self.spectral_factors(rank).to_dense()
+
+    def spectral_factors(self, rank: int) -> LowRank:
+        """``spectral_start`` in factored form (u, s, vt)."""
+        rank = self._check_rank(rank)
+        u, s, vt = np.linalg.svd(self._spectral_matrix(), full_matrices=False)
+        return LowRank(u[:, :rank], s[:rank], vt[:rank])
+
+    def spectral_values(self, count: int) -> np.ndarray:
+        """The ``count`` leading singular values of the spectral matrix, decreasing."""
+        count = min(self._check_rank(count), min(self.shape))
+        return np.linalg.svd(self._spectral_matrix(), compute_uv=False)[:count]
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
         """E'(X) (alias of ``residual_gradient``)."""
@@ -76,9 +101,3 @@ class MatrixObjective(abc.ABC):
             "test_mse": float(self.test_mse(x)),
             "relative_error": float(self.relative_error(x)),
         }
-
-
-def truncated_svd(x: np.ndarray, rank: int) -> np.ndarray:
-    """Best rank-``rank`` approximation of x (Eckart–Young)."""
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    return (u[:, :rank] * s[:rank]) @ vt[:rank]

@@ -18,6 +18,13 @@ euclidean      X in R^{m x n} (Pymanopt Euclidean)   Euclidean
 Gradients are pulled back by hand (no autodiff): on weights dL = Dphi^*(E'(X))
 (math.md §1); on factored rank-r points (du, ds, dvt) = (G V S, diag(U^T G V),
 S U^T G). Hessians: Dphi^*(E''[Dphi xi]) + D_xi(Dphi^*)(E') on weights (math.md §4.3).
+
+Memory: the rank-r geometries (``fixed-rank``, ``dln-fixed-rank``) are factored
+end to end: their points, costs, gradients, callbacks and ``to_matrix`` use
+``LowRank(u, s, vt)`` and the problem's O(|Omega| r) evaluations, never an m x n
+array. The full-rank geometries (``factors``, ``balanced``, ``dln-matrices``,
+``euclidean``) are dense (m x n arrays and layers) and refuse problems larger
+than 5000 x 5000.
 """
 
 from __future__ import annotations
@@ -29,12 +36,14 @@ from typing import Any
 import numpy as np
 import pymanopt
 from pymanopt.manifolds import Euclidean, FixedRankEmbedded, Product
-from pymanopt.manifolds.fixed_rank import _FixedRankPoint
+from pymanopt.manifolds.fixed_rank import _FixedRankPoint, _FixedRankTangentVector
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
-from dlnmanifolds.core.balanced import balanced_factors
+from dlnmanifolds.core.balanced import balanced_factors, haar_stiefel
+from dlnmanifolds.core.fixed_rank import transport_tangent
 from dlnmanifolds.core.network import _dphi, _dphi_adjoint, _dphi_adjoint_derivative, _end_to_end
 from dlnmanifolds.problems._objective import MatrixObjective
+from dlnmanifolds.problems.lowrank import LowRank, as_low_rank, dense, truncate
 from dlnmanifolds.pymanopt.balanced import BalancedManifold
 from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
 from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank, MissingHessianError
@@ -57,6 +66,8 @@ HAS_HESSIAN = frozenset({"factors", "balanced", "dln-matrices", "euclidean"})
 #: Geometries that accept depth = math.inf (g^inf on square matrices, math.md §4.6;
 #: the depth-free ones ignore the depth).
 INFINITE_DEPTH = frozenset({"dln-matrices"}) | DEPTH_FREE
+#: Largest m * n a dense (full-rank) geometry accepts: 5000 x 5000 (200 MB per array).
+DENSE_LIMIT = 5000 * 5000
 #: Initializations: small random (Arora et al. 2019) or spectral (rank-r SVD of the data).
 INITS: tuple[str, ...] = ("small", "spectral")
 
@@ -70,7 +81,8 @@ class GeometryProblem:
     manifold: Any
     problem: pymanopt.Problem
     initial_point: Any
-    to_matrix: Callable[[Any], np.ndarray]
+    #: The end-to-end matrix of a point: an array, or a ``LowRank`` on rank-r geometries.
+    to_matrix: Callable[[Any], Any]
     has_hessian: bool
     objective: MatrixObjective | None = None
     rank: int | None = None
@@ -99,8 +111,86 @@ def arora_init(
     ]
 
 
+def _prefixes(layers) -> list[np.ndarray]:
+    """[W_1, W_2 W_1, ..., W_N ... W_1 = X]: N - 1 products (no identity factors)."""
+    out = [layers[0]]
+    for w in layers[1:]:
+        out.append(w @ out[-1])
+    return out
+
+
+def _pull_back(layers, prefixes, z: np.ndarray) -> list[np.ndarray]:
+    """Dphi(W)^*(Z)_p = W_{>p}^T Z W_{<p}^T (math.md §1) in reverse mode.
+
+    T_N = Z, grad_p = T_p W_{<p}^T, T_{p-1} = W_p^T T_p: 2 (N - 1) products given
+    the prefixes, so a gradient costs 3 (N - 1) in all (the plain backpropagation
+    of a linear network) instead of the ~5 N of ``_dphi_adjoint``, which also forms
+    the suffix products W_{>p} for the operators A_W.
+    """
+    depth = len(layers)
+    grads = [None] * depth
+    t = z
+    for p in range(depth - 1, 0, -1):
+        grads[p] = t @ prefixes[p - 1].T
+        t = layers[p].T @ t
+    grads[0] = t
+    return grads
+
+
 def _layers(point, depth):
     return [point] if depth == 1 and isinstance(point, np.ndarray) else list(point)
+
+
+class _FactoredFixedRankEmbedded(FixedRankEmbedded):
+    """Pymanopt's ``FixedRankEmbedded`` with a factored vector transport.
+
+    Pymanopt's ``transport`` evaluates its ambient factors left to right and so
+    forms an m x n array; this one is the same projection in O((m + n) r^2).
+    """
+
+    def transport(self, point_a, point_b, tangent_vector_a):
+        return _FixedRankTangentVector(
+            *transport_tangent(point_a[0], point_a[2].T, tangent_vector_a, point_b[0], point_b[2].T)
+        )
+
+
+def _fixed_rank_start(objective, rank, init, init_scale, gen, initial_matrix):
+    """A factored rank-r start (never an m x n array).
+
+    small: Haar frames U, V and s_j = init_scale (1 + sqrt(m/n)) (1 - j / (2r)),
+    about the top singular values of the Arora init (entries N(0, init_scale^2 / n));
+    spectral: ``objective.spectral_factors(rank)``; warm: the rank-r truncation of
+    ``initial_matrix`` (an array or a factored ``LowRank`` of rank >= r).
+    """
+    m, n = objective.shape
+    if initial_matrix is not None:
+        low = as_low_rank(initial_matrix)
+        if low is None:
+            x0 = as_matrix(initial_matrix, "initial_matrix")
+            if x0.shape != (m, n):
+                raise ValueError(f"initial_matrix must have shape {(m, n)}, got {x0.shape}")
+            u, s, vt = np.linalg.svd(x0, full_matrices=False)
+        else:
+            if low.shape != (m, n):
+                raise ValueError(f"initial_matrix must have shape {(m, n)}, got {low.shape}")
+            if not low.is_finite():
+                raise ValueError("initial_matrix must be finite")
+            u, s, vt = truncate(low, min(low.rank, rank))
+        if s.size < rank or s[rank - 1] <= 1e-13 * max(s[0], np.finfo(float).tiny):
+            raise ValueError(f"the initial matrix must have rank >= {rank}")
+        return _FixedRankPoint(u[:, :rank], s[:rank], vt[:rank])
+    if init == "spectral":
+        start = objective.spectral_factors(rank)
+        if start.s[rank - 1] <= 1e-13 * max(start.s[0], np.finfo(float).tiny):
+            raise ValueError(
+                f"the spectral start has rank < {rank}; the data has too few "
+                "observations for this rank"
+            )
+        return _FixedRankPoint(start.u, start.s, start.vt)
+    u = haar_stiefel(m, rank, gen)
+    v = haar_stiefel(n, rank, gen)
+    s = init_scale * (1.0 + np.sqrt(m / n)) * (1.0 - np.arange(rank) / (2.0 * rank))
+    return _FixedRankPoint(u, s, v.T)
 
 
 def make_problem(
@@ -127,7 +217,8 @@ def make_problem(
     init_scale : scale of the small initialization.
     rng : Generator or seed for the initialization.
     callback : called as ``callback(X)`` with the end-to-end matrix at every
-        gradient evaluation (once per iteration of the Pymanopt solvers).
+        gradient evaluation (once per iteration of the Pymanopt solvers); on the
+        rank-r geometries X is a factored ``LowRank(u, s, vt)``.
     initial_matrix : start from this end-to-end matrix instead (warm start; it
         must be a point of the geometry: full rank, or rank >= r for rank-r ones,
         which take its truncated SVD).
@@ -155,14 +246,21 @@ def make_problem(
     scale = 2.0 / objective.count
     notify = callback if callback is not None else (lambda x: None)
 
-    # Small full-rank start, ||X_0||_F ~ init_scale sqrt(m) (the depth-1 Arora init).
-    x0 = arora_init((n, m), init_scale, gen)[0]
-    if init == "spectral":
-        x0 = objective.spectral_start(rank) + x0
-    if initial_matrix is not None:
-        x0 = as_matrix(initial_matrix, "initial_matrix")
-        if x0.shape != (m, n):
-            raise ValueError(f"initial_matrix must have shape {(m, n)}, got {x0.shape}")
+    if geometry not in NEEDS_RANK:
+        if m * n > DENSE_LIMIT:
+            raise ValueError(
+                f"geometry {geometry!r} stores dense {m} x {n} matrices "
+                f"({8 * m * n / 2**30:.1f} GiB each); problems larger than 5000 x 5000 "
+                f"run on the factored geometries only: use 'dln-fixed-rank' or 'fixed-rank'"
+            )
+        # Small full-rank start, ||X_0||_F ~ init_scale sqrt(m) (the depth-1 Arora init).
+        x0 = arora_init((n, m), init_scale, gen)[0]
+        if init == "spectral":
+            x0 = objective.spectral_start(rank) + x0
+        if initial_matrix is not None:
+            x0 = as_matrix(dense(initial_matrix), "initial_matrix")
+            if x0.shape != (m, n):
+                raise ValueError(f"initial_matrix must have shape {(m, n)}, got {x0.shape}")
 
     if geometry in ("factors", "balanced"):
         k = min(m, n)
@@ -191,9 +289,11 @@ def make_problem(
 
         @pymanopt.function.numpy(manifold)
         def euclidean_gradient(*layers):
-            x = _end_to_end(layers)
-            notify(x)
-            return pack(_dphi_adjoint(layers, scale * objective.residual_gradient(x)))
+            prefixes = _prefixes(layers)
+            notify(prefixes[-1])
+            return pack(
+                _pull_back(layers, prefixes, scale * objective.residual_gradient(prefixes[-1]))
+            )
 
         @pymanopt.function.numpy(manifold)
         def euclidean_hessian(*args):
@@ -237,31 +337,29 @@ def make_problem(
             initial = manifold.check_point(x0)
     else:
         if geometry == "fixed-rank":
-            manifold = FixedRankEmbedded(m, n, rank)
+            manifold = _FactoredFixedRankEmbedded(m, n, rank)
         else:
             manifold = DLNFixedRank(m, n, rank, depth, rng=gen)
-        start = objective.spectral_start(rank) if init == "spectral" else x0
-        if initial_matrix is not None:
-            start = x0
-        u, s, vt = np.linalg.svd(start, full_matrices=False)
-        if s[rank - 1] <= 1e-13 * s[0]:
-            raise ValueError(f"the initial matrix must have rank >= {rank}")
-        initial = _FixedRankPoint(u[:, :rank], s[:rank], vt[:rank])
+        initial = _fixed_rank_start(objective, rank, init, init_scale, gen, initial_matrix)
 
         def to_matrix(point):
-            return (point[0] * point[1]) @ point[2]
+            return LowRank(point[0], point[1], point[2])
 
+        # Everything below is factored: the loss and E'(X) (sparse for matrix
+        # completion) are evaluated from (u, s, vt); G V and G^T U are the only
+        # products, O(|Omega| r) (Vandereycken 2013, Sec. 4.1).
         @pymanopt.function.numpy(manifold)
         def cost(u, s, vt):
-            return scale * objective.loss((u * s) @ vt)
+            return scale * objective.loss(LowRank(u, s, vt))
 
         @pymanopt.function.numpy(manifold)
         def euclidean_gradient(u, s, vt):
-            x = (u * s) @ vt
+            x = LowRank(u, s, vt)
             notify(x)
-            g = scale * objective.residual_gradient(x)
-            gv = g @ vt.T
-            return gv * s, np.sum(u * gv, axis=0), s[:, None] * (u.T @ g)
+            g = objective.gradient_matrix(x)
+            gv = (g @ vt.T) * scale
+            gtu = (g.T @ u) * scale
+            return gv * s, np.sum(u * gv, axis=0), s[:, None] * gtu.T
 
         @pymanopt.function.numpy(manifold)
         def euclidean_hessian(*point_and_tangent):

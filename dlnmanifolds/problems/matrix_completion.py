@@ -5,87 +5,196 @@ E(X) = 1/2 ||P_Omega(X - X*)||^2, E'(X) = P_Omega(X - X*), E''(X)[Xdot] = P_Omeg
 gen_gt/gen_obs; math.md §9): U, V with i.i.d. N(0, 1) entries, X* = U V^T / sqrt(r)
 rescaled to ||X*||_F = sqrt(m n) (= n when square, RMS entry 1), and Omega drawn
 uniformly without replacement.
+
+Omega is held as index arrays only. On factored points ``LowRank(u, s, vt)`` the
+loss, the residual on Omega and E'(X) (a scipy.sparse CSR matrix, so that G V and
+G^T U cost O(|Omega| r)) never form an m x n array; test errors use a held-out
+index set or a factored truth (Vandereycken 2013, Sec. 4.1). Dense m x n inputs
+(the full-rank geometries) get dense outputs.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_positive_int
 from dlnmanifolds.problems._objective import MatrixObjective
+from dlnmanifolds.problems.lowrank import (
+    LowRank,
+    as_low_rank,
+    dense,
+    difference_norm,
+    frobenius_norm,
+    gather,
+)
 
 
 def _as_index_array(value: Any, name: str) -> np.ndarray:
     array = np.asarray(value)
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-d array of indices, got shape {array.shape}")
+    if array.dtype.kind == "c":
+        raise TypeError(f"{name} must contain integer indices, got dtype {array.dtype}")
     if array.size and not np.issubdtype(array.dtype, np.integer):
         if not np.issubdtype(array.dtype, np.floating) or np.any(array != np.round(array)):
             raise TypeError(f"{name} must contain integer indices, got dtype {array.dtype}")
     return array.astype(np.int64)
 
 
+def _as_values(value: Any, name: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array, got shape {array.shape}")
+    return array
+
+
+def _check_entries(rows, cols, values, shape, what: str = "observed entries"):
+    """Validate one index set; return it sorted in row-major (CSR) order."""
+    m, n = shape
+    if not (rows.size == cols.size == values.size):
+        raise ValueError(
+            f"rows, cols and values must have the same length, got {rows.size}, "
+            f"{cols.size} and {values.size}"
+        )
+    if rows.size == 0:
+        raise ValueError(f"at least one of the {what} is needed, got zero observations")
+    if np.any(~np.isfinite(values)):
+        raise ValueError(f"values must be finite (found NaN or inf in the {what})")
+    for name, idx, size in (("rows", rows, m), ("cols", cols, n)):
+        bad = (idx < 0) | (idx >= size)
+        if np.any(bad):
+            raise ValueError(
+                f"{name} must lie in [0, {size}); found out-of-range index {int(idx[bad][0])}"
+            )
+    flat = rows * n + cols
+    order = np.argsort(flat, kind="stable")
+    flat = flat[order]
+    repeated = np.flatnonzero(flat[1:] == flat[:-1])
+    if repeated.size:
+        k = int(flat[repeated[0]])
+        times = int(np.count_nonzero(flat == k))
+        raise ValueError(
+            f"{what} must be distinct; entry ({k // n}, {k % n}) is observed {times} times"
+        )
+    return rows[order], cols[order], values[order], flat
+
+
+def _as_truth(truth: Any, shape: tuple[int, int]):
+    if truth is None:
+        return None
+    low = as_low_rank(truth)
+    if low is not None:
+        if low.shape != shape:
+            raise ValueError(f"truth must have shape {shape}, got {low.shape}")
+        if not low.is_finite():
+            raise ValueError("truth must be finite")
+        return low
+    truth = as_matrix(truth, "truth")
+    if truth.shape != shape:
+        raise ValueError(f"truth must have shape {shape}, got {truth.shape}")
+    return truth
+
+
+class _Residual:
+    """The residual X - X* on Omega of the last factored point (held by identity).
+
+    Pymanopt evaluates the cost and the gradient at the same point objects and the
+    runner then asks for the train MSE: one gather serves all three. The entry
+    keeps references to the arrays, so an id cannot be recycled while it is held,
+    and is one tuple, replaced atomically (safe under threads).
+    """
+
+    __slots__ = ("entry",)
+
+    def __init__(self):
+        self.entry: tuple | None = None
+
+    def get(self, x: LowRank):
+        entry = self.entry
+        if entry is not None and entry[0] is x.u and entry[1] is x.s and entry[2] is x.vt:
+            return entry[3]
+        return None
+
+    def put(self, x: LowRank, value: np.ndarray) -> None:
+        self.entry = (x.u, x.s, x.vt, value)
+
+
 class MatrixCompletion(MatrixObjective):
     """Observed entries (rows[k], cols[k]) = values[k] of an m x n matrix.
 
-    Build one with ``MatrixCompletion.generate`` (synthetic, with ground truth),
-    ``MatrixCompletion.from_triplets`` or ``MatrixCompletion.from_dense`` (NaN =
-    unobserved). Test error is the MSE on the unobserved entries and the
-    relative Frobenius error, both against ``truth`` when it is known.
+    Build one with ``MatrixCompletion.generate`` (synthetic, with a factored ground
+    truth), ``from_triplets``, ``from_dense`` (NaN = unobserved) or ``from_file``
+    (CSV/TSV/whitespace triplets, Matrix Market). ``split`` holds out a test set.
+    Test error (``test_mse``) is the MSE on the held-out entries when there are
+    some, else on the unobserved entries against ``truth``; ``relative_error`` is
+    ||X - X*||_F / ||X*||_F. Points may be m x n arrays or ``LowRank(u, s, vt)``;
+    on the latter everything costs O(|Omega| r + (m + n) r^2).
 
     Parameters
     ----------
     rows, cols : int arrays, shape=[k], indices of the observed entries (no duplicates).
     values : float array, shape=[k], finite observed values.
     shape : (m, n).
-    truth : optional array, shape=[m, n], the full matrix X*.
+    truth : optional, the full matrix X*: an m x n array or a factored ``(u, s, vt)``.
+    heldout : optional ``(rows, cols, values)`` test entries, disjoint from Omega.
+
+    The entries are stored sorted row-major (the order of a CSR matrix).
+
+    Example
+    -------
+    >>> mc = MatrixCompletion.generate(50, 2, 600, rng=0)
+    >>> x = mc.spectral_factors(2)          # LowRank(u, s, vt), no 50 x 50 array
+    >>> bool(mc.train_mse(x) < mc.train_mse(np.zeros((50, 50))))
+    True
     """
 
-    def __init__(self, rows, cols, values, shape, truth=None):
+    def __init__(self, rows, cols, values, shape, truth=None, heldout=None):
         if not isinstance(shape, (tuple, list)) or len(shape) != 2:
             raise TypeError(f"shape must be a pair (m, n), got {shape!r}")
         m = check_positive_int(shape[0], "shape[0]")
         n = check_positive_int(shape[1], "shape[1]")
-        rows = _as_index_array(rows, "rows")
-        cols = _as_index_array(cols, "cols")
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim != 1:
-            raise ValueError(f"values must be a 1-d array, got shape {values.shape}")
-        if not (rows.size == cols.size == values.size):
-            raise ValueError(
-                f"rows, cols and values must have the same length, got {rows.size}, "
-                f"{cols.size} and {values.size}"
-            )
-        if rows.size == 0:
-            raise ValueError("at least one observed entry is needed, got zero observations")
-        if np.any(~np.isfinite(values)):
-            raise ValueError("values must be finite (found NaN or inf in the observations)")
-        for name, idx, size in (("rows", rows, m), ("cols", cols, n)):
-            bad = (idx < 0) | (idx >= size)
-            if np.any(bad):
-                raise ValueError(
-                    f"{name} must lie in [0, {size}); found out-of-range index {int(idx[bad][0])}"
-                )
-        flat = rows * n + cols
-        unique, counts = np.unique(flat, return_counts=True)
-        if unique.size != flat.size:
-            k = int(unique[counts > 1][0])
-            raise ValueError(
-                f"observed entries must be distinct; entry ({k // n}, {k % n}) is "
-                f"observed {int(counts[counts > 1][0])} times"
-            )
         self.shape = (m, n)
+        rows, cols, values, flat = _check_entries(
+            _as_index_array(rows, "rows"),
+            _as_index_array(cols, "cols"),
+            _as_values(values, "values"),
+            self.shape,
+        )
         self.rows, self.cols, self.values = rows, cols, values
-        self.truth = None if truth is None else as_matrix(truth, "truth")
-        if self.truth is not None and self.truth.shape != self.shape:
-            raise ValueError(f"truth must have shape {self.shape}, got {self.truth.shape}")
-        # Dense mask and observed values: the hot loop is one masked subtraction.
-        self._mask = np.zeros(self.shape)
-        self._mask[rows, cols] = 1.0
-        self._observed = np.zeros(self.shape)
-        self._observed[rows, cols] = values
+        self._truth = _as_truth(truth, self.shape)
+        self._heldout = None
+        if heldout is not None:
+            if not isinstance(heldout, (tuple, list)) or len(heldout) != 3:
+                raise TypeError("heldout must be a triple (rows, cols, values)")
+            hr, hc, hv, hflat = _check_entries(
+                _as_index_array(heldout[0], "heldout rows"),
+                _as_index_array(heldout[1], "heldout cols"),
+                _as_values(heldout[2], "heldout values"),
+                self.shape,
+                "held-out entries",
+            )
+            common = np.intersect1d(flat, hflat, assume_unique=True)
+            if common.size:
+                k = int(common[0])
+                raise ValueError(
+                    f"heldout must be disjoint from the observed entries; entry "
+                    f"({k // n}, {k % n}) is in both"
+                )
+            self._heldout = (hr, hc, hv)
+        # CSR structure of Omega: E'(X) is csr((residual, cols, indptr)) with no sorting.
+        self._indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=m))])
+        self._cache = _Residual()
+        self._truth_on_omega = None
+        if self._truth is not None:
+            self._truth_on_omega = self._entries(self._truth, rows, cols)
 
     # -- constructors --------------------------------------------------------
     @classmethod
@@ -100,7 +209,8 @@ class MatrixCompletion(MatrixObjective):
         """Arora et al. 2019 ground truth and a uniformly random observed set.
 
         X* = U V^T / sqrt(r) with U (m x r), V (n x r) i.i.d. N(0, 1), rescaled so
-        that ||X*||_F = sqrt(m n); ``observations`` entries drawn without replacement.
+        that ||X*||_F = sqrt(m n); ``observations`` entries drawn without
+        replacement. X* is kept factored (its thin SVD), never as an m x n array.
         """
         n = check_positive_int(n, "n")
         m = n if m is None else check_positive_int(m, "m")
@@ -113,11 +223,19 @@ class MatrixCompletion(MatrixObjective):
         gen = as_rng(rng)
         u = gen.standard_normal((m, rank))
         v = gen.standard_normal((n, rank))
-        truth = u @ v.T / np.sqrt(rank)
-        truth *= np.sqrt(m * n) / np.linalg.norm(truth)
-        flat = gen.choice(m * n, size=observations, replace=False)
+        # Thin SVD of U V^T / sqrt(r) from QRs of the factors: O((m + n) r^2).
+        qu, ru = np.linalg.qr(u)
+        qv, rv = np.linalg.qr(v)
+        a, s, bt = np.linalg.svd(ru @ rv.T / np.sqrt(rank))
+        s = s * (np.sqrt(m * n) / np.linalg.norm(s))
+        truth = LowRank(qu @ a, s, bt @ qv.T)
+        # Generator.choice permutes all m n indices: fine when small (and seed-stable).
+        if m * n <= 4_000_000 or observations * 4 > m * n:
+            flat = gen.choice(m * n, size=observations, replace=False)
+        else:
+            flat = _sample_without_replacement(gen, m * n, observations)
         rows, cols = np.divmod(flat, n)
-        return cls(rows, cols, truth[rows, cols], (m, n), truth)
+        return cls(rows, cols, gather(truth, rows, cols), (m, n), truth)
 
     @classmethod
     def from_triplets(cls, rows, cols, values, shape=None, truth=None) -> MatrixCompletion:
@@ -133,7 +251,10 @@ class MatrixCompletion(MatrixObjective):
     @classmethod
     def from_dense(cls, matrix, truth=None) -> MatrixCompletion:
         """From a dense matrix whose unobserved entries are NaN (inf is an error)."""
-        array = np.asarray(matrix, dtype=np.float64)
+        array = np.asarray(matrix)
+        if array.dtype.kind == "c":
+            raise TypeError(f"matrix must be real, got dtype {array.dtype}")
+        array = array.astype(np.float64)
         if array.ndim != 2 or 0 in array.shape:
             raise ValueError(f"matrix must be a non-empty 2-d array, got shape {array.shape}")
         if np.any(np.isinf(array)):
@@ -141,39 +262,224 @@ class MatrixCompletion(MatrixObjective):
         rows, cols = np.nonzero(~np.isnan(array))
         return cls(rows, cols, array[rows, cols], array.shape, truth)
 
-    # -- loss ----------------------------------------------------------------
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike,
+        one_based: bool | None = None,
+        shape: tuple[int, int] | None = None,
+    ) -> MatrixCompletion:
+        """Read observed entries from a file.
+
+        * ``.mtx``: Matrix Market coordinate format (``scipy.io.mmread``; 1-based by
+          the format's definition, ``one_based`` is ignored);
+        * anything else: one ``row col value`` triplet per line, separated by commas,
+          tabs or whitespace, extra columns ignored (MovieLens ``u.data``: user, item,
+          rating, timestamp). Blank lines and lines starting with ``#`` or ``%`` are
+          skipped, and so is a first line that is a header (non-numeric).
+
+        ``one_based``: True for 1-based indices, False for 0-based, None to detect
+        (1-based exactly when no index is 0). ``shape`` defaults to the largest
+        indices + 1. Every bad line (too few columns, a non-integer index, a
+        non-finite value, an index out of range, a repeated (row, col)) raises
+        ValueError naming the file and the line.
+        """
+        from dlnmanifolds.problems._files import read_entries
+
+        rows, cols, values, shape = read_entries(path, one_based, shape)
+        return cls(rows, cols, values, shape)
+
+    def split(
+        self, fraction: float, rng: np.random.Generator | int | None = None
+    ) -> tuple[MatrixCompletion, MatrixCompletion]:
+        """Hold out a uniformly random ``fraction`` of the observed entries.
+
+        Returns (train, test): ``train`` keeps the other entries and scores
+        ``test_mse`` on the held-out ones; ``test`` holds the held-out entries.
+        Both keep ``truth``.
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)):
+            raise TypeError(f"fraction must be a number in (0, 1), got {fraction!r}")
+        fraction = float(fraction)
+        if not (np.isfinite(fraction) and 0.0 < fraction < 1.0):
+            raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+        k = self.count
+        held = int(round(fraction * k))
+        if held < 1 or held > k - 1:
+            raise ValueError(
+                f"fraction {fraction} of {k} observed entries leaves an empty train or "
+                f"test set ({held} held out)"
+            )
+        perm = as_rng(rng).permutation(k)
+        test, train = perm[:held], perm[held:]
+        test_set = (self.rows[test], self.cols[test], self.values[test])
+        train_problem = MatrixCompletion(
+            self.rows[train],
+            self.cols[train],
+            self.values[train],
+            self.shape,
+            self._truth,
+            heldout=test_set,
+        )
+        return train_problem, MatrixCompletion(*test_set, self.shape, self._truth)
+
+    # -- data ----------------------------------------------------------------
     @property
     def count(self) -> int:
         return int(self.values.size)
 
     @property
+    def truth(self) -> np.ndarray | None:
+        """X* as an m x n array (densifies a factored truth: small problems only)."""
+        return None if self._truth is None else dense(self._truth)
+
+    @property
+    def truth_factors(self) -> LowRank | None:
+        """X* as a ``LowRank`` when it was given factored (``generate``), else None."""
+        return self._truth if isinstance(self._truth, LowRank) else None
+
+    @property
+    def heldout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The held-out (rows, cols, values), or None."""
+        return self._heldout
+
+    @property
     def mask(self) -> np.ndarray:
-        """1 on observed entries, 0 elsewhere (a copy)."""
-        return self._mask.copy()
+        """1 on observed entries, 0 elsewhere (an m x n array: small problems only)."""
+        out = np.zeros(self.shape)
+        out[self.rows, self.cols] = 1.0
+        return out
 
-    def residual_gradient(self, x: np.ndarray) -> np.ndarray:
-        """P_Omega(X - X*)."""
-        return self._mask * (x - self._observed)
+    @staticmethod
+    def _entries(x, rows, cols) -> np.ndarray:
+        low = as_low_rank(x)
+        if low is not None:
+            return gather(low, rows, cols)
+        return np.asarray(x, dtype=np.float64)[rows, cols]
 
-    def hessian(self, x: np.ndarray, xdot: np.ndarray) -> np.ndarray:
-        """P_Omega(Xdot)."""
-        return self._mask * xdot
+    def _check_shape(self, x) -> None:
+        if tuple(np.shape(x) if as_low_rank(x) is None else as_low_rank(x).shape) != self.shape:
+            raise ValueError(f"x must have shape {self.shape}")
 
-    def loss(self, x: np.ndarray) -> float:
+    # -- loss ----------------------------------------------------------------
+    def residual(self, x) -> np.ndarray:
+        """(X - X*) on Omega, shape [k], in ``rows``/``cols`` order; O(|Omega| r) on a LowRank.
+
+        The last factored point's residual is cached (by the identity of u, s, vt)."""
+        low = as_low_rank(x)
+        if low is None:
+            return np.asarray(x, dtype=np.float64)[self.rows, self.cols] - self.values
+        if low.shape != self.shape:
+            raise ValueError(f"x must have shape {self.shape}, got {low.shape}")
+        cached = self._cache.get(low)
+        if cached is None:
+            cached = gather(low, self.rows, self.cols) - self.values
+            self._cache.put(low, cached)
+        return cached
+
+    def gradient_matrix(self, x) -> scipy.sparse.csr_matrix:
+        """E'(X) = P_Omega(X - X*) as a CSR matrix (G @ V, G.T @ U cost O(|Omega| r))."""
+        return scipy.sparse.csr_matrix(
+            (self.residual(x), self.cols, self._indptr), shape=self.shape
+        )
+
+    def residual_gradient(self, x) -> np.ndarray:
+        """P_Omega(X - X*) as an m x n array (the full-rank geometries)."""
+        out = np.zeros(self.shape)
+        out[self.rows, self.cols] = self.residual(x)
+        return out
+
+    def hessian(self, x, xdot) -> np.ndarray:
+        """P_Omega(Xdot), an m x n array."""
+        out = np.zeros(self.shape)
+        out[self.rows, self.cols] = self._entries(xdot, self.rows, self.cols)
+        return out
+
+    def loss(self, x) -> float:
         """1/2 ||P_Omega(X - X*)||^2."""
-        r = self.residual_gradient(x)
-        return 0.5 * float(np.vdot(r, r))
+        r = self.residual(x)
+        return 0.5 * float(np.dot(r, r))
 
     # -- evaluation ----------------------------------------------------------
-    def test_mse(self, x: np.ndarray) -> float:
-        """Mean of (X - X*)^2 over the unobserved entries (NaN without truth or if none)."""
-        unobserved = self._mask.size - self.count
-        if self.truth is None or unobserved == 0:
+    def test_mse(self, x) -> float:
+        """Mean of (X - X*)^2 on the held-out entries, else on the unobserved entries
+        against ``truth`` (NaN when neither is available or nothing is unobserved)."""
+        if self._heldout is not None:
+            hr, hc, hv = self._heldout
+            d = self._entries(x, hr, hc) - hv
+            return float(np.dot(d, d)) / d.size
+        m, n = self.shape
+        unobserved = m * n - self.count
+        if self._truth is None or unobserved == 0:
             return float("nan")
-        d = (1.0 - self._mask) * (x - self.truth)
-        return float(np.vdot(d, d)) / unobserved
+        if as_low_rank(x) is None:  # dense: zero Omega out of X - X* exactly
+            d = np.asarray(x, dtype=np.float64) - dense(self._truth)
+            d[self.rows, self.cols] = 0.0
+            return float(np.vdot(d, d)) / unobserved
+        # Factored: ||X - X*||^2 (stable, O((m + n) r^2)) minus the part on Omega;
+        # the subtraction loses ~ eps ||X - X*||^2 / (m n - |Omega|) absolutely.
+        on_omega = self._entries(x, self.rows, self.cols) - self._truth_on_omega
+        total = self._difference_norm(x) ** 2
+        return max(total - float(np.dot(on_omega, on_omega)), 0.0) / unobserved
+
+    def _difference_norm(self, x) -> float:
+        low = as_low_rank(x)
+        if low is not None and isinstance(self._truth, LowRank):
+            return difference_norm(low, self._truth)
+        return float(np.linalg.norm(dense(x) - dense(self._truth)))
+
+    def relative_error(self, x) -> float:
+        """||X - X*||_F / ||X*||_F (NaN without truth); factored when both are."""
+        if self._truth is None:
+            return float("nan")
+        norm = (
+            frobenius_norm(self._truth)
+            if isinstance(self._truth, LowRank)
+            else float(np.linalg.norm(self._truth))
+        )
+        return self._difference_norm(x) / norm
+
+    # -- spectral start ------------------------------------------------------
+    def _spectral_operator(self) -> scipy.sparse.csr_matrix:
+        """(m n / |Omega|) P_Omega(X*) as a sparse matrix (Keshavan-Montanari-Oh 2010)."""
+        m, n = self.shape
+        return scipy.sparse.csr_matrix(
+            (self.values * (m * n / self.count), self.cols, self._indptr), shape=self.shape
+        )
 
     def _spectral_matrix(self) -> np.ndarray:
-        """(m n / |Omega|) P_Omega(X*), truncated to rank r by ``spectral_start``
-        (Keshavan–Montanari–Oh 2010)."""
-        return self._observed * (self._mask.size / self.count)
+        return self._spectral_operator().toarray()
+
+    def spectral_factors(self, rank: int) -> LowRank:
+        """The rank-r truncated SVD of (m n / |Omega|) P_Omega(X*), by
+        ``scipy.sparse.linalg.svds`` (no m x n array, no full SVD)."""
+        rank = self._check_rank(rank)
+        if rank >= min(self.shape) - 1:  # ARPACK needs k < min(m, n); tiny problems
+            return super().spectral_factors(rank)
+        u, s, vt = scipy.sparse.linalg.svds(self._spectral_operator(), k=rank, rng=0)
+        order = np.argsort(s)[::-1]
+        return LowRank(u[:, order], s[order], vt[order])
+
+    def spectral_values(self, count: int) -> np.ndarray:
+        """The ``count`` leading singular values of (m n / |Omega|) P_Omega(X*) (svds)."""
+        count = self._check_rank(count)
+        if count >= min(self.shape) - 1:
+            return super().spectral_values(count)
+        s = scipy.sparse.linalg.svds(
+            self._spectral_operator(), k=count, return_singular_vectors=False, rng=0
+        )
+        return np.sort(s)[::-1]
+
+
+def _sample_without_replacement(gen: np.random.Generator, size: int, k: int) -> np.ndarray:
+    """k distinct integers in [0, size), uniformly, in O(k) memory (k <= size / 4).
+
+    Rejection: draw with replacement, keep first occurrences, top up.
+    """
+    chosen = np.empty(0, dtype=np.int64)
+    while chosen.size < k:
+        draw = gen.integers(0, size, size=int(1.1 * (k - chosen.size)) + 16)
+        merged = np.concatenate([chosen, draw])
+        _, first = np.unique(merged, return_index=True)
+        chosen = merged[np.sort(first)]
+    return chosen[:k]

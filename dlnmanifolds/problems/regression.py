@@ -12,6 +12,7 @@ import numpy as np
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_positive_int
 from dlnmanifolds.problems._objective import MatrixObjective
+from dlnmanifolds.problems.lowrank import dense
 
 
 class Regression(MatrixObjective):
@@ -96,6 +97,7 @@ class Regression(MatrixObjective):
 
     def residual_gradient(self, x: np.ndarray) -> np.ndarray:
         """(W A - B) A^T."""
+        x = dense(x)
         return x @ self._gram - self._cross
 
     def hessian(self, x: np.ndarray, xdot: np.ndarray) -> np.ndarray:
@@ -104,6 +106,7 @@ class Regression(MatrixObjective):
 
     def loss(self, x: np.ndarray) -> float:
         """1/2 ||W A - B||^2 = 1/2 tr(W G W^T) - <W, B A^T> + 1/2 ||B||^2."""
+        x = dense(x)
         return max(
             0.5 * float(np.vdot(x @ self._gram, x)) - float(np.vdot(x, self._cross)) + self._const,
             0.0,
@@ -112,7 +115,7 @@ class Regression(MatrixObjective):
     def test_mse(self, x: np.ndarray) -> float:
         if self.test_inputs is None:
             return float("nan")
-        d = x @ self.test_inputs - self.test_targets
+        d = dense(x) @ self.test_inputs - self.test_targets
         return float(np.vdot(d, d)) / d.size
 
     def _spectral_matrix(self) -> np.ndarray:

@@ -21,6 +21,7 @@ from dlnmanifolds.core.fixed_rank import (
     _riemannian_hessian,
     _weights,
     embed_tangent,
+    transport_tangent,
 )
 from dlnmanifolds.pymanopt._membership import CheckedMembership
 
@@ -132,10 +133,26 @@ class DLNFixedRank(CheckedMembership, Manifold):
         return _FixedRankPoint(u, s, vt)
 
     # -- metric --------------------------------------------------------------
+    def _point_weights(self, point):
+        """K_rr and c of ``point``, computed once per point.
+
+        The weights depend on s only; solvers call the metric several times per
+        point, so the last two s arrays are kept (by identity, with a content
+        check: an s modified in place is recomputed).
+        """
+        s = point[1]
+        cache = self.__dict__.setdefault("_weights_cache", [])
+        for key, copy, weights in cache:
+            if key is s and np.array_equal(copy, s):
+                return weights
+        s_array = np.asarray(s)
+        weights = _weights(s_array, self._depth)
+        cache.insert(0, (s, s_array.copy(), weights))
+        del cache[2:]
+        return weights
+
     def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
-        return _inner(
-            _weights(np.asarray(point[1]), self._depth), tangent_vector_a, tangent_vector_b
-        )
+        return _inner(self._point_weights(point), tangent_vector_a, tangent_vector_b)
 
     def norm(self, point, tangent_vector) -> float:
         return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
@@ -158,7 +175,7 @@ class DLNFixedRank(CheckedMembership, Manifold):
         else:
             du, _, dvt = euclidean_gradient
             gv, gtu = du / s, dvt.T / s
-        up, mm, vp = _riemannian_gradient(u, vt.T, _weights(np.asarray(s), self._depth), gv, gtu)
+        up, mm, vp = _riemannian_gradient(u, vt.T, self._point_weights(point), gv, gtu)
         return _FixedRankTangentVector(up, mm, vp)
 
     def euclidean_to_riemannian_hessian(
@@ -188,7 +205,7 @@ class DLNFixedRank(CheckedMembership, Manifold):
             u,
             s,
             vt.T,
-            _weights(s, self._depth),
+            self._point_weights(point),
             self._depth,
             euclidean_gradient,
             euclidean_hessian,
@@ -203,7 +220,7 @@ class DLNFixedRank(CheckedMembership, Manifold):
         u, s, vt = point
         s = np.asarray(s)
         nu, ns, nv = _lifted_retraction(
-            u, s, vt.T, _weights(s, self._depth), self._depth, tangent_vector
+            u, s, vt.T, self._point_weights(point), self._depth, tangent_vector
         )
         return _FixedRankPoint(nu, ns, nv.T)
 
@@ -211,7 +228,10 @@ class DLNFixedRank(CheckedMembership, Manifold):
         return self._embedded.embedding(point, tangent_vector)
 
     def transport(self, point_a, point_b, tangent_vector_a) -> _FixedRankTangentVector:
-        return self._embedded.transport(point_a, point_b, tangent_vector_a)
+        # The Frobenius projection onto T_{X_b}, in factored form (no m x n array).
+        return _FixedRankTangentVector(
+            *transport_tangent(point_a[0], point_a[2].T, tangent_vector_a, point_b[0], point_b[2].T)
+        )
 
     def to_matrix(self, point) -> np.ndarray:
         """X = u diag(s) vt."""

@@ -18,7 +18,7 @@ def test_generator_follows_arora(seed, n, rank, frac):
     assert np.linalg.matrix_rank(mc.truth) == rank
     assert mc.count == k
     assert len(set(zip(mc.rows.tolist(), mc.cols.tolist()))) == k  # no duplicates
-    np.testing.assert_array_equal(mc.values, mc.truth[mc.rows, mc.cols])
+    np.testing.assert_allclose(mc.values, mc.truth[mc.rows, mc.cols], rtol=0, atol=1e-13)
     again = MatrixCompletion.generate(n, rank, k, rng=seed)
     np.testing.assert_array_equal(again.truth, mc.truth)
     np.testing.assert_array_equal(again.rows, mc.rows)
@@ -55,15 +55,17 @@ def test_loss_gradient_hessian(seed):
     r = x[mc.rows, mc.cols] - mc.values
     assert mc.loss(x) == pytest.approx(0.5 * np.sum(r**2))
     assert mc.train_mse(x) == pytest.approx(np.mean(r**2))
-    assert mc.loss(mc.truth) == 0.0
-    assert mc.test_mse(mc.truth) == 0.0 and mc.relative_error(mc.truth) == 0.0
+    assert mc.loss(mc.truth) == pytest.approx(0.0, abs=1e-28)
+    assert mc.loss(mc.truth_factors) == 0.0  # values are gathered from the factored X*
+    assert mc.test_mse(mc.truth) == pytest.approx(0.0, abs=1e-28)
+    assert mc.relative_error(mc.truth) == pytest.approx(0.0, abs=1e-14)
 
 
 def test_test_error_uses_unobserved_entries_only(rng):
     mc = MatrixCompletion.generate(6, 2, 15, rng=3)
     x = mc.truth.copy()
     x[mc.rows, mc.cols] += 5.0  # change observed entries only
-    assert mc.test_mse(x) == 0.0
+    assert mc.test_mse(x) == pytest.approx(0.0, abs=1e-28)
     y = mc.truth + 1.0
     assert mc.test_mse(y) == pytest.approx(1.0)
     assert mc.relative_error(y) == pytest.approx(np.sqrt(36) / np.linalg.norm(mc.truth))
