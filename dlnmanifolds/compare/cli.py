@@ -104,8 +104,9 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--learning-rate",
         type=_positive(float),
-        default=10.0,
-        help="step of gradient-descent on the mean-over-Omega loss (default 10)",
+        default=None,
+        help="fixed step of gradient-descent on the mean-over-Omega loss "
+        "(default: Armijo backtracking, which cannot diverge)",
     )
     g.add_argument("--max-iterations", type=_positive(int), default=5000)
     g.add_argument("--max-time", type=_positive(float), default=60.0, help="seconds per run")
@@ -130,6 +131,39 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_report_arguments(p: argparse.ArgumentParser) -> None:
+    """--config FILE and --test-target (issue 15)."""
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="read the options from a TOML file (keys = these flags without '--', e.g. "
+        "max-time = 10; lists as arrays) or from a results.json; flags given here override",
+    )
+    p.add_argument(
+        "--test-target",
+        type=float,
+        default=None,
+        help="a run succeeds only if it also ends with test MSE <= this (recovery, not "
+        "only fitting the observations); default: the train target alone",
+    )
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse, reading --config FILE first so that flags on the command line win."""
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None) is None:
+        return args
+    from dlnmanifolds.compare.config import config_to_argv, load_config
+
+    try:
+        extra = config_to_argv(load_config(args.config))
+    except ValueError as exc:
+        parser.exit(2, f"dlnmanifolds compare: error: {exc}\n")
+    k = argv.index("compare") + 1
+    return parser.parse_args([*argv[:k], *extra, *argv[k:]])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlnmanifolds",
@@ -150,7 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_compare_arguments(p)
+    _add_report_arguments(p)
     return parser
+
+
+def _stored_config(args: argparse.Namespace) -> dict:
+    from dlnmanifolds.compare.config import resolved_config
+
+    options = argparse.ArgumentParser(add_help=False)
+    _add_compare_arguments(options)
+    _add_report_arguments(options)
+    return resolved_config(args, vars(options.parse_args([])))
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -186,11 +230,15 @@ def run_compare(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
         plots=not args.no_plots,
+        test_target=args.test_target,
+        metadata={"config": _stored_config(args)},
     )
     print(result.table())
     for note in result.skipped:
         print(f"skipped: {note}")
-    files = "runs.jsonl, results.csv, results.json" + ("" if args.no_plots else ", curves.png")
+    files = "runs.jsonl, results.csv, results.json, report.html" + (
+        "" if args.no_plots else ", curves.png, time_to_target.png, profile.png"
+    )
     print(f"wrote {files} to {result.output}")
     return 0
 
@@ -198,7 +246,8 @@ def run_compare(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dlnmanifolds`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0

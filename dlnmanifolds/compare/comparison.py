@@ -17,12 +17,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from dlnmanifolds.compare.config import package_versions
 from dlnmanifolds.compare.report import (
     format_table,
-    plot_curves,
+    problem_title,
     summarize,
     write_csv,
     write_json,
+    write_report,
 )
 from dlnmanifolds.compare.run import run_one
 from dlnmanifolds.compare.solvers import RANK_ADAPTIVE, check_solver, solver_supports
@@ -113,6 +115,8 @@ def build_grid(
         check_positive_int(getattr(settings, name), name)
     for name in ("max_time", "learning_rate", "init_scale", "divergence"):
         value = getattr(settings, name)
+        if name == "learning_rate" and value is None:
+            continue  # Armijo backtracking
         if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     if not isinstance(settings.target, (int, float)) or settings.target < 0:
@@ -141,13 +145,16 @@ class ComparisonResult:
     records: list[dict]
     skipped: list[str]
     output: Path | None = None
+    target: float | None = None
+    test_target: float | None = None
 
     def summary(self) -> list[dict]:
-        """One row per method, medians over seeds (see ``report.summarize``)."""
-        return summarize(self.records)
+        """One row per method, ranked (see ``aggregate.aggregate``)."""
+        return summarize(self.records, self.test_target)
 
     def table(self) -> str:
-        return format_table(self.summary())
+        """The ranked table, the winner line and the meaning of each status."""
+        return format_table(self.summary(), self.target, self.test_target)
 
 
 def load_records(path: Path) -> list[dict]:
@@ -208,6 +215,8 @@ def compare(
     overwrite: bool = False,
     progress: bool = True,
     plots: bool = True,
+    test_target: float | None = None,
+    metadata: dict | None = None,
 ) -> ComparisonResult:
     """Run the grid; the result holds one record per run (in grid order).
 
@@ -221,9 +230,16 @@ def compare(
     jobs : local worker processes; scheduler : address of a Dask scheduler.
     resume : skip runs already in output/runs.jsonl (same configuration only).
     overwrite : discard an existing output/runs.jsonl.
+    test_target : a success must also end with test MSE <= test_target (recovery).
+    metadata : stored in results.json and report.html (the CLI stores its config);
+        the package versions are always added.
     """
     settings = RunSettings() if settings is None else settings
     jobs = check_positive_int(jobs, "jobs")
+    if test_target is not None and not (
+        isinstance(test_target, (int, float)) and test_target >= 0
+    ):
+        raise ValueError(f"test_target must be a number >= 0 or None, got {test_target!r}")
     grid = build_grid(problem, geometries, depths, solvers, seeds, settings)
     config = config_hash(problem, settings)
     done: dict[str, dict] = {}
@@ -273,10 +289,23 @@ def compare(
     order = {s.key: k for k, s in enumerate(grid.runs)}
     records.sort(key=lambda r: order[r["key"]])
     if out_dir is not None:
+        meta = {**(metadata or {}), "versions": package_versions()}
         write_csv(records, out_dir / "results.csv")
         write_json(
-            records, out_dir / "results.json", skipped=grid.skipped, summary=summarize(records)
+            records,
+            out_dir / "results.json",
+            skipped=grid.skipped,
+            summary=summarize(records, test_target),
+            **meta,
         )
-        if plots:
-            plot_curves(records, out_dir / "curves.png")
-    return ComparisonResult(records, grid.skipped, out_dir)
+        write_report(
+            records,
+            out_dir,
+            title=problem_title(problem),
+            target=settings.target,
+            test_target=test_target,
+            skipped=grid.skipped,
+            plots=plots,
+            metadata=meta,
+        )
+    return ComparisonResult(records, grid.skipped, out_dir, settings.target, test_target)

@@ -94,7 +94,8 @@ class RunSettings:
     """Settings shared by every run of a comparison.
 
     target : stop when the training MSE is <= target (Arora et al. 2019 use 1e-6).
-    learning_rate : step of ``gradient-descent`` (on the mean-over-Omega loss).
+    learning_rate : fixed step of ``gradient-descent`` (on the mean-over-Omega loss);
+        None (default): Armijo backtracking, which cannot diverge.
     divergence : a run whose loss exceeds ``divergence`` x its initial loss, or is
         not finite, is recorded as diverged.
     blas_threads : BLAS threads inside each run (1: honest timings, no oversubscription).
@@ -103,7 +104,7 @@ class RunSettings:
     rank: int | None = None
     init: str = "small"
     init_scale: float = 1e-3
-    learning_rate: float = 10.0
+    learning_rate: float | None = None
     max_iterations: int = 5000
     max_time: float = 60.0
     target: float = 1e-6
