@@ -165,7 +165,7 @@ def _target_text(target: float | None, test_target: float | None = None) -> str:
 def winner_line(
     rows: Sequence[dict], target: float | None = None, test_target: float | None = None
 ) -> str:
-    """One sentence naming the winner and the runner-up with the ratio of their times.
+    r"""One sentence naming the winner and the runner-up with the ratio of their times.
 
     ``rows`` must be ranked (as :func:`aggregate` returns them).
 

@@ -236,9 +236,7 @@ def compare(
     """
     settings = RunSettings() if settings is None else settings
     jobs = check_positive_int(jobs, "jobs")
-    if test_target is not None and not (
-        isinstance(test_target, (int, float)) and test_target >= 0
-    ):
+    if test_target is not None and not (isinstance(test_target, (int, float)) and test_target >= 0):
         raise ValueError(f"test_target must be a number >= 0 or None, got {test_target!r}")
     grid = build_grid(problem, geometries, depths, solvers, seeds, settings)
     config = config_hash(problem, settings)
