@@ -230,23 +230,27 @@ def _fmt_mse(value: float | None) -> str:
     return f"{value:.2e}"
 
 
-#: (header, alignment) of the text table's columns.
-HEADERS: tuple[tuple[str, str], ...] = (
-    ("#", ">"),
-    ("geometry", "<"),
-    ("N", ">"),
-    ("solver", "<"),
-    ("reached target", ">"),
-    ("time to target s: median (min-max)", ">"),
-    ("iterations to target: median (min-max)", ">"),
-    ("train MSE: median all seeds", ">"),
-    ("test MSE: median all seeds", ">"),
-    ("outcomes", "<"),
-)
+def table_headers(rows: Sequence[dict]) -> list[tuple[str, str]]:
+    """(header, alignment) of the table's columns; 'median of k' when every method ran
+    k seeds."""
+    counts = {r["runs"] for r in rows}
+    over = f"median of {counts.pop()}" if len(counts) == 1 else "median over seeds"
+    return [
+        ("#", ">"),
+        ("geometry", "<"),
+        ("N", ">"),
+        ("solver", "<"),
+        ("reached target", ">"),
+        ("time to target s", ">"),
+        ("iterations to target", ">"),
+        (f"train MSE, {over}", ">"),
+        (f"test MSE, {over}", ">"),
+        ("outcomes", "<"),
+    ]
 
 
 def table_cells(row: dict) -> list[str]:
-    """The text of one row's cells, in the order of :data:`HEADERS`."""
+    """The text of one row's cells, in the order of :func:`table_headers`."""
     return [
         str(row["rank"]),
         row["geometry"],
@@ -267,10 +271,12 @@ def table_footer(
     """Lines under the table: what the columns are and what each status seen means."""
     goal = _target_text(target, test_target)
     lines = [
-        f"Ranked by success rate, then median time to target. 'reached target': runs with "
-        f"{goal}; time and iterations to target: median (min-max) over those runs only; "
-        "train/test MSE: median over all seeds, a diverged or failed run counted as inf "
-        "(n/a: no ground truth).",
+        "Ranked by success rate, then median time to target.",
+        f"reached target: runs that ended with {goal}.",
+        "time / iterations to target: median (min-max) over the runs that reached it.",
+        "train / test MSE: median over all seeds of the final value; a diverged or failed "
+        "run counts as inf; n/a: no ground truth.",
+        "outcomes: how each run stopped:",
     ]
     seen = sorted({s for row in rows for s in row["statuses"]})
     for status in seen:
@@ -282,10 +288,11 @@ def format_aggregate(
     rows: Sequence[dict], target: float | None = None, test_target: float | None = None
 ) -> str:
     """The ranked plain-text table, the winner line and the footer."""
-    header = [h for h, _ in HEADERS]
+    headers = table_headers(rows)
+    header = [h for h, _ in headers]
     body = [table_cells(r) for r in rows]
     widths = [max([len(h)] + [len(b[k]) for b in body]) for k, h in enumerate(header)]
-    align = [a for _, a in HEADERS]
+    align = [a for _, a in headers]
 
     def line(cells):
         return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()

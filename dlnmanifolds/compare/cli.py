@@ -197,6 +197,15 @@ def _stored_config(args: argparse.Namespace) -> dict:
     return resolved_config(args, vars(options.parse_args([])))
 
 
+def _skipped_lines(skipped: Sequence[str]) -> list[str]:
+    """'skipped: A, B: reason', one line per reason (each note is 'cell: reason')."""
+    by_reason: dict[str, list[str]] = {}
+    for note in skipped:
+        cell, _, reason = note.partition(": ")
+        by_reason.setdefault(reason, []).append(cell)
+    return [f"skipped {', '.join(cells)}: {reason}" for reason, cells in by_reason.items()]
+
+
 def run_compare(args: argparse.Namespace) -> int:
     problem = ProblemSpec(
         kind=args.problem,
@@ -234,8 +243,8 @@ def run_compare(args: argparse.Namespace) -> int:
         metadata={"config": _stored_config(args)},
     )
     print(result.table())
-    for note in result.skipped:
-        print(f"skipped: {note}")
+    for line in _skipped_lines(result.skipped):
+        print(line)
     files = "runs.jsonl, results.csv, results.json, report.html" + (
         "" if args.no_plots else ", curves.png, time_to_target.png, profile.png"
     )

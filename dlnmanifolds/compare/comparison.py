@@ -74,6 +74,21 @@ def _seeds(seeds) -> list[int]:
     return [int(s) for s in values]
 
 
+#: At depth 1 these geometries are all plain Euclidean optimization of X (g^1 is the
+#: Frobenius metric, a 1-layer balanced network is any matrix): one run is enough.
+SAME_AT_DEPTH_ONE = ("factors", "euclidean", "balanced", "dln-matrices")
+
+
+def _duplicate(geometry: str, depth: int, solver: str, ran: set) -> str | None:
+    """The reason to skip a cell that repeats one already in the grid, else None."""
+    if depth != 1 or geometry not in SAME_AT_DEPTH_ONE:
+        return None
+    for other in SAME_AT_DEPTH_ONE:
+        if other != geometry and (other, 1, solver) in ran:
+            return f"at depth 1 it is the same Euclidean problem on X as {other} N=1"
+    return None
+
+
 def build_grid(
     problem: ProblemSpec | FixedProblem,
     geometries: Sequence[str],
@@ -85,7 +100,9 @@ def build_grid(
     """Validate every name and number, then list the runs (before any run starts).
 
     Depth-free geometries (``fixed-rank``, ``euclidean``) run once, at depth 1.
-    Second-order solvers are skipped on geometries without a Hessian.
+    Second-order solvers are skipped on geometries without a Hessian, and at depth 1
+    ``euclidean``, ``balanced`` and ``dln-matrices`` repeat ``factors`` (the first of them
+    in the grid runs).
     """
     if not isinstance(problem, (ProblemSpec, FixedProblem)):
         raise TypeError(
@@ -122,7 +139,7 @@ def build_grid(
     if not isinstance(settings.target, (int, float)) or settings.target < 0:
         raise ValueError(f"target must be a number >= 0, got {settings.target!r}")
 
-    runs, skipped, seen = [], [], set()
+    runs, skipped, seen, ran = [], [], set(), set()
     for geometry in dict.fromkeys(geometries):
         for depth in dict.fromkeys(depths):
             depth = 1 if geometry in DEPTH_FREE else depth
@@ -130,10 +147,13 @@ def build_grid(
                 if (geometry, depth, solver) in seen:
                     continue
                 seen.add((geometry, depth, solver))
-                reason = solver_supports(solver, geometry)
+                reason = solver_supports(solver, geometry) or _duplicate(
+                    geometry, depth, solver, ran
+                )
                 if reason is not None:
                     skipped.append(f"{solver} on {geometry} (depth {depth}): {reason}")
                     continue
+                ran.add((geometry, depth, solver))
                 runs.extend(RunSpec(problem, geometry, depth, solver, s, settings) for s in seeds)
     return Grid(runs, skipped)
 

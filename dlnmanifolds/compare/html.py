@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from dlnmanifolds.compare.aggregate import HEADERS, table_cells, table_footer, winner_line
+from dlnmanifolds.compare.aggregate import table_cells, table_footer, table_headers, winner_line
 from dlnmanifolds.compare.figures import FIGURES
 
 _STYLE = """
@@ -33,6 +33,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
        padding: 0 1em; color: #222; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+td { white-space: nowrap; }
 th { background: #f2f2f2; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.winner td { background: #eef8ee; }
@@ -70,14 +71,15 @@ def write_html(
         f'<p class="winner">{escape(winner_line(rows, target, test_target))}</p>',
         '<table id="summary"><thead><tr>',
     ]
-    numeric = {h for h, a in HEADERS if a == ">"}
-    parts.append("".join(f"<th>{escape(h)}</th>" for h, _ in HEADERS))
+    headers = table_headers(rows)
+    numeric = {h for h, a in headers if a == ">"}
+    parts.append("".join(f"<th>{escape(h)}</th>" for h, _ in headers))
     parts.append("</tr></thead><tbody>")
     for k, row in enumerate(rows):
         cls = ' class="winner"' if k == 0 and row["successes"] else ""
         cells = "".join(
             f'<td class="num">{escape(c)}</td>' if h in numeric else f"<td>{escape(c)}</td>"
-            for (h, _), c in zip(HEADERS, table_cells(row))
+            for (h, _), c in zip(headers, table_cells(row))
         )
         parts.append(f"<tr{cls}>{cells}</tr>")
     parts.append("</tbody></table>")

@@ -158,8 +158,10 @@ def test_config_round_trip(tmp_path, capsys):
     assert stored["max-iterations"] == 40 and stored["test-target"] == 0.5
     assert {"numpy", "pymanopt", "geomstats", "python"} <= set(payload["versions"])
     keys = [r["key"] for r in payload["runs"]]
-    # factors: 2 depths x gradient-descent; euclidean: depth 1 x both solvers; 2 seeds.
-    assert len(keys) == (2 + 2) * 2
+    # factors: 2 depths x gradient-descent; euclidean: nuclear-norm (its gradient-descent
+    # repeats factors N=1); 2 seeds.
+    assert len(keys) == (2 + 1) * 2
+    assert any("gradient-descent on euclidean" in s for s in payload["skipped"])
     # results.json is itself a config: rerunning it gives the same grid and the same numbers.
     assert (
         main(
