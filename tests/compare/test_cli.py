@@ -32,7 +32,10 @@ def test_compare_command_runs_and_resumes(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "train MSE" in out and "test MSE" in out and "Winner" in out
-    assert "skipped trust-regions on dln-fixed-rank (depth 1), trust-regions on dln-fixed-rank (depth 2): " in out
+    assert (
+        "skipped trust-regions on dln-fixed-rank (depth 1), trust-regions on dln-fixed-rank "
+        "(depth 2): " in out
+    )
     first = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert len(first) == (2 * 3 + 2 * 2) * 2
     assert main(argv + ["--resume"]) == 0  # nothing left to do

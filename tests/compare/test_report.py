@@ -202,3 +202,21 @@ def test_command_line_overrides_config_and_bad_config_is_named(tmp_path, capsys)
     with pytest.raises(SystemExit):
         _parse(build_parser(), ["compare", "--config", str(config)])
     assert "sizes" in capsys.readouterr().err
+
+
+def test_readme_main_job_and_example_config_are_the_same_comparison():
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    line = next(
+        s for s in (root / "README.md").read_text().splitlines() if "dlnmanifolds compare" in s
+    )
+    readme = shlex.split(line.split("dlnmanifolds compare", 1)[1])
+    from_readme = _parse(build_parser(), ["compare", *readme])
+    from_config = _parse(
+        build_parser(), ["compare", "--config", str(root / "examples/compare.toml")]
+    )
+    assert {k: v for k, v in vars(from_readme).items() if k != "config"} == {
+        k: v for k, v in vars(from_config).items() if k != "config"
+    }
