@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> float:
         return anp.sum(anp.log(anp.cosh(residual)))  # robust to outlying entries
 
     problem = pymanopt.Problem(manifold, cost)
-    solver = pymanopt.optimizers.TrustRegions(max_iterations=10 if args.fast else 50, verbosity=0)
+    solver = pymanopt.optimizers.TrustRegions(
+        max_iterations=10 if args.fast else 50, verbosity=0, log_verbosity=1
+    )
     result = solver.run(problem, initial_point=balanced_factors(np.eye(3), depth=3))
     # ---------------------------------------------------------------------------
 
@@ -58,9 +60,25 @@ def main(argv: list[str] | None = None) -> float:
         f"max |X - target| = {error:.2e}; imbalance {imbalance(result.point):.1e}"
     )
     print(summary)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    costs = result.log["iterations"]["cost"]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.semilogy(range(len(costs)), np.maximum(costs, 1e-16), "o-")
+    ax.set(
+        xlabel="trust-region iteration",
+        ylabel="log-cosh cost",
+        title="a new cost on BalancedManifold((3, 3, 3, 3))",
+    )
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
     if args.output is not None:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "new_cost_result.txt").write_text(summary + "\n", encoding="utf-8")
+        fig.savefig(args.output / "new_cost.png", dpi=100)
     return error
 
 

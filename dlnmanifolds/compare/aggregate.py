@@ -217,6 +217,8 @@ def _fmt_spread(spread, kind: str) -> str:
     if spread is None:
         return "-"
     med, lo, hi = spread
+    if lo == hi:
+        return f"{med:g}" if kind == "d" else f"{med:.3g}"
     if kind == "d":
         return f"{med:g} ({lo:g}-{hi:g})"
     return f"{med:.3g} ({lo:.3g}-{hi:.3g})"

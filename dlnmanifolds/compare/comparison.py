@@ -48,7 +48,20 @@ RUNS_FILE = "runs.jsonl"
 
 @dataclass
 class Grid:
-    """The runs to do and the combinations skipped (with the reason)."""
+    r"""The runs to do and the combinations skipped (with the reason).
+
+    Example
+    -------
+    >>> from dlnmanifolds.compare import ProblemSpec, RunSettings, build_grid
+    >>> grid = build_grid(ProblemSpec(size=8, rank=1, observations=40),
+    ...                   ["factors", "euclidean"], [1], ["nuclear-norm"], 2,
+    ...                   RunSettings(rank=1))
+    >>> [r.key for r in grid.runs]
+    ['euclidean|1|nuclear-norm|0', 'euclidean|1|nuclear-norm|1']
+    >>> print(grid.skipped[0].replace(": ", ":\n"))
+    nuclear-norm on factors (depth 1):
+    it runs on the euclidean geometry only (a convex problem on X)
+    """
 
     runs: list[RunSpec]
     skipped: list[str] = field(default_factory=list)
@@ -160,7 +173,20 @@ def build_grid(
 
 @dataclass
 class ComparisonResult:
-    """Records of every run (grid order), the skipped combinations, the output directory."""
+    """Records of every run (grid order), the skipped combinations, the output directory.
+
+    Example
+    -------
+    >>> from dlnmanifolds.compare import ProblemSpec, RunSettings, compare
+    >>> result = compare(ProblemSpec(size=8, rank=1, observations=40), ["dln-fixed-rank"],
+    ...                  [2], ["conjugate-gradient"], seeds=2,
+    ...                  settings=RunSettings(rank=1, max_time=5.0), progress=False)
+    >>> row = result.summary()[0]
+    >>> row["successes"], row["runs"]
+    (2, 2)
+    >>> result.table().splitlines()[0].split()[:4]
+    ['#', 'geometry', 'N', 'solver']
+    """
 
     records: list[dict]
     skipped: list[str]

@@ -54,7 +54,14 @@ def solver_supports(solver: str, geometry: str) -> str | None:
 
 @dataclass(frozen=True)
 class SolverOutcome:
-    """How a solver stopped on its own (the runner may stop it earlier)."""
+    """How a solver stopped on its own (the runner may stop it earlier).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> SolverOutcome(point=None, iterations=3, reason="stalled", matrix=np.zeros((2, 2))).reason
+    'stalled'
+    """
 
     point: object
     iterations: int

@@ -41,6 +41,15 @@ class MatrixCompletion(MatrixObjective):
     values : float array, shape=[k], finite observed values.
     shape : (m, n).
     truth : optional array, shape=[m, n], the full matrix X*.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> truth = np.outer([1.0, 2.0], [1.0, 1.0, 3.0])
+    >>> data = MatrixCompletion.from_dense(np.where([[1, 0, 1], [1, 1, 0]], truth, np.nan),
+    ...                                    truth=truth)
+    >>> data.count, data.train_mse(truth), data.test_mse(np.zeros((2, 3)))
+    (4, 0.0, 18.5)
     """
 
     def __init__(self, rows, cols, values, shape, truth=None):
