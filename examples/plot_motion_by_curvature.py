@@ -22,7 +22,10 @@ diagonal entries (X_11, X_22):
   spread of the cloud feeds back through the nonlinear drift of E;
 * with E = 0 (right) the paths are Brownian motion on M, the deterministic flow does
   not move at all, and the mean of the paths moves by curvature alone: it follows
-  X' = β⁻¹ Δ_M φ(X) (dotted) within ± 2 standard errors over the paths.
+  X' = β⁻¹ Δ_M φ(X) (dotted) up to the sampling error (band: ± 2 standard errors at
+  each t; a running mean keeps an early fluctuation, so the band is not independent
+  from one t to the next). Six independent batches of 20000 paths give the initial
+  rates (0.086 ± 0.008, 0.057 ± 0.004) for the predicted (0.09, 0.06).
 """
 
 from __future__ import annotations
