@@ -1,6 +1,6 @@
 """
 Adding your own DLN geometry, checked by check_manifold
-======================================================
+=======================================================
 
 Adding your own DLN geometry: the infinite-depth metric g^inf, checked by check_manifold.
 
