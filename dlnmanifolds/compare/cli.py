@@ -154,14 +154,60 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     args = parser.parse_args(argv)
     if getattr(args, "config", None) is None:
         return args
-    from dlnmanifolds.compare.config import config_to_argv, load_config
+    from dlnmanifolds.compare.config import config_to_argv, load_config, problem_tables
 
     try:
-        extra = config_to_argv(load_config(args.config))
+        config = load_config(args.config)
+        problems = problem_tables(config.pop("problems", None))
+        extra = config_to_argv(config)
     except ValueError as exc:
         parser.exit(2, f"dlnmanifolds compare: error: {exc}\n")
     k = argv.index("compare") + 1
-    return parser.parse_args([*argv[:k], *extra, *argv[k:]])
+    args = parser.parse_args([*argv[:k], *extra, *argv[k:]])
+    if problems:
+        # Each [[problems]] table: the same grid on another problem (in DIR/problem-k/).
+        args.problems = [
+            parser.parse_args([*argv[:k], *extra, *config_to_argv(p), *argv[k:]]) for p in problems
+        ]
+        args.problem_tables = problems
+    return args
+
+
+def run_problems(args: argparse.Namespace) -> int:
+    """One comparison per [[problems]] table in DIR/problem-k/, then a combined report
+    in DIR (time to target and performance profiles over problems and seeds)."""
+    import json
+    from pathlib import Path
+
+    from dlnmanifolds.compare.config import package_versions, problem_label
+    from dlnmanifolds.compare.report import format_table, summarize, write_json, write_report
+
+    root = Path(args.output)
+    records: list[dict] = []
+    for k, (sub, table) in enumerate(zip(args.problems, args.problem_tables)):
+        sub.output = str(root / f"problem-{k}")
+        print(f"== problem {k}: {problem_label(table)}")
+        run_compare(sub)
+        payload = json.loads((Path(sub.output) / "results.json").read_text())
+        for rec in payload["runs"]:
+            records.append({**rec, "problem": f"{k}: {problem_label(table)}"})
+    config = {**_stored_config(args), "problems": args.problem_tables}
+    meta = {"config": config, "versions": package_versions()}
+    title = f"{len(args.problems)} problems"
+    write_json(records, root / "results.json", summary=summarize(records, args.test_target), **meta)
+    write_report(
+        records,
+        root,
+        title=title,
+        target=args.target,
+        test_target=args.test_target,
+        plots=not args.no_plots,
+        metadata=meta,
+    )
+    print(f"== all {len(args.problems)} problems (every seed of every problem is one run)")
+    print(format_table(summarize(records, args.test_target), args.target, args.test_target))
+    print(f"wrote the combined results.json and report.html to {root}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "problems", None):
+            return run_problems(args)
         return run_compare(args)
     except (ValueError, TypeError, FileExistsError, ImportError) as exc:
         parser.exit(2, f"dlnmanifolds compare: error: {exc}\n")

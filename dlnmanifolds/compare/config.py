@@ -4,7 +4,9 @@ The keys are the command-line flags without the leading dashes (``max-time`` or
 ``max_time``); lists are TOML arrays or comma strings; a flag given on the command line
 overrides the file. A comparison's ``results.json`` stores the resolved configuration
 under ``"config"`` (with the package versions under ``"versions"``), and it is itself a
-valid ``--config`` file, so a comparison can be rerun from its results::
+valid ``--config`` file, so a comparison can be rerun from its results. An array of
+``[[problems]]`` tables (problem keys only) runs the same grid on each problem, in
+``DIR/problem-k/``, and writes a combined report in ``DIR``::
 
     # compare.toml
     problem = "matrix-completion"
@@ -62,6 +64,31 @@ def load_config(path: str | Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"--config: {path} is not valid TOML ({exc})") from exc
+
+
+#: The keys a [[problems]] table of a config file may set.
+PROBLEM_KEYS = frozenset({"problem", "size", "rows", "rank", "observations", "samples", "noise"})
+
+
+def problem_tables(value) -> list[dict]:
+    """The [[problems]] tables of a config (each a dict of problem keys), or []."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(p, dict) for p in value):
+        raise ValueError("--config: 'problems' must be a non-empty array of tables [[problems]]")
+    for k, table in enumerate(value):
+        unknown = sorted(set(key.replace("_", "-") for key in table) - PROBLEM_KEYS)
+        if unknown:
+            raise ValueError(
+                f"--config: problems[{k}] sets {', '.join(unknown)}; a problem table takes "
+                f"only {', '.join(sorted(PROBLEM_KEYS))}"
+            )
+    return [dict(p) for p in value]
+
+
+def problem_label(table: dict) -> str:
+    """'size=8, observations=40': a problem table as a label."""
+    return ", ".join(f"{key}={value}" for key, value in table.items())
 
 
 def _flag(key: str) -> str:

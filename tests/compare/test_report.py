@@ -220,3 +220,36 @@ def test_readme_main_job_and_example_config_are_the_same_comparison():
     assert {k: v for k, v in vars(from_readme).items() if k != "config"} == {
         k: v for k, v in vars(from_config).items() if k != "config"
     }
+
+
+def test_config_with_several_problems(tmp_path, capsys):
+    config = tmp_path / "two.toml"
+    config.write_text(
+        'geometries = ["dln-fixed-rank"]\ndepths = [2]\nsolvers = ["conjugate-gradient"]\n'
+        "seeds = 2\nrank = 1\nmax-time = 5\nquiet = true\n"
+        f'output = "{tmp_path / "out"}"\n'
+        "[[problems]]\nsize = 8\nobservations = 40\n"
+        "[[problems]]\nsize = 10\nobservations = 60\n"
+    )
+    assert main(["compare", "--config", str(config)]) == 0
+    out = tmp_path / "out"
+    sizes = [
+        json.loads((out / f"problem-{k}" / "results.json").read_text())["config"]["size"]
+        for k in (0, 1)
+    ]
+    assert sizes == [8, 10]
+    combined = json.loads((out / "results.json").read_text())
+    assert len(combined["runs"]) == 4 and len({r["problem"] for r in combined["runs"]}) == 2
+    assert combined["config"]["problems"] == [
+        {"size": 8, "observations": 40},
+        {"size": 10, "observations": 60},
+    ]
+    _, problems, _ = times_to_target(combined["runs"])
+    assert len(problems) == 4  # Dolan-More problems: (problem, seed) pairs
+    for name in FIGURES:
+        assert (out / name).read_bytes()[:8] == PNG
+    assert "<table" in (out / "report.html").read_text()
+    config.write_text("[[problems]]\nsize = 8\nseeds = 3\n")
+    with pytest.raises(SystemExit):
+        _parse(build_parser(), ["compare", "--config", str(config)])
+    assert "problems[0] sets seeds" in capsys.readouterr().err
