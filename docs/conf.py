@@ -1,9 +1,11 @@
 """Sphinx configuration for the dlnmanifolds documentation.
 
 Build (warnings are errors):  sphinx-build -W -b html docs docs/_build/html
-The example gallery is rendered from ``examples/`` without running the scripts
-(the test suite runs them); set DLNMANIFOLDS_DOCS_RUN_EXAMPLES=1 to execute them
-and embed their figures.
+The example gallery runs every script of ``examples/`` with ``--fast`` and embeds its
+figures (thumbnails included); set DLNMANIFOLDS_DOCS_RUN_EXAMPLES=0 to render the pages
+without running them. Math is rendered by a MathJax bundled with the
+``sphinx-mathjax-offline`` package (copied into ``_static/mathjax``), so the pages show
+formulas offline.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS))  # gallery_args (the --fast arguments of the gallery)
 os.environ.setdefault("MPLBACKEND", "Agg")  # examples never need a display
 
 import dlnmanifolds  # noqa: E402
@@ -31,6 +34,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # serves MathJax from _static/, no CDN
     "sphinx.ext.viewcode",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
@@ -85,12 +89,13 @@ def _gallery_ignore_pattern(examples: Path) -> str:
     return r"(^|[/\\])(" + "|".join(skipped) + r")$"
 
 
-_run_examples = os.environ.get("DLNMANIFOLDS_DOCS_RUN_EXAMPLES", "0") not in ("", "0", "false")
+_run_examples = os.environ.get("DLNMANIFOLDS_DOCS_RUN_EXAMPLES", "1") not in ("", "0", "false")
 plot_gallery = "True" if _run_examples else "False"
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"[/\\]plot_",
+    "filename_pattern": r"\.py$",  # run every example (all take --fast)
+    "reset_argv": "gallery_args.reset_argv",
     "ignore_pattern": _gallery_ignore_pattern(ROOT / "examples"),
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -58,9 +58,29 @@ def main(argv: list[str] | None = None) -> float:
         f"max |X - target| = {error:.2e}; imbalance {imbalance(result.point):.1e}"
     )
     print(summary)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fitted = end_to_end(result.point)
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+    panels = [
+        (target, "target Y"),
+        (fitted, "fitted X = W3 W2 W1"),
+        (np.log10(np.abs(fitted - target) + 1e-17), "log10 |X - Y|"),
+    ]
+    for ax, (values, title) in zip(axes, panels):
+        image = ax.imshow(values, cmap="viridis")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
     if args.output is not None:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "new_cost_result.txt").write_text(summary + "\n", encoding="utf-8")
+        fig.savefig(args.output / "new_cost.png", dpi=100)
     return error
 
 

@@ -13,6 +13,11 @@ S(X) = log vol(O_X) (Menon & Yu 2025, Thm 4):
 * we trace them with :func:`dlnmanifolds.core.orbit.orthogonal_action`, measure
   their length as polygons in the 8-dimensional weight space and compare it with
   exp(S(X)) from :func:`dlnmanifolds.core.entropy.boltzmann_entropy`;
+* the first panel draws a balanced manifold whole, for widths (1, 2, 1): W_1 = a is a
+  column, W_2 = ±aᵀ, X = W_2 W_1 = ±|a|². In the coordinates (a_1, a_2, X) it is two
+  paraboloids, and each level X = const (a plane) slices them in one orbit O_X, a
+  circle of radius √|X| traced by the O(2) action on the hidden layer: the orbits are
+  the fibers of φ on M (Menon 2024, Fig. 9.2);
 * the last panel shows how S depends on the spread of the singular values and on
   the depth N.
 """
@@ -47,6 +52,36 @@ def polygon_length(points) -> float:
     """Length of the closed polygon through the points (Frobenius norm on the layers)."""
     flat = np.array([np.concatenate([w.ravel() for w in p]) for p in points])
     return float(np.sum(np.linalg.norm(np.diff(flat, axis=0), axis=1)))
+
+
+def slicing_panel(ax, n_points: int) -> float:
+    """The balanced manifold of widths (1, 2, 1) and its orbits; returns max |phi - X|."""
+    r, theta = np.meshgrid(np.linspace(0.0, 1.5, 30), np.linspace(0.0, 2.0 * np.pi, 60))
+    for sign, colour in ((1.0, "tab:blue"), (-1.0, "tab:purple")):
+        # W_1 = a = r (cos, sin), W_2 = sign a^T: X = sign r^2 (both are balanced).
+        ax.plot_surface(
+            r * np.cos(theta), r * np.sin(theta), sign * r**2, color=colour, alpha=0.35, linewidth=0
+        )
+    worst = 0.0
+    plane = np.linspace(-1.6, 1.6, 2)
+    px, py = np.meshgrid(plane, plane)
+    for x, colour in ((0.5, "tab:orange"), (1.2, "tab:red"), (-0.8, "tab:green")):
+        start = balanced_factors(np.array([[x]]), 2, widths=(1, 2, 1))
+        orbit = [
+            orthogonal_action(start, [rotation(t)]) for t in np.linspace(0.0, 2.0 * np.pi, n_points)
+        ]
+        worst = max(worst, max(abs(float(end_to_end(w)[0, 0]) - x) for w in orbit))
+        coords = np.array([[w[0][0, 0], w[0][1, 0], end_to_end(w)[0, 0]] for w in orbit])
+        ax.plot(*coords.T, color=colour, lw=2.5, label=f"orbit $O_X$, X = {x:g}")
+        ax.plot_surface(px, py, np.full_like(px, x), color=colour, alpha=0.12, linewidth=0)
+    ax.set(xlabel="$a_1 = W_1[0]$", ylabel="$a_2 = W_1[1]$", zlabel="$X = W_2 W_1$")
+    ax.set_title(
+        "the balanced manifold of widths (1, 2, 1), sliced by\n"
+        "the levels of X: each slice is one group orbit",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7, loc="upper left")
+    return worst
 
 
 def orbit_panel(ax, n_points: int) -> tuple[float, float]:
@@ -116,11 +151,13 @@ def main(argv: list[str] | None = None) -> list:
     args = parse_example_args(parser, argv)
     plt = pyplot()
     n_points = 400 if args.fast else 4000
-    fig = plt.figure(figsize=(16, 5))
-    fig.subplots_adjust(wspace=0.35)
-    worst_g, worst_x = orbit_panel(fig.add_subplot(1, 3, 1, projection="3d"), 200)
-    worst = volume_panel(fig.add_subplot(1, 3, 2), n_points, 4 if args.fast else 12)
-    entropy_panel(fig.add_subplot(1, 3, 3))
+    fig = plt.figure(figsize=(13, 10))
+    fig.subplots_adjust(wspace=0.3, hspace=0.3)
+    worst_s = slicing_panel(fig.add_subplot(2, 2, 1, projection="3d"), 200)
+    worst_g, worst_x = orbit_panel(fig.add_subplot(2, 2, 2, projection="3d"), 200)
+    worst = volume_panel(fig.add_subplot(2, 2, 3), n_points, 4 if args.fast else 12)
+    entropy_panel(fig.add_subplot(2, 2, 4))
+    print(f"widths (1, 2, 1): max |phi(W) - X| along the slicing orbits {worst_s:.1e}")
     print(f"along the orbits: max imbalance {worst_g:.1e}, max |phi(W) - X| {worst_x:.1e}")
     print(f"orbit length vs exp(S): worst relative error {worst:.1e} ({n_points} points)")
     return [save(fig, args.output, "group_orbits.png")]

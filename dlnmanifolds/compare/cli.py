@@ -127,8 +127,9 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--learning-rate",
         type=_positive(float),
-        default=10.0,
-        help="step of gradient-descent on the mean-over-Omega loss (default 10)",
+        default=None,
+        help="fixed step of gradient-descent on the mean-over-Omega loss "
+        "(default: Armijo backtracking, which cannot diverge)",
     )
     g.add_argument("--max-iterations", type=_positive(int), default=5000)
     g.add_argument("--max-time", type=_positive(float), default=60.0, help="seconds per run")
@@ -153,6 +154,85 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_report_arguments(p: argparse.ArgumentParser) -> None:
+    """--config FILE and --test-target (issue 15)."""
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="read the options from a TOML file (keys = these flags without '--', e.g. "
+        "max-time = 10; lists as arrays) or from a results.json; flags given here override",
+    )
+    p.add_argument(
+        "--test-target",
+        type=float,
+        default=None,
+        help="a run succeeds only if it also ends with test MSE <= this (recovery, not "
+        "only fitting the observations); default: the train target alone",
+    )
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse, reading --config FILE first so that flags on the command line win."""
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None) is None:
+        return args
+    from dlnmanifolds.compare.config import config_to_argv, load_config, problem_tables
+
+    try:
+        config = load_config(args.config)
+        problems = problem_tables(config.pop("problems", None))
+        extra = config_to_argv(config)
+    except ValueError as exc:
+        parser.exit(2, f"dlnmanifolds compare: error: {exc}\n")
+    k = argv.index("compare") + 1
+    args = parser.parse_args([*argv[:k], *extra, *argv[k:]])
+    if problems:
+        # Each [[problems]] table: the same grid on another problem (in DIR/problem-k/).
+        args.problems = [
+            parser.parse_args([*argv[:k], *extra, *config_to_argv(p), *argv[k:]]) for p in problems
+        ]
+        args.problem_tables = problems
+    return args
+
+
+def run_problems(args: argparse.Namespace) -> int:
+    """One comparison per [[problems]] table in DIR/problem-k/, then a combined report
+    in DIR (time to target and performance profiles over problems and seeds)."""
+    import json
+    from pathlib import Path
+
+    from dlnmanifolds.compare.config import package_versions, problem_label
+    from dlnmanifolds.compare.report import format_table, summarize, write_json, write_report
+
+    root = Path(args.output)
+    records: list[dict] = []
+    for k, (sub, table) in enumerate(zip(args.problems, args.problem_tables)):
+        sub.output = str(root / f"problem-{k}")
+        print(f"== problem {k}: {problem_label(table)}")
+        run_compare(sub)
+        payload = json.loads((Path(sub.output) / "results.json").read_text())
+        for rec in payload["runs"]:
+            records.append({**rec, "problem": f"{k}: {problem_label(table)}"})
+    config = {**_stored_config(args), "problems": args.problem_tables}
+    meta = {"config": config, "versions": package_versions()}
+    title = f"{len(args.problems)} problems"
+    write_json(records, root / "results.json", summary=summarize(records, args.test_target), **meta)
+    write_report(
+        records,
+        root,
+        title=title,
+        target=args.target,
+        test_target=args.test_target,
+        plots=not args.no_plots,
+        metadata=meta,
+    )
+    print(f"== all {len(args.problems)} problems (every seed of every problem is one run)")
+    print(format_table(summarize(records, args.test_target), args.target, args.test_target))
+    print(f"wrote the combined results.json and report.html to {root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlnmanifolds",
@@ -173,7 +253,26 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_compare_arguments(p)
+    _add_report_arguments(p)
     return parser
+
+
+def _stored_config(args: argparse.Namespace) -> dict:
+    from dlnmanifolds.compare.config import resolved_config
+
+    options = argparse.ArgumentParser(add_help=False)
+    _add_compare_arguments(options)
+    _add_report_arguments(options)
+    return resolved_config(args, vars(options.parse_args([])))
+
+
+def _skipped_lines(skipped: Sequence[str]) -> list[str]:
+    """'skipped: A, B: reason', one line per reason (each note is 'cell: reason')."""
+    by_reason: dict[str, list[str]] = {}
+    for note in skipped:
+        cell, _, reason = note.partition(": ")
+        by_reason.setdefault(reason, []).append(cell)
+    return [f"skipped {', '.join(cells)}: {reason}" for reason, cells in by_reason.items()]
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -209,13 +308,17 @@ def run_compare(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
         plots=not args.no_plots,
+        test_target=args.test_target,
+        metadata={"config": _stored_config(args)},
     )
     print(result.table())
     if args.holdout is not None:
         print_holdout(result.records)
-    for note in result.skipped:
-        print(f"skipped: {note}")
-    files = "runs.jsonl, results.csv, results.json" + ("" if args.no_plots else ", curves.png")
+    for line in _skipped_lines(result.skipped):
+        print(line)
+    files = "runs.jsonl, results.csv, results.json, report.html" + (
+        "" if args.no_plots else ", curves.png, time_to_target.png, profile.png"
+    )
     print(f"wrote {files} to {result.output}")
     return 0
 
@@ -223,11 +326,14 @@ def run_compare(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dlnmanifolds`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "problems", None):
+            return run_problems(args)
         return run_compare(args)
     except (ValueError, TypeError, FileExistsError, ImportError) as exc:
         parser.exit(2, f"dlnmanifolds compare: error: {exc}\n")

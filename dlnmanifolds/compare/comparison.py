@@ -18,12 +18,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from dlnmanifolds.compare.config import package_versions
 from dlnmanifolds.compare.report import (
     format_table,
-    plot_curves,
+    problem_title,
     summarize,
     write_csv,
     write_json,
+    write_report,
 )
 from dlnmanifolds.compare.run import run_one
 from dlnmanifolds.compare.solvers import (
@@ -53,7 +55,20 @@ RUNS_FILE = "runs.jsonl"
 
 @dataclass
 class Grid:
-    """The runs to do and the combinations skipped (with the reason)."""
+    r"""The runs to do and the combinations skipped (with the reason).
+
+    Example
+    -------
+    >>> from dlnmanifolds.compare import ProblemSpec, RunSettings, build_grid
+    >>> grid = build_grid(ProblemSpec(size=8, rank=1, observations=40),
+    ...                   ["factors", "euclidean"], [1], ["nuclear-norm"], 2,
+    ...                   RunSettings(rank=1))
+    >>> [r.key for r in grid.runs]
+    ['euclidean|1|nuclear-norm|0', 'euclidean|1|nuclear-norm|1']
+    >>> print(grid.skipped[0].replace(": ", ":\n"))
+    nuclear-norm on factors (depth 1):
+    it runs on the euclidean geometry only (a convex problem on X)
+    """
 
     runs: list[RunSpec]
     skipped: list[str] = field(default_factory=list)
@@ -88,6 +103,21 @@ def infinite_depth_support(solver: str, geometry: str) -> str | None:
     return None
 
 
+#: At depth 1 these geometries are all plain Euclidean optimization of X (g^1 is the
+#: Frobenius metric, a 1-layer balanced network is any matrix): one run is enough.
+SAME_AT_DEPTH_ONE = ("factors", "euclidean", "balanced", "dln-matrices")
+
+
+def _duplicate(geometry: str, depth: int, solver: str, ran: set) -> str | None:
+    """The reason to skip a cell that repeats one already in the grid, else None."""
+    if depth != 1 or geometry not in SAME_AT_DEPTH_ONE:
+        return None
+    for other in SAME_AT_DEPTH_ONE:
+        if other != geometry and (other, 1, solver) in ran:
+            return f"at depth 1 it is the same Euclidean problem on X as {other} N=1"
+    return None
+
+
 def build_grid(
     problem: ProblemSpec | FixedProblem,
     geometries: Sequence[str],
@@ -99,9 +129,11 @@ def build_grid(
     """Validate every name and number, then list the runs (before any run starts).
 
     Depth-free geometries (``fixed-rank``, ``euclidean``) run once, at depth 1.
-    Second-order solvers are skipped on geometries without a Hessian. Depth
-    ``math.inf`` runs on ``dln-matrices`` with first-order solvers only (g^inf,
-    math.md §4.6); the other cells at that depth are skipped with the reason.
+    Second-order solvers are skipped on geometries without a Hessian, and at depth 1
+    ``euclidean``, ``balanced`` and ``dln-matrices`` repeat ``factors`` (the first of them
+    in the grid runs). Depth ``math.inf`` runs on ``dln-matrices`` with first-order
+    solvers only (g^inf, math.md §4.6); the other cells at that depth are skipped with
+    the reason.
     """
     if not isinstance(problem, (ProblemSpec, FixedProblem)):
         raise TypeError(
@@ -134,12 +166,14 @@ def build_grid(
         check_positive_int(getattr(settings, name), name)
     for name in ("max_time", "learning_rate", "init_scale", "divergence"):
         value = getattr(settings, name)
+        if name == "learning_rate" and value is None:
+            continue  # Armijo backtracking
         if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     if not isinstance(settings.target, (int, float)) or settings.target < 0:
         raise ValueError(f"target must be a number >= 0, got {settings.target!r}")
 
-    runs, skipped, seen = [], [], set()
+    runs, skipped, seen, ran = [], [], set(), set()
     for geometry in dict.fromkeys(geometries):
         for depth in dict.fromkeys(depths):
             depth = 1 if geometry in DEPTH_FREE else depth
@@ -147,30 +181,49 @@ def build_grid(
                 if (geometry, depth, solver) in seen:
                     continue
                 seen.add((geometry, depth, solver))
-                reason = solver_supports(solver, geometry)
+                reason = solver_supports(solver, geometry) or _duplicate(
+                    geometry, depth, solver, ran
+                )
                 if reason is None and depth == math.inf:
                     reason = infinite_depth_support(solver, geometry)
                 if reason is not None:
                     skipped.append(f"{solver} on {geometry} (depth {depth}): {reason}")
                     continue
+                ran.add((geometry, depth, solver))
                 runs.extend(RunSpec(problem, geometry, depth, solver, s, settings) for s in seeds)
     return Grid(runs, skipped)
 
 
 @dataclass
 class ComparisonResult:
-    """Records of every run (grid order), the skipped combinations, the output directory."""
+    """Records of every run (grid order), the skipped combinations, the output directory.
+
+    Example
+    -------
+    >>> from dlnmanifolds.compare import ProblemSpec, RunSettings, compare
+    >>> result = compare(ProblemSpec(size=8, rank=1, observations=40), ["dln-fixed-rank"],
+    ...                  [2], ["conjugate-gradient"], seeds=2,
+    ...                  settings=RunSettings(rank=1, max_time=5.0), progress=False)
+    >>> row = result.summary()[0]
+    >>> row["successes"], row["runs"]
+    (2, 2)
+    >>> result.table().splitlines()[0].split()[:4]
+    ['#', 'geometry', 'N', 'solver']
+    """
 
     records: list[dict]
     skipped: list[str]
     output: Path | None = None
+    target: float | None = None
+    test_target: float | None = None
 
     def summary(self) -> list[dict]:
-        """One row per method, medians over seeds (see ``report.summarize``)."""
-        return summarize(self.records)
+        """One row per method, ranked (see ``aggregate.aggregate``)."""
+        return summarize(self.records, self.test_target)
 
     def table(self) -> str:
-        return format_table(self.summary())
+        """The ranked table, the winner line and the meaning of each status."""
+        return format_table(self.summary(), self.target, self.test_target)
 
 
 def load_records(path: Path) -> list[dict]:
@@ -231,6 +284,8 @@ def compare(
     overwrite: bool = False,
     progress: bool = True,
     plots: bool = True,
+    test_target: float | None = None,
+    metadata: dict | None = None,
 ) -> ComparisonResult:
     """Run the grid; the result holds one record per run (in grid order).
 
@@ -244,9 +299,14 @@ def compare(
     jobs : local worker processes; scheduler : address of a Dask scheduler.
     resume : skip runs already in output/runs.jsonl (same configuration only).
     overwrite : discard an existing output/runs.jsonl.
+    test_target : a success must also end with test MSE <= test_target (recovery).
+    metadata : stored in results.json and report.html (the CLI stores its config);
+        the package versions are always added.
     """
     settings = RunSettings() if settings is None else settings
     jobs = check_positive_int(jobs, "jobs")
+    if test_target is not None and not (isinstance(test_target, (int, float)) and test_target >= 0):
+        raise ValueError(f"test_target must be a number >= 0 or None, got {test_target!r}")
     grid = build_grid(problem, geometries, depths, solvers, seeds, settings)
     config = config_hash(problem, settings)
     done: dict[str, dict] = {}
@@ -296,10 +356,23 @@ def compare(
     order = {s.key: k for k, s in enumerate(grid.runs)}
     records.sort(key=lambda r: order[r["key"]])
     if out_dir is not None:
+        meta = {**(metadata or {}), "versions": package_versions()}
         write_csv(records, out_dir / "results.csv")
         write_json(
-            records, out_dir / "results.json", skipped=grid.skipped, summary=summarize(records)
+            records,
+            out_dir / "results.json",
+            skipped=grid.skipped,
+            summary=summarize(records, test_target),
+            **meta,
         )
-        if plots:
-            plot_curves(records, out_dir / "curves.png")
-    return ComparisonResult(records, grid.skipped, out_dir)
+        write_report(
+            records,
+            out_dir,
+            title=problem_title(problem),
+            target=settings.target,
+            test_target=test_target,
+            skipped=grid.skipped,
+            plots=plots,
+            metadata=meta,
+        )
+    return ComparisonResult(records, grid.skipped, out_dir, settings.target, test_target)

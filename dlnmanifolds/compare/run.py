@@ -28,7 +28,18 @@ class _Stop(Exception):
 
 
 class Recorder:
-    """Monitor of one run; raises ``_Stop`` on convergence or divergence."""
+    """Monitor of one run; raises ``_Stop`` on convergence or divergence.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.problems import MatrixCompletion
+    >>> data = MatrixCompletion.from_dense([[1.0, np.nan], [np.nan, 4.0]])
+    >>> recorder = Recorder(data, target=1e-6, divergence=1e8, points=10)
+    >>> recorder(np.zeros((2, 2)))  # far from the target: recorded, no stop
+    >>> recorder.history["loss"]
+    [8.5]
+    """
 
     def __init__(self, objective, target: float, divergence: float, points: int):
         self.objective = objective

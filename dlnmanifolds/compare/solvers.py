@@ -6,6 +6,13 @@ geometry (unconstrained weights, Euclidean metric, retraction x + v) the latter
 is exactly the training of Arora, Cohen, Hu & Luo 2019, the baseline.
 ``rank-adaptive-cg`` is ``dlnmanifolds.optimizers.RankAdaptive`` with
 ConjugateGradient inside: the rank of a (DLN)FixedRank point is found, not given.
+``nuclear-norm`` is the convex reference from outside the DLN family: soft-impute
+(Mazumder, Hastie & Tibshirani 2010) on the ``euclidean`` geometry
+(``dlnmanifolds.optimizers.soft_impute``).
+
+Without a learning rate, ``gradient-descent`` takes Armijo backtracking steps
+(a step that does not decrease the loss enough is halved; Nocedal & Wright 2006,
+Algorithm 3.1), so it cannot diverge; with one it is the fixed-step method.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import numpy as np
 from pymanopt.optimizers import ConjugateGradient, SteepestDescent, TrustRegions
 
 from dlnmanifolds.optimizers import RANK_ADAPTIVE_GEOMETRIES, RankAdaptive
+from dlnmanifolds.optimizers.nuclear_norm import soft_impute
 from dlnmanifolds.problems.geometries import HAS_HESSIAN, GeometryProblem
 
 #: Solver names, in the order the CLI documents them.
@@ -26,6 +34,7 @@ SOLVERS: tuple[str, ...] = (
     "trust-regions",
     "gradient-descent",
     "rank-adaptive-cg",
+    "nuclear-norm",
 )
 #: Solvers that need a Riemannian Hessian.
 SECOND_ORDER = frozenset({"trust-regions"})
@@ -39,12 +48,21 @@ def solver_supports(solver: str, geometry: str) -> str | None:
         return "the geometry has no Hessian"
     if solver in RANK_ADAPTIVE and geometry not in RANK_ADAPTIVE_GEOMETRIES:
         return "it runs on dln-fixed-rank or fixed-rank only"
+    if solver == "nuclear-norm" and geometry != "euclidean":
+        return "it runs on the euclidean geometry only (a convex problem on X)"
     return None
 
 
 @dataclass(frozen=True)
 class SolverOutcome:
-    """How a solver stopped on its own (the runner may stop it earlier)."""
+    """How a solver stopped on its own (the runner may stop it earlier).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> SolverOutcome(point=None, iterations=3, reason="stalled", matrix=np.zeros((2, 2))).reason
+    'stalled'
+    """
 
     point: object
     iterations: int
@@ -68,19 +86,22 @@ def _reason(text: str) -> str:
 
 
 def gradient_descent(
-    gp: GeometryProblem, learning_rate: float, max_iterations: int, max_time: float
+    gp: GeometryProblem, learning_rate: float | None, max_iterations: int, max_time: float
 ) -> SolverOutcome:
-    """Fixed-step Riemannian gradient descent x_{k+1} = R_{x_k}(-eta grad f(x_k)).
+    """Riemannian gradient descent x_{k+1} = R_{x_k}(-eta_k grad f(x_k)).
 
-    On ``factors`` (Euclidean metric, retraction x + v) this is the Arora et al.
-    (2019) training loop: one gradient of 3 (N - 1) matrix products per step
-    (``geometries._pull_back``) and an in-place-free update W_p - eta dW_p, with no
-    Pymanopt manifold calls in between.
+    ``learning_rate`` given: eta_k = learning_rate (the Arora et al. 2019 baseline).
+    On ``factors`` (Euclidean metric, retraction x + v) this is their training loop:
+    one gradient of 3 (N - 1) matrix products per step (``geometries._pull_back``)
+    and the update W_p - eta dW_p, with no Pymanopt manifold calls in between.
+    None: Armijo backtracking, eta_k = the first of 2 eta_{k-1}, eta_{k-1}, eta_{k-1}/2,
+    ... with f(x_{k+1}) <= f(x_k) - 1e-4 eta_k ||grad f(x_k)||^2 (Nocedal & Wright 2006,
+    Algorithm 3.1, started from the last step so that it costs ~2 cost evaluations).
     """
     x = gp.initial_point
     start = time.perf_counter()
-    step = -learning_rate
-    if gp.geometry == "factors":
+    if learning_rate is not None and gp.geometry == "factors":
+        step = -learning_rate
         gradient = gp.problem.euclidean_gradient
         layers = [x] if isinstance(x, np.ndarray) else list(x)
         for k in range(max_iterations):
@@ -91,11 +112,39 @@ def gradient_descent(
             layers = [w + step * g for w, g in zip(layers, grads)]
         return SolverOutcome(layers, max_iterations, "max-iterations")
     manifold, gradient = gp.manifold, gp.problem.riemannian_gradient
+    cost = gp.problem.cost
+    eta, fx = 1.0, None
     for k in range(max_iterations):
         if time.perf_counter() - start > max_time:
             return SolverOutcome(x, k, "max-time")
-        x = manifold.retraction(x, step * gradient(x))
+        g = gradient(x)
+        if learning_rate is not None:
+            x = manifold.retraction(x, -learning_rate * g)
+            continue
+        fx = cost(x) if fx is None else fx
+        slope = float(manifold.inner_product(x, g, g))
+        if not slope > 0:
+            return SolverOutcome(x, k, "stalled")
+        eta *= 2.0
+        while True:
+            candidate = manifold.retraction(x, -eta * g)
+            fc = cost(candidate)
+            if fc <= fx - 1e-4 * eta * slope:
+                break
+            eta *= 0.5
+            if eta < 1e-20:
+                return SolverOutcome(x, k, "stalled")
+        x, fx = candidate, fc
     return SolverOutcome(x, max_iterations, "max-iterations")
+
+
+def nuclear_norm(gp: GeometryProblem, max_iterations: int, max_time: float) -> SolverOutcome:
+    """Soft-impute on E(X) + lambda ||X||_*, lambda path down to 1e-4 lambda_max."""
+    result = soft_impute(
+        gp.objective, max_iterations=max_iterations, max_time=max_time, callback=gp.callback
+    )
+    reason = "stalled" if result.reason == "converged" else result.reason
+    return SolverOutcome(None, result.iterations, reason, matrix=result.matrix)
 
 
 def run_solver(
@@ -103,7 +152,7 @@ def run_solver(
     gp: GeometryProblem,
     max_iterations: int,
     max_time: float,
-    learning_rate: float,
+    learning_rate: float | None,
 ) -> SolverOutcome:
     """Run solver ``name`` on ``gp`` from its initial point.
 
@@ -113,6 +162,8 @@ def run_solver(
     check_solver(name)
     if name == "gradient-descent":
         return gradient_descent(gp, learning_rate, max_iterations, max_time)
+    if name == "nuclear-norm":
+        return nuclear_norm(gp, max_iterations, max_time)
     if name == "rank-adaptive-cg":
         # The runner's callback stops the run at its target (it raises).
         optimizer = RankAdaptive(

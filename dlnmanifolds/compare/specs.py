@@ -29,6 +29,13 @@ class ProblemSpec:
     ``rank``, ``observations`` observed entries. ``regression``: W* of shape
     ``rows`` x ``size`` and rank ``rank``, ``samples`` training samples, label
     noise ``noise``.
+
+    Example
+    -------
+    >>> spec = ProblemSpec(size=10, rank=2, observations=40)
+    >>> problem = spec.build(seed=0)  # the same matrix for the same seed
+    >>> problem.shape, problem.count
+    ((10, 10), 40)
     """
 
     kind: str = "matrix-completion"
@@ -63,7 +70,16 @@ class ProblemSpec:
 
 @dataclass(frozen=True)
 class FixedProblem:
-    """A user's own problem: the same objective for every seed (only starts vary)."""
+    """A user's own problem: the same objective for every seed (only starts vary).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.problems import MatrixCompletion
+    >>> data = MatrixCompletion.from_dense([[1.0, np.nan], [np.nan, 4.0]])
+    >>> FixedProblem(data, rank=1).build(seed=7) is data
+    True
+    """
 
     objective: MatrixObjective
     rank: int | None = None
@@ -94,16 +110,23 @@ class RunSettings:
     """Settings shared by every run of a comparison.
 
     target : stop when the training MSE is <= target (Arora et al. 2019 use 1e-6).
-    learning_rate : step of ``gradient-descent`` (on the mean-over-Omega loss).
+    learning_rate : fixed step of ``gradient-descent`` (on the mean-over-Omega loss);
+        None (default): Armijo backtracking, which cannot diverge.
     divergence : a run whose loss exceeds ``divergence`` x its initial loss, or is
         not finite, is recorded as diverged.
     blas_threads : BLAS threads inside each run (1: honest timings, no oversubscription).
+
+    Example
+    -------
+    >>> settings = RunSettings(rank=2, max_time=5.0, target=1e-6)
+    >>> settings.learning_rate is None  # gradient-descent takes Armijo steps
+    True
     """
 
     rank: int | None = None
     init: str = "small"
     init_scale: float = 1e-3
-    learning_rate: float = 10.0
+    learning_rate: float | None = None
     max_iterations: int = 5000
     max_time: float = 60.0
     target: float = 1e-6
@@ -119,7 +142,15 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the grid: geometry x depth x solver x seed."""
+    """One cell of the grid: geometry x depth x solver x seed.
+
+    Example
+    -------
+    >>> spec = RunSpec(ProblemSpec(size=10, rank=2, observations=40), "factors", 3,
+    ...                "gradient-descent", seed=0)
+    >>> spec.key
+    'factors|3|gradient-descent|0'
+    """
 
     problem: ProblemSpec | FixedProblem
     geometry: str

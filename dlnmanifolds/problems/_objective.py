@@ -22,7 +22,16 @@ from dlnmanifolds.problems.lowrank import LowRank, dense
 
 
 class MatrixObjective(abc.ABC):
-    """A loss E: R^{m x n} -> R with derivatives and test metrics."""
+    """A loss E: R^{m x n} -> R with derivatives and test metrics.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.problems import MatrixCompletion
+    >>> data = MatrixCompletion.from_dense([[1.0, np.nan], [np.nan, 4.0]])
+    >>> isinstance(data, MatrixObjective), data.train_mse(np.zeros((2, 2)))
+    (True, 8.5)
+    """
 
     #: (m, n), the shape of the end-to-end matrix X.
     shape: tuple[int, int]

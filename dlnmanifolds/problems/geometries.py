@@ -74,7 +74,16 @@ INITS: tuple[str, ...] = ("small", "spectral")
 
 @dataclass
 class GeometryProblem:
-    """A problem on one geometry: the Pymanopt problem, a start and the map to X."""
+    """A problem on one geometry: the Pymanopt problem, a start and the map to X.
+
+    Example
+    -------
+    >>> from dlnmanifolds.problems import MatrixCompletion, make_problem
+    >>> data = MatrixCompletion.generate(6, 1, 20, rng=0)
+    >>> gp = make_problem(data, "factors", depth=3, rng=0)
+    >>> [w.shape for w in gp.initial_point], gp.to_matrix(gp.initial_point).shape
+    ([(6, 6), (6, 6), (6, 6)], (6, 6))
+    """
 
     geometry: str
     depth: int

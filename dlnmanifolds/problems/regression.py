@@ -24,6 +24,15 @@ class Regression(MatrixObjective):
     targets : array, shape=[m, k] (B), finite.
     test_inputs, test_targets : optional held-out arrays, shapes [n, k'] and [m, k'].
     truth : optional teacher W*, shape=[m, n].
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> a = np.eye(3)
+    >>> w = np.array([[1.0, 2.0, 3.0]])
+    >>> problem = Regression(a, w @ a)
+    >>> problem.shape, problem.loss(w), problem.loss(np.zeros((1, 3)))
+    ((1, 3), 0.0, 7.0)
     """
 
     def __init__(self, inputs, targets, test_inputs=None, test_targets=None, truth=None):

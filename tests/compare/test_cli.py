@@ -31,8 +31,11 @@ def test_compare_command_runs_and_resumes(tmp_path, capsys):
             "--output", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "final loss" in out and "test MSE" in out
-    assert "skipped: trust-regions on dln-fixed-rank" in out
+    assert "train MSE" in out and "test MSE" in out and "Winner" in out
+    assert (
+        "skipped trust-regions on dln-fixed-rank (depth 1), trust-regions on dln-fixed-rank "
+        "(depth 2): " in out
+    )
     first = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert len(first) == (2 * 3 + 2 * 2) * 2
     assert main(argv + ["--resume"]) == 0  # nothing left to do
@@ -74,8 +77,8 @@ def test_compare_at_infinite_depth(tmp_path, capsys):
             "--init", "spectral", "--output", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "skipped: trust-regions on dln-matrices (depth inf): there is no Hessian" in out
-    assert "skipped: conjugate-gradient on balanced (depth inf)" in out
+    assert "skipped trust-regions on dln-matrices (depth inf): there is no Hessian" in out
+    assert "conjugate-gradient on balanced (depth inf)" in out
     runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     infinite = [r for r in runs if r["depth"] == float("inf")]
     assert [(r["geometry"], r["solver"]) for r in infinite] == [

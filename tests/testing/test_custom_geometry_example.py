@@ -20,8 +20,9 @@ def _load():
 
 
 def test_example_verdicts(tmp_path, capsys):
-    out = tmp_path / "report.json"
-    result = _load().main(["--fast", "--output", str(out)])
+    result = _load().main(["--fast", "--output", str(tmp_path)])  # --output is a directory
+    out = tmp_path / "custom_geometry.json"
+    assert (tmp_path / "custom_geometry.png").stat().st_size > 0
     good = {r["name"]: r for r in result["good"]["results"]}
     bad = {r["name"]: r for r in result["wrong_gradient"]["results"]}
     assert all(r["status"] != "fail" for r in good.values())
