@@ -416,9 +416,10 @@ class MatrixCompletion(MatrixObjective):
             m, n = self.shape
             order = np.lexsort((self.rows, self.cols))
             indptr_t = np.concatenate([[0], np.cumsum(np.bincount(self.cols, minlength=n))])
+            # ``values`` only fills the patterns' data slots (each call rebinds them).
             self._patterns = (
-                scipy.sparse.csr_matrix((self.values.copy(), self.cols, self._indptr), (m, n)),
-                scipy.sparse.csr_matrix((self.values[order], self.rows[order], indptr_t), (n, m)),
+                scipy.sparse.csr_matrix((self.values, self.cols, self._indptr), (m, n)),
+                scipy.sparse.csr_matrix((self.values, self.rows[order], indptr_t), (n, m)),
                 order,
             )
         pattern, pattern_t, order = self._patterns
