@@ -367,11 +367,11 @@ class RankAdaptive:
         )
         left_time = self.max_time - (time.perf_counter() - start)
         left_iterations = self.max_iterations - used
-        optimizer = self._make_inner(max(left_iterations, 1), max(left_time, 1e-3))
+        optimizer = self._make_inner(max(left_iterations, 1), max(left_time, 1e-3), problem)
         result = optimizer.run(stage.problem, initial_point=stage.initial_point)
         return LowRank(*result.point)
 
-    def _make_inner(self, iterations: int, seconds: float) -> Optimizer:
+    def _make_inner(self, iterations: int, seconds: float, problem=None) -> Optimizer:
         inner = self._inner
         if isinstance(inner, Optimizer):
             optimizer = copy.copy(inner)
@@ -386,7 +386,9 @@ class RankAdaptive:
             min_step_size=1e-16,
             verbosity=0,
         )
-        if inner is ConjugateGradient:
+        if inner in (ConjugateGradient, SteepestDescent) and isinstance(problem, MatrixCompletion):
+            options["line_searcher"] = _QuadraticStepSearcher(problem)
+        elif inner is ConjugateGradient:
             options["line_searcher"] = self._searcher(_RecordingAdaptive)
         elif inner is SteepestDescent:
             options["line_searcher"] = self._searcher(_RecordingBackTracking)
@@ -491,6 +493,76 @@ class _RecordingAdaptive(_Recording, AdaptiveLineSearcher):
 
 class _RecordingBackTracking(_Recording, BackTrackingLineSearcher):
     pass
+
+
+class _QuadraticStepSearcher:
+    """Pymanopt's adaptive line search whose first trial in a stage is the exact step
+    of the quadratic along the direction (no memory of a previous stage's step).
+
+    For matrix completion f(X) = c/2 ||P_Omega(X - M)||^2 the cost along the
+    tangent line X + t D is c/2 ||r + t P_Omega(D)||^2, minimized at
+    t* = -df0 / (c ||P_Omega(D)||^2) (Vandereycken 2013, Sec. 4.3, the initial step of
+    LRGeomCG); D = U M V^T + U_p V^T + U V_p^T = [U, U_p] [V M^T + V_p, V]^T is
+    gathered on Omega in O(|Omega| r) and checked by Armijo backtracking. Later
+    steps follow Pymanopt's ``AdaptiveLineSearcher`` rule (the last accepted
+    alpha, doubled after a very good or a much backtracked step): the exact step
+    at every iteration saved 10-15% of the iterations at 100^2 but cost one more
+    rank-2r gather per iteration (+40% time at 1000^2). Pymanopt's own first trial,
+    the unit length 1 / ||d||, is far too long near the target: 10 halvings fail
+    and a new stage ended at once ("min step_size").
+    """
+
+    def __init__(self, problem: MatrixCompletion, max_iterations: int = 25):
+        self._problem = problem
+        self._max_iterations = max_iterations
+        self._oldalpha: float | None = None
+
+    def search(self, objective, manifold, x, d, f0, df0):
+        if self._oldalpha is not None:
+            return self._adaptive(objective, manifold, x, d, f0, df0)
+        u, s, vt = x
+        up, mm, vp = d
+        problem = self._problem
+        r = problem.residual(LowRank(u, s, vt))
+        rr = float(np.dot(r, r))
+        a = np.hstack([u, up])
+        b = np.hstack([vt.T @ mm.T + vp, vt.T])
+        dvals = gather(LowRank(a, np.ones(a.shape[1]), b.T), problem.rows, problem.cols)
+        # c = f0 / (||r||^2 / 2): the geometry's scale of the loss.
+        curvature = (2.0 * f0 / rr) * float(np.dot(dvals, dvals)) if rr > 0 else 0.0
+        norm_d = manifold.norm(x, d)
+        if curvature > 0 and df0 < 0 and math.isfinite(curvature):
+            alpha = -df0 / curvature
+        else:
+            alpha = 1.0 / norm_d if norm_d > 0 else 0.0
+        newx = manifold.retraction(x, alpha * d)
+        newf = objective(newx)
+        count = 1
+        while newf > f0 + 1e-4 * alpha * df0 and count <= self._max_iterations:
+            alpha *= 0.5
+            newx = manifold.retraction(x, alpha * d)
+            newf = objective(newx)
+            count += 1
+        if newf > f0:
+            return 0.0, x
+        self._oldalpha = alpha if count <= 2 else 2 * alpha
+        return alpha * norm_d, newx
+
+    def _adaptive(self, objective, manifold, x, d, f0, df0):
+        norm_d = manifold.norm(x, d)
+        alpha = self._oldalpha
+        newx = manifold.retraction(x, alpha * d)
+        newf = objective(newx)
+        count = 1
+        while newf > f0 + 0.5 * alpha * df0 and count <= 10:
+            alpha *= 0.5
+            newx = manifold.retraction(x, alpha * d)
+            newf = objective(newx)
+            count += 1
+        if newf > f0:
+            alpha, newx = 0.0, x
+        self._oldalpha = alpha if count == 2 else 2 * alpha
+        return alpha * norm_d, newx
 
 
 #: Margin over the Bai-Yin edge of the sampling noise (finite-size fluctuations and
