@@ -502,7 +502,7 @@ class _QuadraticStepSearcher:
     For matrix completion f(X) = c/2 ||P_Omega(X - M)||^2 the cost along the
     tangent line X + t D is c/2 ||r + t P_Omega(D)||^2, minimized at
     t* = -df0 / (c ||P_Omega(D)||^2) (Vandereycken 2013, Sec. 4.3, the initial step of
-    LRGeomCG); D = U M V^T + U_p V^T + U V_p^T = [U, U_p] [V M^T + V_p, V]^T is
+    LRGeomCG); D = U M V^T + U_p V^T + U V_p^T = U (V M^T + V_p)^T + U_p V^T is
     gathered on Omega in O(|Omega| r) and checked by Armijo backtracking. Later
     steps follow Pymanopt's ``AdaptiveLineSearcher`` rule (the last accepted
     alpha, doubled after a very good or a much backtracked step): the exact step
@@ -523,11 +523,12 @@ class _QuadraticStepSearcher:
         u, s, vt = x
         up, mm, vp = d
         problem = self._problem
-        r = problem.residual(LowRank(u, s, vt))
-        rr = float(np.dot(r, r))
-        a = np.hstack([u, up])
-        b = np.hstack([vt.T @ mm.T + vp, vt.T])
-        dvals = gather(LowRank(a, np.ones(a.shape[1]), b.T), problem.rows, problem.cols)
+        rr = 2.0 * problem.loss(LowRank(u, s, vt))  # ||r||^2, from the cached residual
+        # Two rank-r gathers (not one of rank 2r): the temporaries of a cost evaluation.
+        ones = np.ones(u.shape[1])
+        rows, cols = problem.rows, problem.cols
+        dvals = gather(LowRank(u, ones, (vt.T @ mm.T + vp).T), rows, cols)
+        dvals += gather(LowRank(up, ones, vt), rows, cols)
         # c = f0 / (||r||^2 / 2): the geometry's scale of the loss.
         curvature = (2.0 * f0 / rr) * float(np.dot(dvals, dvals)) if rr > 0 else 0.0
         norm_d = manifold.norm(x, d)
