@@ -18,7 +18,8 @@ below one dense 4000^2 array; growth from 1000^2 no faster than n^2.4. Arora
 FRE+CG, test MSE within 1.5x of the GD's. Also: compare's depth-N GD baseline per
 iteration against the same plain loop (<= 1.3x).
 
-Run: ``python benchmarks/bench_scale.py [--fast] [--skip-4000] [--profile]``.
+Run: ``python benchmarks/bench_scale.py [--fast] [--skip-4000] [--profile]
+[--arora-seeds 5-9] [--arora-only]``.
 """
 
 from __future__ import annotations
@@ -345,17 +346,23 @@ def main(argv=None) -> int:
     parser.add_argument("--fast", action="store_true", help="one seed each, 300^2, no 4000^2")
     parser.add_argument("--skip-4000", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile RankAdaptive at 1000^2")
+    parser.add_argument(
+        "--arora-seeds", default="0-4", help="Arora seeds, a range a-b (default 0-4; also 5-9)"
+    )
+    parser.add_argument("--arora-only", action="store_true", help="only the Arora 100^2 table")
     args = parser.parse_args(argv)
     print("single-threaded BLAS; ratios are medians over seeds of per-seed ratios", flush=True)
 
-    ratio_gd, per_it = bench_gd_per_iteration(repeats=3 if args.fast else 5)
-    print(
-        f"\ncompare's depth-3 GD per iteration / plain numpy loop: {ratio_gd:.2f}x "
-        f"({per_it * 1e3:.3f} ms per iteration; target <= 1.3x)",
-        flush=True,
-    )
+    if not args.arora_only:
+        ratio_gd, per_it = bench_gd_per_iteration(repeats=3 if args.fast else 5)
+        print(
+            f"\ncompare's depth-3 GD per iteration / plain numpy loop: {ratio_gd:.2f}x "
+            f"({per_it * 1e3:.3f} ms per iteration; target <= 1.3x)",
+            flush=True,
+        )
 
-    seeds = [0] if args.fast else list(range(5))
+    first, _, last = args.arora_seeds.partition("-")
+    seeds = [0] if args.fast else list(range(int(first), int(last or first) + 1))
     table, vs_gd, vs_fre, test_ok = bench_arora(seeds)
     print_table(
         "Arora 100^2, r 5, 2000 obs, to train MSE <= 1e-6 (rel/test = test MSE; ratio "
@@ -368,6 +375,8 @@ def main(argv=None) -> int:
         flush=True,
     )
 
+    if args.arora_only:
+        return 0
     n1 = 300 if args.fast else 1000
     table, ratio1, t_ra1, t_fre1 = bench_size(n1, 10, [0] if args.fast else [0, 1, 2])
     print_table(

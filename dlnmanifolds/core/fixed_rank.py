@@ -74,8 +74,9 @@ def _inner(weights: FixedRankWeights, a, b) -> float:
     """g(a, b) in factored form (internal, no validation)."""
     up_a, m_a, vp_a = a
     up_b, m_b, vp_b = b
-    side = np.sum(up_a * up_b, axis=0) + np.sum(vp_a * vp_b, axis=0)
-    return float(np.sum(m_a * m_b / weights.k) + np.sum(side / weights.c))
+    # einsum/dot: the same sums without the np.sum wrappers (6-7 calls per CG step).
+    side = np.einsum("ij,ij->j", up_a, up_b) + np.einsum("ij,ij->j", vp_a, vp_b)
+    return float(np.einsum("ij,ij->", m_a, m_b / weights.k) + np.dot(side, 1.0 / weights.c))
 
 
 def fixed_rank_inner(s: np.ndarray, tangent_a, tangent_b, depth: int) -> float:

@@ -74,6 +74,15 @@ class MatrixObjective(abc.ABC):
         a scipy.sparse matrix for matrix completion); x an array or a ``LowRank``."""
         return self.residual_gradient(dense(x))
 
+    def gradient_products(self, x: LowRank) -> tuple[np.ndarray, np.ndarray]:
+        """(E'(X) V, E'(X)^T U) at a factored X = U S V^T, shapes [m, r] and [n, r].
+
+        The two products the rank-r geometries and the rank-adaptive tests need
+        (Vandereycken 2013, Sec. 4.1); ``MatrixCompletion`` caches them per point.
+        """
+        g = self.gradient_matrix(x)
+        return g @ x.vt.T, g.T @ x.u
+
     def _check_rank(self, rank) -> int:
         rank = check_positive_int(rank, "rank")
         if rank > min(self.shape):

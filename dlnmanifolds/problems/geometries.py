@@ -365,9 +365,8 @@ def make_problem(
         def euclidean_gradient(u, s, vt):
             x = LowRank(u, s, vt)
             notify(x)
-            g = objective.gradient_matrix(x)
-            gv = (g @ vt.T) * scale
-            gtu = (g.T @ u) * scale
+            gv, gtu = objective.gradient_products(x)
+            gv, gtu = gv * scale, gtu * scale
             return gv * s, np.sum(u * gv, axis=0), s[:, None] * gtu.T
 
         @pymanopt.function.numpy(manifold)

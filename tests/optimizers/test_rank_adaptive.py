@@ -7,6 +7,7 @@ import pytest
 from pymanopt.optimizers import ConjugateGradient, SteepestDescent, TrustRegions
 
 from dlnmanifolds.optimizers import RankAdaptive, rank_from_gap
+from dlnmanifolds.optimizers.rank_adaptive import _tangent_fraction
 from dlnmanifolds.problems import LowRank, MatrixCompletion, Regression
 from dlnmanifolds.problems.lowrank import gather
 
@@ -151,6 +152,11 @@ def test_rank_from_gap():
         ({"inner": 3}, TypeError, "inner must be"),
         ({"collapse": 2.0}, ValueError, "collapse"),
         ({"callback": 3}, TypeError, "callback"),
+        ({"deficient": 1.0}, ValueError, "deficient must lie in"),
+        ({"deficient": -0.1}, ValueError, "deficient"),
+        ({"deficient": math.nan}, ValueError, "deficient"),
+        ({"deficient": "0.05"}, TypeError, "deficient"),
+        ({"settle": 0}, ValueError, "settle"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -164,3 +170,63 @@ def test_bad_problems():
     mc = MatrixCompletion.generate(10, 2, 50, rng=0)
     with pytest.raises(ValueError, match="initial_point"):
         RankAdaptive().run(mc, initial_point=np.eye(10))
+
+
+def _tangent_fraction_dense(mc, x):
+    g = mc.gradient_matrix(x).toarray()
+    pu, pv = x.u @ x.u.T, x.vt.T @ x.vt
+    normal = g - pu @ g - g @ pv + pu @ g @ pv
+    return np.linalg.norm(g - normal) / np.linalg.norm(normal)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tangent_fraction_and_cached_products_equal_the_dense_projections(seed):
+    mc = MatrixCompletion.generate(30, 3, 400, rng=seed, m=20)
+    x = mc.spectral_factors(2)
+    gv, gtu = mc.gradient_products(x)
+    g = mc.gradient_matrix(x).toarray()
+    np.testing.assert_allclose(gv, g @ x.vt.T, atol=1e-13)
+    np.testing.assert_allclose(gtu, g.T @ x.u, atol=1e-13)
+    assert mc.gradient_products(x)[0] is gv  # cached with the residual of this point
+    assert _tangent_fraction(mc, x) == pytest.approx(_tangent_fraction_dense(mc, x), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [2, 3, 5])
+def test_rank_found_without_a_spectral_gap(seed):
+    # Arora 100^2, r 5, 20% sampled: the 5th outlier of the rescaled sample sits
+    # within 5% of the noise bulk (no gap); the start rank is 3-4 and the rank is
+    # found by increases after the deficiency test (or the stall test).
+    mc = MatrixCompletion.generate(100, 5, 2000, rng=seed)
+    assert RankAdaptive(depth=3)._spectral_start(mc, 20).rank < 5
+    result = RankAdaptive(depth=3, target=1e-10, max_time=60).run(mc)
+    stages = result.rank_history
+    assert result.stopping_reason == "target" and result.rank == 5
+    assert stages[0] < 5 and max(stages) == 5 and stages == sorted(stages)
+    assert mc.relative_error(result.point) < 1e-3
+
+
+def test_deficiency_test_ends_a_too_small_stage_early_and_spares_the_right_rank():
+    mc = MatrixCompletion.generate(100, 5, 2000, rng=3)
+    ratios = {}
+    for rank in (4, 5):
+        seen = []
+        optimizer = RankAdaptive(
+            depth=3,
+            target=1e-6,
+            max_time=60,
+            max_rank=rank,  # one stage at this rank: watch the ratio along it
+            callback=lambda x, seen=seen: seen.append(_tangent_fraction(mc, x)),
+        )
+        optimizer.run(mc, initial_point=mc.spectral_factors(rank))
+        ratios[rank] = np.array(seen)
+    # Rank 4 (too small): the ratio falls below 0.05 well before a 10-step stall
+    # window would see the plateau; rank 5 (right): it stays above 0.05 after the
+    # first steps, so the test never ends the right stage.
+    assert np.argmax(ratios[4] < 0.05) < 20
+    assert ratios[5][3:].min() > 0.05
+    # With the test on, the rank-4 start needs fewer evaluations to the target.
+    on = RankAdaptive(depth=3, target=1e-6, max_time=60).run(mc, mc.spectral_factors(4))
+    off = RankAdaptive(depth=3, target=1e-6, max_time=60, deficient=0).run(
+        mc, mc.spectral_factors(4)
+    )
+    assert on.rank == off.rank == 5 and on.iterations < off.iterations
