@@ -18,6 +18,7 @@ COLUMNS = (
     "test_mse",
     "relative_error",
     "iterations",
+    "evaluations",
     "seconds",
     "message",
 )
