@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dlnmanifolds.compare import ProblemSpec, RunSettings
-from dlnmanifolds.compare import _pool
+from dlnmanifolds.compare import ProblemSpec, RunSettings, _pool
 from dlnmanifolds.compare.journal import FolderLock, FolderLockedError, repair
 from dlnmanifolds.compare.specs import RunSpec
 
