@@ -6,6 +6,7 @@ from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
 from dlnmanifolds.pymanopt.fiber import Fiber
 from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank, MissingHessianError
 from dlnmanifolds.pymanopt.orbit import GroupOrbit
+from dlnmanifolds.pymanopt.validated import ValidatedManifold, validated
 
 __all__ = [
     "BalancedManifold",
@@ -15,4 +16,6 @@ __all__ = [
     "GroupOrbit",
     "LayerTuple",
     "MissingHessianError",
+    "ValidatedManifold",
+    "validated",
 ]
