@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlnmanifolds.pymanopt import BalancedManifold, DLNMatrices
+from dlnmanifolds.pymanopt import BalancedManifold, DLNMatrices, validated
 from dlnmanifolds.testing import assert_manifold_conforms, check_manifold
 from tests.helpers import balanced_point, matrix_with_spectrum, random_layers
 
@@ -92,6 +92,14 @@ REGISTRY = [
     ("orbit-222", _orbit((2, 2, 2))),
     ("fixedrank-5x4-r2-depth3", _fixed_rank(5, 4, 2, 3)),
     ("fixedrank-4x4-r1-depth2", _fixed_rank(4, 4, 1, 2)),
+    # The validating wrapper must pass the same suite as the manifold it wraps.
+    ("validated-balanced-3542",
+     lambda rng: (validated(BalancedManifold((3, 5, 4, 2), rng=rng)), None)),
+    ("validated-dlnmatrices-3x3-depth3",
+     lambda rng: (validated(DLNMatrices(3, 3, 3, rng=rng)), None)),
+    ("validated-fiber-3333", lambda rng: (validated(_fiber((3, 3, 3, 3))(rng)[0]), None)),
+    ("validated-fixedrank-5x4-r2-depth3",
+     lambda rng: (validated(_fixed_rank(5, 4, 2, 3)(rng)[0]), None)),
 ]
 
 
@@ -187,7 +195,8 @@ def test_registry_covers_every_pymanopt_export():
         if isinstance(getattr(pkg, name), type) and issubclass(getattr(pkg, name), Manifold)
     }
     prefixes = {"BalancedManifold": "balanced", "DLNMatrices": "dlnmatrices", "Fiber": "fiber",
-                "GroupOrbit": "orbit", "DLNFixedRank": "fixedrank"}
+                "GroupOrbit": "orbit", "DLNFixedRank": "fixedrank",
+                "ValidatedManifold": "validated"}
     ids = [i for i, _ in REGISTRY]
     missing = [c for c in exported if not any(i.startswith(prefixes.get(c, c)) for i in ids)]
     assert not missing, f"add these manifolds to REGISTRY: {missing}"
