@@ -67,6 +67,36 @@ def check_finite(array: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
+def as_real_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float64 array; complex, object or string data is a TypeError
+    (numpy would drop an imaginary part with only a warning)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real numeric array, got {_describe(value)}")
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic objects
+        raise TypeError(f"{name} must be a real numeric array, got {_describe(value)}") from exc
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.floating)
+        or np.issubdtype(array.dtype, np.integer)
+        or np.issubdtype(array.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    return array.astype(np.float64, copy=False)
+
+
+def require_finite_arrays(arrays: Sequence[Any], name: str) -> None:
+    """Hot-path guard: every array finite (cheap, run before any LAPACK call).
+
+    numpy's SVD and eigensolvers may not return on inf, and print OpenBLAS
+    ``DLASCL`` lines on NaN; one ``isfinite`` pass per new point avoids both.
+    """
+    for p, a in enumerate(arrays):
+        if not np.all(np.isfinite(a)):
+            label = name if len(arrays) == 1 else f"{name}[{p}]"
+            raise ValueError(f"{label} must contain only finite values (found NaN or inf)")
+
+
 def as_matrix(value: Any, name: str, batch: bool = False) -> np.ndarray:
     """Convert to a finite float array of ndim 2 (or >= 2 with ``batch``)."""
     if isinstance(value, (str, bytes)) or value is None:

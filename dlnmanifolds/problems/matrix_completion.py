@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dlnmanifolds.core._validate import as_matrix, as_rng, check_positive_int
+from dlnmanifolds.core._validate import as_matrix, as_real_array, as_rng, check_positive_int
 from dlnmanifolds.problems._objective import MatrixObjective
 
 
@@ -50,7 +50,7 @@ class MatrixCompletion(MatrixObjective):
         n = check_positive_int(shape[1], "shape[1]")
         rows = _as_index_array(rows, "rows")
         cols = _as_index_array(cols, "cols")
-        values = np.asarray(values, dtype=np.float64)
+        values = as_real_array(values, "values")
         if values.ndim != 1:
             raise ValueError(f"values must be a 1-d array, got shape {values.shape}")
         if not (rows.size == cols.size == values.size):
@@ -133,7 +133,7 @@ class MatrixCompletion(MatrixObjective):
     @classmethod
     def from_dense(cls, matrix, truth=None) -> MatrixCompletion:
         """From a dense matrix whose unobserved entries are NaN (inf is an error)."""
-        array = np.asarray(matrix, dtype=np.float64)
+        array = as_real_array(matrix, "matrix")
         if array.ndim != 2 or 0 in array.shape:
             raise ValueError(f"matrix must be a non-empty 2-d array, got shape {array.shape}")
         if np.any(np.isinf(array)):

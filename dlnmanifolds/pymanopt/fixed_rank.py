@@ -10,7 +10,13 @@ from pymanopt.manifolds.fixed_rank import (
 )
 from pymanopt.manifolds.manifold import Manifold
 
-from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
+from dlnmanifolds.core._validate import (
+    as_matrix,
+    as_rng,
+    check_depth,
+    check_positive_int,
+    require_finite_arrays,
+)
 from dlnmanifolds.core.balanced import haar_stiefel
 from dlnmanifolds.core.fixed_rank import _inner, _riemannian_gradient, _weights, embed_tangent
 from dlnmanifolds.pymanopt._membership import CheckedMembership
@@ -150,6 +156,8 @@ class DLNFixedRank(CheckedMembership, Manifold):
 
     # -- maps ----------------------------------------------------------------
     def retraction(self, point, tangent_vector) -> _FixedRankPoint:
+        require_finite_arrays(list(point), "point")
+        require_finite_arrays(list(tangent_vector), "tangent_vector")
         return self._embedded.retraction(point, tangent_vector)
 
     def embedding(self, point, tangent_vector):
