@@ -26,10 +26,11 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals a
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIME = 0.4
+SLOW = 1.0  # where the fault must land while runs remain
 GRID = ["--size", "8", "--rank", "2", "--observations", "40", "--geometries", "factors",
         "--depths", "1,2", "--solvers", "gradient-descent", "--seeds", "3",
         "--learning-rate", "1", "--max-iterations", "10000000", "--target", "0",
-        "--max-time", str(RUN_TIME), "--quiet", "--no-plots"]
+        "--quiet", "--no-plots"]
 RUNS = 6
 KEYS = {f"factors|{d}|gradient-descent|{s}" for d in (1, 2) for s in range(3)}
 
@@ -40,15 +41,17 @@ def _env():
     return env
 
 
-def _start(out, *extra):
+def _start(out, *extra, run_time=RUN_TIME):
+    # run_time is --max-time, part of the configuration: a scenario keeps one value.
     return subprocess.Popen(
-        [sys.executable, "-m", "dlnmanifolds", "compare", *GRID, "--output", str(out), *extra],
+        [sys.executable, "-m", "dlnmanifolds", "compare", *GRID, "--max-time", str(run_time),
+         "--output", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
     )
 
 
-def _run(out, *extra, timeout=120):
-    proc = _start(out, *extra)
+def _run(out, *extra, timeout=120, run_time=RUN_TIME):
+    proc = _start(out, *extra, run_time=run_time)
     stdout, stderr = proc.communicate(timeout=timeout)
     return proc.returncode, stdout, stderr
 
@@ -93,20 +96,20 @@ def _assert_complete(out):
     assert sorted(keys) == sorted(KEYS), keys  # one record per run: none lost, none twice
 
 
-def _resume_and_check(out):
-    code, _, stderr = _run(out, "--resume")
+def _resume_and_check(out, run_time=RUN_TIME):
+    code, _, stderr = _run(out, "--resume", run_time=run_time)
     assert code == 0, stderr
     assert "Traceback" not in stderr
     _assert_complete(out)
 
 
 def test_kill_9_mid_grid_then_resume(tmp_path):
-    proc = _start(tmp_path)
+    proc = _start(tmp_path, run_time=SLOW)
     _wait_for(lambda: len(_lines(tmp_path)) >= 2)
     proc.kill()
     proc.communicate(timeout=30)
     assert 2 <= len(_lines(tmp_path)) < RUNS
-    _resume_and_check(tmp_path)
+    _resume_and_check(tmp_path, run_time=SLOW)
 
 
 def test_torn_and_duplicated_lines_are_repaired(tmp_path):
@@ -141,28 +144,34 @@ def test_repair_unit(tmp_path):
 
 
 def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path):
-    first = _start(tmp_path)
+    # A live holder (this process): the command refuses at once, naming its pid.
+    lock = FolderLock(tmp_path).acquire()
+    try:
+        code, _, stderr = _run(tmp_path)
+        assert code == 2
+        assert f"pid {os.getpid()}" in stderr and "error:" in stderr
+        assert "Traceback" not in stderr
+        with pytest.raises(FolderLockedError, match=f"pid {os.getpid()}"):
+            FolderLock(tmp_path).acquire()
+    finally:
+        lock.release()
+    assert not (tmp_path / "runs.jsonl").exists()
+    # Two commands: the second is refused while the first runs; the first completes.
+    first = _start(tmp_path, run_time=SLOW)
     _wait_for(lambda: (tmp_path / ".lock").exists() and (tmp_path / ".lock").read_text())
-    code, _, stderr = _run(tmp_path, "--resume")
-    assert code == 2
-    assert f"pid {first.pid}" in stderr and "error:" in stderr and "Traceback" not in stderr
+    code, _, stderr = _run(tmp_path, "--resume", run_time=SLOW)
+    assert code == 2 and f"pid {first.pid}" in stderr, stderr
     first.communicate(timeout=120)
     assert first.returncode == 0
     _assert_complete(tmp_path)
     # A lock file left by a dead process is taken over.
     (tmp_path / ".lock").write_text("999999999\n")
-    _resume_and_check(tmp_path)
-    lock = FolderLock(tmp_path).acquire()
-    try:
-        with pytest.raises(FolderLockedError, match=f"pid {os.getpid()}"):
-            FolderLock(tmp_path).acquire()
-    finally:
-        lock.release()
+    _resume_and_check(tmp_path, run_time=SLOW)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_with_two_jobs_stops_quickly_and_keeps_finished_runs(tmp_path, sig, code):
-    proc = _start(tmp_path, "--jobs", "2")
+    proc = _start(tmp_path, "--jobs", "2", run_time=SLOW)
     _wait_for(lambda: len(_lines(tmp_path)) >= 1 and len(_children(proc.pid)) >= 1)
     workers = _children(proc.pid)
     proc.send_signal(sig)
@@ -174,7 +183,7 @@ def test_signal_with_two_jobs_stops_quickly_and_keeps_finished_runs(tmp_path, si
     assert 1 <= len(finished) < RUNS
     # The files describe what finished.
     assert len((tmp_path / "results.csv").read_text().splitlines()) == len(finished) + 1
-    _resume_and_check(tmp_path)
+    _resume_and_check(tmp_path, run_time=SLOW)
 
 
 def test_killed_worker_is_retried_and_the_grid_goes_on(tmp_path):
@@ -189,13 +198,13 @@ def test_killed_worker_is_retried_and_the_grid_goes_on(tmp_path):
 
 
 def test_workers_die_with_a_killed_parent(tmp_path):
-    proc = _start(tmp_path, "--jobs", "2")
+    proc = _start(tmp_path, "--jobs", "2", run_time=SLOW)
     _wait_for(lambda: len(_children(proc.pid)) >= 2)
     workers = _children(proc.pid)
     proc.kill()
     proc.communicate(timeout=30)
     _wait_for(lambda: not [w for w in workers if _alive(w)], timeout=10)
-    _resume_and_check(tmp_path)
+    _resume_and_check(tmp_path, run_time=SLOW)
 
 
 def _suicide(spec):
