@@ -54,7 +54,8 @@ def test_same_answers_on_valid_input(name):
         b = getattr(plain, method)(x, u)
         np.testing.assert_array_equal(_flat(a), _flat(b))
     y = plain.retraction(x, 0.1 * u)
-    np.testing.assert_array_equal(_flat(checked.transport(x, y, u)), _flat(plain.transport(x, y, u)))
+    np.testing.assert_array_equal(_flat(checked.transport(x, y, u)),
+                                  _flat(plain.transport(x, y, u)))
     assert checked.belongs(x) and checked.dim == plain.dim
     assert checked.point_layout == plain.point_layout
 
@@ -80,9 +81,9 @@ def test_bad_points_and_vectors_are_named(name):
         rng = np.random.default_rng(5)
         g = pack([rng.standard_normal(a.shape) for a in layers])
         projected = plain.projection(x, g)
-        normal = pack([a - b for a, b in zip(*([g, projected] if len(layers) > 1 else
-                                                [[g], [projected]]))])
-        with pytest.raises(ValueError, match=r"transport: argument tangent_vector_a is not tangent"):
+        pairs = zip(*([g, projected] if len(layers) > 1 else [[g], [projected]]))
+        normal = pack([a - b for a, b in pairs])
+        with pytest.raises(ValueError, match="transport: argument tangent_vector_a is not tangent"):
             m.transport(x, x, normal)
 
 
