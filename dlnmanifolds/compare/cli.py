@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from dlnmanifolds.compare.comparison import compare
+from dlnmanifolds.compare.comparison import CompareInterrupted, compare
 from dlnmanifolds.compare.data import data_problem, fraction, print_holdout
+from dlnmanifolds.compare.journal import FolderLockedError
 from dlnmanifolds.compare.solvers import SOLVERS
 from dlnmanifolds.compare.specs import PROBLEMS, ProblemSpec, RunSettings
-from dlnmanifolds.problems.geometries import GEOMETRIES, INITS
+from dlnmanifolds.problems.geometries import GEOMETRIES, INITS, NEEDS_RANK
 
 
 def _names(allowed: Sequence[str], what: str):
@@ -36,6 +41,10 @@ def _names(allowed: Sequence[str], what: str):
     return parse
 
 
+#: Deepest network the CLI accepts (N layers of k x k each; deeper is a typo).
+MAX_DEPTH = 1000
+
+
 def _depths(text: str) -> list[int | float]:
     try:
         # "inf": the infinite-depth limit g^inf (dln-matrices only, math.md §4.6)
@@ -46,7 +55,106 @@ def _depths(text: str) -> list[int | float]:
         ) from exc
     if not depths or min(depths) < 1:
         raise argparse.ArgumentTypeError(f"depths must be integers >= 1, got {text!r}")
+    finite = [d for d in depths if d != math.inf]
+    if finite and max(finite) > MAX_DEPTH:
+        raise argparse.ArgumentTypeError(
+            f"depths must be at most {MAX_DEPTH} (or inf), got {max(finite)}"
+        )
     return depths
+
+
+def _finite(minimum: float | None = None):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+# Checks run after parsing and before any run; each raises _UsageError naming
+# the option or the path, which main() turns into exit 2 and an "error:" line.
+class _UsageError(Exception):
+    pass
+
+
+def _check_output(path: str) -> None:
+    """The output folder can be created and written (nothing above it is a file)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise _UsageError(f"--output: {out} exists and is not a folder")
+    parent = out
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise _UsageError(f"--output: {out} lies under {parent}, which is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise _UsageError(f"--output: cannot write to {parent} (permission denied)")
+    for name in ("runs.jsonl", "results.csv", "results.json", "curves.png"):
+        if (out / name).is_dir():
+            raise _UsageError(f"--output: {out / name} exists as a folder; remove it")
+
+
+def _check_memory(args: argparse.Namespace) -> None:
+    """Refuse a problem that cannot fit in memory before allocating it."""
+    m, n = args.rows or args.size, args.size
+    finite = [d for d in args.depths if d != math.inf]
+    k, depth = min(m, n), max(finite, default=1)  # depth inf keeps the matrix only
+    if set(args.geometries) <= NEEDS_RANK and args.problem == "matrix-completion":
+        # The rank-r paths are factored (no m x n array): Omega (indices, values, CSR
+        # copies) plus ~10 copies of the (m + n) x r factors.
+        rank = args.rank or 1
+        per_run = 8.0 * (12.0 * (args.observations or 0) + 10.0 * depth * (m + n) * rank)
+    else:
+        # ~16 m x n arrays per run (truth, sampling permutation, SVDs, solver copies)
+        # plus ~6 copies of the N layers of at most max(m, n) x k.
+        per_run = 8.0 * (16.0 * m * n + 6.0 * depth * k * max(m, n))
+    total = per_run * min(args.jobs, 64)
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return
+    if total > 0.5 * available:
+        raise _UsageError(
+            f"--size {n}"
+            + (f" --rows {m}" if args.rows else "")
+            + f" --depths {depth} --jobs {args.jobs} needs about {total / 2**30:.1f} GiB, "
+            f"more than half of this machine's {available / 2**30:.1f} GiB"
+        )
+
+
+def _check_scheduler(address: str | None) -> None:
+    """A Dask scheduler address that answers a TCP connection within 3 seconds."""
+    if address is None:
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+        raise _UsageError(f"--scheduler must look like tcp://HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=3.0):
+            pass
+    except OSError as exc:
+        raise _UsageError(f"--scheduler: cannot reach {address} ({exc})") from None
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.resume and args.overwrite:
+        raise _UsageError("--resume and --overwrite exclude each other")
+    _check_output(args.output)
+    _check_memory(args)
+    _check_scheduler(args.scheduler)
 
 
 def _positive(kind):
@@ -105,7 +213,7 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
         help="with --data: hold out this fraction of the entries (seed 0); test MSE/RMSE "
         "are measured on them",
     )
-    g.add_argument("--noise", type=float, default=0.0, help="regression: label noise std")
+    g.add_argument("--noise", type=_finite(0.0), default=0.0, help="regression: label noise std")
     g = p.add_argument_group("grid")
     g.add_argument(
         "--geometries",
@@ -133,7 +241,14 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--max-iterations", type=_positive(int), default=5000)
     g.add_argument("--max-time", type=_positive(float), default=60.0, help="seconds per run")
-    g.add_argument("--target", type=float, default=1e-6, help="stop at train MSE <= target")
+    g.add_argument(
+        "--max-total-time",
+        type=_positive(float),
+        default=None,
+        metavar="SECONDS",
+        help="bound on the whole grid; unfinished runs are left for --resume",
+    )
+    g.add_argument("--target", type=_finite(0.0), default=1e-6, help="stop at train MSE <= target")
     g = p.add_argument_group("execution and output")
     g.add_argument("--jobs", type=_positive(int), default=1, help="local worker processes")
     g.add_argument(
@@ -294,7 +409,37 @@ def run_compare(args: argparse.Namespace) -> int:
         max_time=args.max_time,
         target=args.target,
     )
-    result = compare(
+    _check_args(args)
+    notes: list[str] = []
+    try:
+        result = _compare(args, problem, settings, notes)
+    except CompareInterrupted as stop:
+        print(stop.result.table())
+        for note in notes:
+            print(f"note: {note}")
+        why = "terminated" if stop.exit_code == 143 else "interrupted"
+        print(
+            f"{why}: {len(stop.result.records)} runs finished and written to "
+            f"{stop.result.output}; {stop.remaining} not done (--resume continues)",
+            file=sys.stderr,
+        )
+        return stop.exit_code
+    print(result.table())
+    if args.holdout is not None:
+        print_holdout(result.records)
+    for line in _skipped_lines(result.skipped):
+        print(line)
+    for note in notes:
+        print(f"note: {note}")
+    files = "runs.jsonl, results.csv, results.json, report.html" + (
+        "" if args.no_plots else ", curves.png, time_to_target.png, profile.png"
+    )
+    print(f"wrote {files} to {result.output}")
+    return 0
+
+
+def _compare(args, problem, settings, notes):
+    return compare(
         problem,
         args.geometries,
         args.depths,
@@ -310,17 +455,9 @@ def run_compare(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         test_target=args.test_target,
         metadata={"config": _stored_config(args)},
+        max_total_time=args.max_total_time,
+        notes=notes,
     )
-    print(result.table())
-    if args.holdout is not None:
-        print_holdout(result.records)
-    for line in _skipped_lines(result.skipped):
-        print(line)
-    files = "runs.jsonl, results.csv, results.json, report.html" + (
-        "" if args.no_plots else ", curves.png, time_to_target.png, profile.png"
-    )
-    print(f"wrote {files} to {result.output}")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -335,8 +472,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "problems", None):
             return run_problems(args)
         return run_compare(args)
-    except (ValueError, TypeError, FileExistsError, ImportError) as exc:
-        parser.exit(2, f"dlnmanifolds compare: error: {exc}\n")
+    except (
+        _UsageError,
+        ValueError,
+        TypeError,
+        FileExistsError,
+        FolderLockedError,
+        ImportError,
+        MemoryError,
+        OSError,
+    ) as exc:
+        text = str(exc) or type(exc).__name__
+        if isinstance(exc, MemoryError):
+            text = f"out of memory ({text}); try a smaller --size or fewer --jobs"
+        parser.exit(2, f"dlnmanifolds compare: error: {text}\n")
+    except KeyboardInterrupt:  # Ctrl-C before the grid started: no traceback
+        print("interrupted", file=sys.stderr)
+        return 130
     return 1  # pragma: no cover
 
 

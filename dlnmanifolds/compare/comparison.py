@@ -8,17 +8,21 @@ runs already there. At the end the summary table, ``results.csv``,
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import os
+import signal
+import threading
+import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from dlnmanifolds.compare._pool import TotalTimeExceeded, WorkerPool
 from dlnmanifolds.compare.config import package_versions
+from dlnmanifolds.compare.journal import FolderLock, Journal, read_journal, repair
 from dlnmanifolds.compare.report import (
     format_table,
     problem_title,
@@ -216,6 +220,7 @@ class ComparisonResult:
     output: Path | None = None
     target: float | None = None
     test_target: float | None = None
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> list[dict]:
         """One row per method, ranked (see ``aggregate.aggregate``)."""
@@ -227,47 +232,133 @@ class ComparisonResult:
 
 
 def load_records(path: Path) -> list[dict]:
-    """Records of a ``runs.jsonl`` file (a truncated last line is ignored)."""
-    records = []
-    if not path.exists():
-        return records
-    with open(path) as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # interrupted while writing: that run is redone
-    return records
+    """Complete records of a ``runs.jsonl`` file (torn or unreadable lines left out;
+    ``compare(resume=True)`` repairs the file itself, see ``journal.repair``)."""
+    return read_journal(Path(path))[0]
 
 
-def _executor_results(specs, jobs, scheduler):
-    """Yield records as runs finish: in-process, on a process pool, or on Dask."""
-    if scheduler is not None:
+class CompareInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a comparison after its files were written.
+
+    ``result`` holds the finished runs; ``exit_code`` is 130 (SIGINT) or 143 (SIGTERM).
+    """
+
+    def __init__(self, result: ComparisonResult, exit_code: int, remaining: int):
+        super().__init__(f"interrupted: {remaining} runs not done")
+        self.result, self.exit_code, self.remaining = result, exit_code, remaining
+
+
+class _Terminated(KeyboardInterrupt):
+    pass
+
+
+class _Signals:
+    """SIGTERM -> ``_Terminated`` and the grid deadline -> ``TotalTimeExceeded``,
+    both raised in the main thread, but never in the middle of a journal write."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+        self.critical = False
+        self.pending: BaseException | None = None
+        self.saved: dict = {}
+
+    def _raise(self, exc: BaseException) -> None:
+        if self.critical:
+            self.pending = exc
+        else:
+            raise exc
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signals reach the main thread only; the deadline is polled
+        self.saved[signal.SIGTERM] = signal.signal(
+            signal.SIGTERM, lambda *_: self._raise(_Terminated())
+        )
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.saved[signal.SIGINT] = signal.signal(
+                signal.SIGINT, lambda *_: self._raise(KeyboardInterrupt())
+            )
+        if self.deadline is not None and hasattr(signal, "setitimer"):
+            self.saved[signal.SIGALRM] = signal.signal(
+                signal.SIGALRM, lambda *_: self._raise(TotalTimeExceeded())
+            )
+            signal.setitimer(signal.ITIMER_REAL, max(self.deadline - time.monotonic(), 1e-3))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if signal.SIGALRM in self.saved:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def protect(self):
+        self.critical = True
         try:
-            from dask.distributed import Client
-            from dask.distributed import as_completed as dask_completed
-        except ImportError as exc:
-            raise ImportError(
-                "--scheduler needs dask.distributed: pip install 'dlnmanifolds[dask]'"
-            ) from exc
-        client = Client(scheduler, set_as_default=False)
-        try:
-            futures = [client.submit(run_one, s, pure=False) for s in specs]
-            for future in dask_completed(futures, loop=client.loop):
-                yield future.result()
+            yield
         finally:
-            client.close()
-    elif jobs > 1 and len(specs) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_one, s) for s in specs]
-            for future in as_completed(futures):
-                yield future.result()
-    else:
-        for s in specs:
-            yield run_one(s)
+            self.critical = False
+            if self.pending is not None:
+                exc, self.pending = self.pending, None
+                raise exc
+
+
+def _serial_results(specs, deadline):
+    for s in specs:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TotalTimeExceeded
+        yield run_one(s)
+
+
+def _dask_results(specs, scheduler):
+    try:
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
+    except ImportError as exc:
+        raise ImportError(
+            "--scheduler needs dask.distributed: pip install 'dlnmanifolds[dask]'"
+        ) from exc
+    client = Client(scheduler, set_as_default=False, timeout=10)
+    futures = []
+    try:
+        futures = [client.submit(run_one, s, pure=False) for s in specs]
+        for future in dask_completed(futures, loop=client.loop):
+            yield future.result()
+    finally:
+        client.cancel(futures)
+        client.close(timeout=5)
+
+
+def _open_output(out_dir: Path, config: str, resume: bool, overwrite: bool):
+    """Check the folder, repair the journal on resume; (records done, repair note)."""
+    runs_path = out_dir / RUNS_FILE
+    if runs_path.exists() and not runs_path.is_file():
+        raise ValueError(f"output: {runs_path} exists and is not a file")
+    for name in ("results.csv", "results.json", "curves.png"):
+        if (out_dir / name).is_dir():
+            raise ValueError(f"output: {out_dir / name} exists as a folder; remove it")
+    if overwrite:
+        runs_path.unlink(missing_ok=True)
+        return {}, None
+    if not runs_path.exists() or runs_path.stat().st_size == 0:
+        return {}, None
+    if not resume:
+        count = len(load_records(runs_path))
+        raise FileExistsError(
+            f"{runs_path} already holds {count} runs; pass resume=True "
+            f"(--resume) to continue it or overwrite=True (--overwrite) to start over"
+        )
+    existing, note = repair(runs_path)
+    done: dict[str, dict] = {}
+    for rec in existing:
+        if rec.get("config") != config:
+            raise ValueError(
+                f"{runs_path} holds runs of a different configuration "
+                f"({rec.get('config')} != {config}); use another output directory "
+                f"or overwrite=True"
+            )
+        done.setdefault(rec["key"], rec)
+    return done, note
 
 
 def compare(
@@ -286,6 +377,8 @@ def compare(
     plots: bool = True,
     test_target: float | None = None,
     metadata: dict | None = None,
+    max_total_time: float | None = None,
+    notes: list[str] | None = None,
 ) -> ComparisonResult:
     """Run the grid; the result holds one record per run (in grid order).
 
@@ -297,64 +390,133 @@ def compare(
     settings : ``RunSettings`` (budgets, target, init, learning rate).
     output : directory for runs.jsonl, results.csv, results.json, curves.png.
     jobs : local worker processes; scheduler : address of a Dask scheduler.
-    resume : skip runs already in output/runs.jsonl (same configuration only).
+    resume : skip runs already in output/runs.jsonl (same configuration only);
+        a torn last line or duplicated records are repaired first (journal.repair).
     overwrite : discard an existing output/runs.jsonl.
+    max_total_time : seconds for the whole grid; runs not finished by then are
+        left for a later ``resume`` (``result.notes`` says how many).
+    notes : a list that receives notes as they happen (repairs, dead workers).
     test_target : a success must also end with test MSE <= test_target (recovery).
     metadata : stored in results.json and report.html (the CLI stores its config);
         the package versions are always added.
+
+    The output folder is locked while the grid runs (``journal.FolderLock``):
+    a second comparison on it fails with ``FolderLockedError``. Each record is
+    appended to runs.jsonl and fsync-ed as its run finishes. On Ctrl-C or SIGTERM
+    the queued runs are cancelled, the workers stopped, the files written for
+    the runs that finished, and ``CompareInterrupted`` (a KeyboardInterrupt) is
+    raised with the partial result.
     """
     settings = RunSettings() if settings is None else settings
     jobs = check_positive_int(jobs, "jobs")
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other (--resume, --overwrite)")
+    if max_total_time is not None and not (
+        isinstance(max_total_time, (int, float)) and 0 < max_total_time < float("inf")
+    ):
+        raise ValueError(f"max_total_time must be a finite number > 0, got {max_total_time!r}")
     if test_target is not None and not (isinstance(test_target, (int, float)) and test_target >= 0):
         raise ValueError(f"test_target must be a number >= 0 or None, got {test_target!r}")
     grid = build_grid(problem, geometries, depths, solvers, seeds, settings)
     config = config_hash(problem, settings)
-    done: dict[str, dict] = {}
     out_dir = None if output is None else Path(output)
+    lock = None
     if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ValueError(f"output: {out_dir} exists and is not a folder")
         out_dir.mkdir(parents=True, exist_ok=True)
-        runs_path = out_dir / RUNS_FILE
-        existing = load_records(runs_path)
-        if existing and not (resume or overwrite):
-            raise FileExistsError(
-                f"{runs_path} already holds {len(existing)} runs; pass resume=True "
-                f"(--resume) to continue it or overwrite=True (--overwrite) to start over"
-            )
-        if overwrite:
-            runs_path.unlink(missing_ok=True)
-            existing = []
-        for rec in existing:
-            if rec.get("config") != config:
-                raise ValueError(
-                    f"{runs_path} holds runs of a different configuration "
-                    f"({rec.get('config')} != {config}); use another output directory "
-                    f"or overwrite=True"
-                )
-            done[rec["key"]] = rec
+        lock = FolderLock(out_dir).acquire()
+    try:
+        return _run_grid(
+            grid,
+            config,
+            out_dir,
+            lock,
+            jobs,
+            scheduler,
+            resume,
+            overwrite,
+            progress,
+            plots,
+            max_total_time,
+            notes,
+            problem,
+            settings,
+            test_target,
+            metadata,
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_grid(
+    grid,
+    config,
+    out_dir,
+    lock,
+    jobs,
+    scheduler,
+    resume,
+    overwrite,
+    progress,
+    plots,
+    max_total_time,
+    notes,
+    problem,
+    settings,
+    test_target,
+    metadata,
+) -> ComparisonResult:
+    notes = notes if notes is not None else []
+    done: dict[str, dict] = {}
+    if out_dir is not None:
+        done, note = _open_output(out_dir, config, resume, overwrite)
+        if note:
+            notes.append(note)
     wanted = {s.key for s in grid.runs}
     todo = [s for s in grid.runs if s.key not in done]
     records = [rec for key, rec in done.items() if key in wanted]
+    deadline = None if max_total_time is None else time.monotonic() + max_total_time
     bar = tqdm(
         total=len(grid.runs), initial=len(records), desc="runs", disable=not progress, unit="run"
     )
-    handle = None if out_dir is None else open(out_dir / RUNS_FILE, "a")
-    try:
-        for rec in _executor_results(todo, jobs, scheduler):
-            records.append(rec)
-            if handle is not None:
-                handle.write(json.dumps(rec) + "\n")
-                handle.flush()
-            bar.set_postfix_str(
-                f"{rec['geometry']} N={rec['depth']} {rec['solver']}: {rec['status']}",
-                refresh=False,
-            )
-            bar.update(1)
-    finally:
-        bar.close()
-        if handle is not None:
-            handle.close()
+    journal = None if out_dir is None else Journal(out_dir / RUNS_FILE)
+    pool = None
+    stopped: BaseException | None = None
+    with _Signals(deadline) as signals:
+        try:
+            if scheduler is not None:
+                source = _dask_results(todo, scheduler)
+            elif jobs > 1 and len(todo) > 1:
+                in_child = None if lock is None else lock.close_in_child
+                pool = WorkerPool(todo, jobs, deadline=deadline, in_child=in_child)
+                source = pool.results()
+            else:
+                source = _serial_results(todo, deadline)
+            for rec in source:
+                with signals.protect():
+                    records.append(rec)
+                    if journal is not None:
+                        journal.append(rec)
+                bar.set_postfix_str(
+                    f"{rec['geometry']} N={rec['depth']} {rec['solver']}: {rec['status']}",
+                    refresh=False,
+                )
+                bar.update(1)
+        except (KeyboardInterrupt, TotalTimeExceeded) as exc:
+            stopped = exc
+        finally:
+            # Runs under way are abandoned (not recorded): --resume redoes them.
+            if pool is not None:
+                pool.shutdown()
+                notes.extend(pool.notes)
+            bar.close()
+            if journal is not None:
+                journal.close()
     order = {s.key: k for k, s in enumerate(grid.runs)}
     records.sort(key=lambda r: order[r["key"]])
+    remaining = len(grid.runs) - len(records)
     if out_dir is not None:
         meta = {**(metadata or {}), "versions": package_versions()}
         write_csv(records, out_dir / "results.csv")
@@ -375,4 +537,15 @@ def compare(
             plots=plots,
             metadata=meta,
         )
-    return ComparisonResult(records, grid.skipped, out_dir, settings.target, test_target)
+    result = ComparisonResult(
+        records, grid.skipped, out_dir, settings.target, test_target, notes
+    )
+    if isinstance(stopped, TotalTimeExceeded):
+        notes.append(
+            f"max_total_time reached: {remaining} of {len(grid.runs)} runs not done "
+            f"(resume to finish them)"
+        )
+    elif stopped is not None:
+        code = 143 if isinstance(stopped, _Terminated) else 130
+        raise CompareInterrupted(result, code, remaining) from None
+    return result

@@ -20,6 +20,7 @@ COLUMNS = (
     "test_mse",
     "relative_error",
     "iterations",
+    "evaluations",
     "seconds",
     "message",
 )

@@ -15,7 +15,7 @@ import traceback
 
 import numpy as np
 
-from dlnmanifolds.compare.solvers import RANK_ADAPTIVE, run_solver
+from dlnmanifolds.compare.solvers import RANK_ADAPTIVE, IterationCounter, run_solver
 from dlnmanifolds.compare.specs import RunSpec, config_hash
 from dlnmanifolds.problems.geometries import make_problem
 from dlnmanifolds.problems.lowrank import is_finite, snapshot
@@ -28,7 +28,7 @@ class _Stop(Exception):
 
 
 class Recorder:
-    """Monitor of one run; raises ``_Stop`` on convergence or divergence.
+    """Monitor of one run; raises ``_Stop`` on convergence, divergence or time out.
 
     Example
     -------
@@ -39,10 +39,23 @@ class Recorder:
     >>> recorder(np.zeros((2, 2)))  # far from the target: recorded, no stop
     >>> recorder.history["loss"]
     [8.5]
+
+    ``calls`` counts gradient evaluations (the ``evaluations`` column); the
+    solver's iterations are counted by the solver (``solvers.IterationCounter``).
+    ``max_time`` is checked at every evaluation, so that a solver whose own
+    clock is checked once per (long) iteration still stops on time.
     """
 
-    def __init__(self, objective, target: float, divergence: float, points: int):
+    def __init__(
+        self,
+        objective,
+        target: float,
+        divergence: float,
+        points: int,
+        max_time: float = float("inf"),
+    ):
         self.objective = objective
+        self.max_time = max_time
         self.target = target
         self.divergence = divergence
         self.points = max(points, 2)
@@ -80,8 +93,13 @@ class Recorder:
         if loss <= self.target:
             self.record(x, k)
             raise _Stop("converged")
-        if self._keep(k):
+        kept = self._keep(k)
+        if kept:
             self.record(x, k)
+        if time.perf_counter() - self.start > self.max_time:
+            if not kept:
+                self.record(x, k)
+            raise _Stop("max-time")
 
 
 def _blas_limit(threads):
@@ -98,21 +116,52 @@ def _finite_or_none(value: float):
     return float(value) if np.isfinite(value) else None
 
 
-def run_one(spec: RunSpec) -> dict:
-    """Run one grid cell and return its record (a JSON-serializable dict)."""
-    settings = spec.settings
-    record = {
+def _identity(spec: RunSpec) -> dict:
+    return {
         "key": spec.key,
-        "config": config_hash(spec.problem, settings),
+        "config": config_hash(spec.problem, spec.settings),
         "geometry": spec.geometry,
         "depth": spec.depth,
         "solver": spec.solver,
         "seed": spec.seed,
     }
+
+
+def error_record(spec: RunSpec, message: str) -> dict:
+    """The record of a run that produced nothing (e.g. its worker process died)."""
+    record = _identity(spec)
+    record.update(
+        status="error",
+        final_loss=None,
+        test_mse=None,
+        relative_error=None,
+        iterations=0,
+        evaluations=0,
+        seconds=None,
+        message=message,
+        history={"iteration": [], "time": [], "loss": [], "test_mse": []},
+    )
+    return record
+
+
+def run_one(spec: RunSpec) -> dict:
+    """Run one grid cell and return its record (a JSON-serializable dict).
+
+    ``iterations`` counts the solver's iterations, ``evaluations`` its gradient
+    evaluations (Hessian-vector products of trust-regions evaluate the gradient
+    too); the history is indexed by evaluation.
+    """
+    settings = spec.settings
+    record = _identity(spec)
+    counter = IterationCounter()
     with _blas_limit(settings.blas_threads), np.errstate(all="ignore"):
         objective = spec.problem.build(spec.seed)
         recorder = Recorder(
-            objective, settings.target, settings.divergence, settings.history_points
+            objective,
+            settings.target,
+            settings.divergence,
+            settings.history_points,
+            max_time=settings.max_time,
         )
         message = ""
         try:
@@ -136,7 +185,9 @@ def run_one(spec: RunSpec) -> dict:
                     settings.max_iterations,
                     settings.max_time,
                     settings.learning_rate,
+                    counter=counter,
                 )
+                counter.value = outcome.iterations
                 x = outcome.matrix if outcome.matrix is not None else gp.to_matrix(outcome.point)
                 status = outcome.reason
                 if not is_finite(x):
@@ -167,7 +218,8 @@ def run_one(spec: RunSpec) -> dict:
         final_loss=_finite_or_none(metrics["train_mse"]),
         test_mse=_finite_or_none(metrics["test_mse"]),
         relative_error=_finite_or_none(metrics["relative_error"]),
-        iterations=int(recorder.calls),
+        iterations=int(counter.value if counter.value is not None else recorder.calls),
+        evaluations=int(recorder.calls),
         seconds=_finite_or_none(seconds),
         message=message,
         history={k: [_finite_or_none(v) for v in vals] for k, vals in recorder.history.items()},

@@ -70,6 +70,73 @@ class SolverOutcome:
     matrix: object = None  # the end-to-end matrix (array or LowRank) when ``point`` is not on gp
 
 
+class IterationCounter:
+    """The solver's iteration count, kept up to date while it runs.
+
+    The runner may stop a solver from inside a callback (target reached); the
+    count is then read here. ``None``: the solver does not report iterations
+    (``rank-adaptive-cg`` before it returns).
+    """
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+
+class _Counted:
+    """Mixin for Pymanopt optimizers: publish the iteration at every stopping test."""
+
+    counter: IterationCounter | None = None
+
+    def _check_stopping_criterion(self, *, start_time, iteration=-1, **kwargs):
+        if self.counter is not None and iteration >= 0:
+            self.counter.value = int(iteration)
+        return super()._check_stopping_criterion(
+            start_time=start_time, iteration=iteration, **kwargs
+        )
+
+
+class _SteepestDescent(_Counted, SteepestDescent):
+    pass
+
+
+class _ConjugateGradient(_Counted, ConjugateGradient):
+    pass
+
+
+class _TrustRegions(_Counted, TrustRegions):
+    pass
+
+
+class _TimeUp(Exception):
+    def __init__(self, point):
+        super().__init__("max-time")
+        self.point = point
+
+
+class _ClockedProblem:
+    """A Pymanopt problem whose Hessian-vector products check the clock.
+
+    TrustRegions tests ``max_time`` once per outer iteration, and one outer
+    iteration (a truncated-CG solve, up to dim M Hessian products) can take far
+    longer than the budget; checking before each product bounds the overrun by
+    one product.
+    """
+
+    def __init__(self, problem, deadline: float):
+        self._problem, self._deadline = problem, deadline
+        hessian = problem.riemannian_hessian
+
+        def riemannian_hessian(point, vector):
+            if time.perf_counter() > deadline:
+                raise _TimeUp(point)
+            return hessian(point, vector)
+
+        self.riemannian_hessian = riemannian_hessian
+
+    def __getattr__(self, name):
+        return getattr(self._problem, name)
+
+
 def check_solver(name) -> str:
     if not isinstance(name, str) or name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; expected one of {', '.join(SOLVERS)}")
@@ -86,7 +153,11 @@ def _reason(text: str) -> str:
 
 
 def gradient_descent(
-    gp: GeometryProblem, learning_rate: float | None, max_iterations: int, max_time: float
+    gp: GeometryProblem,
+    learning_rate: float | None,
+    max_iterations: int,
+    max_time: float,
+    counter: IterationCounter | None = None,
 ) -> SolverOutcome:
     """Riemannian gradient descent x_{k+1} = R_{x_k}(-eta_k grad f(x_k)).
 
@@ -115,6 +186,8 @@ def gradient_descent(
     cost = gp.problem.cost
     eta, fx = 1.0, None
     for k in range(max_iterations):
+        if counter is not None:
+            counter.value = k
         if time.perf_counter() - start > max_time:
             return SolverOutcome(x, k, "max-time")
         g = gradient(x)
@@ -153,15 +226,17 @@ def run_solver(
     max_iterations: int,
     max_time: float,
     learning_rate: float | None,
+    counter: IterationCounter | None = None,
 ) -> SolverOutcome:
     """Run solver ``name`` on ``gp`` from its initial point.
 
     Pymanopt's gradient-norm and step-size tests are set to tiny values so that
     runs stop on the runner's target loss, the iteration budget or the time budget.
+    ``counter`` (optional) is kept at the current iteration while the solver runs.
     """
     check_solver(name)
     if name == "gradient-descent":
-        return gradient_descent(gp, learning_rate, max_iterations, max_time)
+        return gradient_descent(gp, learning_rate, max_iterations, max_time, counter)
     if name == "nuclear-norm":
         return nuclear_norm(gp, max_iterations, max_time)
     if name == "rank-adaptive-cg":
@@ -182,12 +257,19 @@ def run_solver(
         min_gradient_norm=1e-14,
         verbosity=0,
     )
+    problem = gp.problem
     if name == "steepest-descent":
-        optimizer = SteepestDescent(min_step_size=1e-16, **common)
+        optimizer = _SteepestDescent(min_step_size=1e-16, **common)
     elif name == "conjugate-gradient":
-        optimizer = ConjugateGradient(min_step_size=1e-16, **common)
+        optimizer = _ConjugateGradient(min_step_size=1e-16, **common)
     else:
-        optimizer = TrustRegions(**common)
-    with np.errstate(all="ignore"):
-        result = optimizer.run(gp.problem, initial_point=gp.initial_point)
+        optimizer = _TrustRegions(**common)
+        problem = _ClockedProblem(problem, time.perf_counter() + max_time)
+    optimizer.counter = counter
+    try:
+        with np.errstate(all="ignore"):
+            result = optimizer.run(problem, initial_point=gp.initial_point)
+    except _TimeUp as up:
+        iterations = counter.value if counter is not None and counter.value is not None else 0
+        return SolverOutcome(up.point, iterations, "max-time")
     return SolverOutcome(result.point, int(result.iterations), _reason(result.stopping_criterion))

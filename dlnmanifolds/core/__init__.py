@@ -58,3 +58,18 @@ __all__ = [
     "invariants",
     "partial_products",
 ]
+
+# The public boundary: a numerical failure inside (overflow, a LAPACK error on
+# entries near the ends of double range) is reported as a ValueError naming the
+# argument to rescale. Internal callers use the unwrapped module functions.
+from dlnmanifolds.core._validate import guard_numerics as _guard_numerics  # noqa: E402
+from dlnmanifolds.core._validate import guard_scale as _guard_scale  # noqa: E402
+
+dln_exp = _guard_scale(dln_exp, ("X", "V"), tolerances=("rtol",))
+dln_log = _guard_scale(dln_log, ("X", "Y"), tolerances=("tol", "rtol"), counts=("max_iter",))
+
+for _name in __all__:
+    _value = globals()[_name]
+    if callable(_value) and not isinstance(_value, type):
+        globals()[_name] = _guard_numerics(_value)
+del _name, _value

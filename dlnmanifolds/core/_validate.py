@@ -65,10 +65,49 @@ def check_widths(widths: Any, name: str = "widths") -> tuple[int, ...]:
     return tuple(int(d) for d in widths)
 
 
+def check_positive_number(value: Any, name: str) -> float:
+    """Return ``value`` as a float, finite and > 0, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a finite number > 0, got {_describe(value)}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
 def check_finite(array: np.ndarray, name: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return array
+
+
+def as_real_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float64 array; complex, object or string data is a TypeError
+    (numpy would drop an imaginary part with only a warning)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real numeric array, got {_describe(value)}")
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic objects
+        raise TypeError(f"{name} must be a real numeric array, got {_describe(value)}") from exc
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.floating)
+        or np.issubdtype(array.dtype, np.integer)
+        or np.issubdtype(array.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    return array.astype(np.float64, copy=False)
+
+
+def require_finite_arrays(arrays: Sequence[Any], name: str) -> None:
+    """Hot-path guard: every array finite (cheap, run before any LAPACK call).
+
+    numpy's SVD and eigensolvers may not return on inf, and print OpenBLAS
+    ``DLASCL`` lines on NaN; one ``isfinite`` pass per new point avoids both.
+    """
+    for p, a in enumerate(arrays):
+        if not np.all(np.isfinite(a)):
+            label = name if len(arrays) == 1 else f"{name}[{p}]"
+            raise ValueError(f"{label} must contain only finite values (found NaN or inf)")
 
 
 def as_matrix(value: Any, name: str, batch: bool = False) -> np.ndarray:
@@ -137,6 +176,8 @@ def as_rng(rng: Any, name: str = "rng") -> np.random.Generator:
     """Accept a Generator, an int seed or None (fresh entropy)."""
     if isinstance(rng, np.random.Generator):
         return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng < 0:
+        raise ValueError(f"{name} must be a non-negative int seed, got {rng}")
     if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
     raise TypeError(
@@ -163,3 +204,126 @@ def check_end_to_end(
             f"{W.shape}, got {widths}"
         )
     return W, depth, widths
+
+
+def _magnitudes(value: Any) -> tuple[float, float] | None:
+    """(smallest nonzero, largest) |entry| of an array or a sequence of arrays."""
+    try:
+        if isinstance(value, np.ndarray):
+            arrays = [value]
+        elif (
+            isinstance(value, (list, tuple))
+            and value
+            and all(isinstance(v, np.ndarray) for v in value)
+        ):
+            arrays = list(value)
+        else:
+            return None
+        flat = np.concatenate([np.abs(np.asarray(a, dtype=float)).ravel() for a in arrays])
+    except (TypeError, ValueError):
+        return None
+    flat = flat[np.isfinite(flat) & (flat > 0)]
+    if flat.size == 0:
+        return None
+    return float(flat.min()), float(flat.max())
+
+
+def guard_numerics(func):
+    """Wrap a public function: an OverflowError, FloatingPointError or LinAlgError
+    from the numerics becomes a ValueError naming the function and the argument
+    whose entries are the most extreme (what to rescale).
+
+    The math is homogeneous in the scale of its input, so out-of-range inputs
+    (entries near 1e-160 or 1e160, whose squares leave double range) are the
+    usual cause; the error says so instead of leaking a bare numpy error.
+    """
+    import functools
+    import inspect
+
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (OverflowError, FloatingPointError, np.linalg.LinAlgError) as exc:
+            try:
+                bound = signature.bind(*args, **kwargs).arguments
+            except TypeError:  # pragma: no cover - the call itself failed to bind
+                bound = {}
+            worst, name = None, None
+            for arg, value in bound.items():
+                mags = _magnitudes(value)
+                if mags is None:
+                    continue
+                extreme = max(abs(np.log10(mags[0])), abs(np.log10(mags[1])))
+                if worst is None or extreme > worst[0]:
+                    worst, name = (extreme, mags), arg
+            where = (
+                f"; argument {name} has entries from {worst[1][0]:.3g} to {worst[1][1]:.3g} "
+                f"in absolute value: rescale it to entries of order 1"
+                if name is not None
+                else ""
+            )
+            raise ValueError(
+                f"{func.__name__}: numerical failure on this input "
+                f"({type(exc).__name__}: {exc}){where}"
+            ) from exc
+
+    return wrapper
+
+
+#: Scale window of the numerical geodesics: their ODEs square the entries.
+SCALE_WINDOW = (1e-100, 1e100)
+
+
+def guard_scale(
+    func,
+    names: Sequence[str],
+    window: tuple[float, float] = SCALE_WINDOW,
+    tolerances: Sequence[str] = (),
+    counts: Sequence[str] = (),
+):
+    """Wrap a homogeneous function to reject arguments ``names`` whose largest
+    entry is outside ``window``, where its ODE solvers overflow or stall.
+
+    For ``dln_exp`` and ``dln_log``: g^N_{cX}(cY, cY) = c^{2/N} g^N_X(Y, Y)
+    (A_{N,X} is homogeneous of degree 2(N-1)/N in X, math.md §4), so X -> cX is
+    a homothety of g^N, maps geodesics to geodesics, and
+    Exp_{cX}(cV) = c Exp_X(V), Log_{cX}(cY) = c Log_X(Y): the message says to
+    rescale. ``tolerances`` (finite > 0) and ``counts`` (ints >= 1) are the
+    scalar options checked on the way in."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(func)
+    low, high = window
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs).arguments
+        except TypeError:
+            return func(*args, **kwargs)
+        for name in tolerances:
+            if name in bound:
+                check_positive_number(bound[name], name)
+        for name in counts:
+            if name in bound:
+                check_positive_int(bound[name], name)
+        for name in names:
+            value = bound.get(name)
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "fi":
+                continue
+            with np.errstate(invalid="ignore"):
+                size = float(np.max(np.abs(value))) if value.size else 0.0
+            if np.isfinite(size) and size > 0 and not (low <= size <= high):
+                raise ValueError(
+                    f"{name} has largest entry {size:.3g}, outside [{low:g}, {high:g}] "
+                    f"where {func.__name__} is computed reliably; scaling all its matrix "
+                    f"arguments by c scales the result by c, so call it on the arguments / c "
+                    f"and multiply the result by c"
+                )
+        return func(*args, **kwargs)
+
+    return wrapper

@@ -328,12 +328,40 @@ def _capped(generators: list[np.ndarray], cap: float = GENERATOR_CAP) -> list[np
     return [tau * a for a in generators]
 
 
-def _fiber_retraction(weights: Layers, xi: Layers) -> list[np.ndarray]:
+def _reproject(layers: list[np.ndarray], target: np.ndarray) -> list[np.ndarray]:
+    """Put phi(W) back on ``target`` by the least-norm change of one end layer.
+
+    phi is linear in W_N: with E = X - phi(W) and B = W_{N-1} ... W_1 (rank n
+    when X has full rank n <= m), W_N + E B^+ maps exactly onto X; for m < n,
+    W_1 + C^+ E with C = W_N ... W_2 does. E is rounding (one group step), so the
+    change is O(eps) and the retraction keeps its order; without it the rounding
+    of every group step accumulates along a walk (math.md §5, C10).
+    """
+    error = target - _end_to_end(layers)
+    if not np.any(error):
+        return layers
+    m, n = target.shape
+    out = list(layers)
+    if n <= m:
+        before = _end_to_end(layers[:-1]) if len(layers) > 1 else np.eye(n)
+        delta = np.linalg.lstsq(before.T, error.T, rcond=None)[0].T
+        out[-1] = layers[-1] + delta
+    else:
+        after = _end_to_end(layers[1:]) if len(layers) > 1 else np.eye(m)
+        out[0] = layers[0] + np.linalg.lstsq(after, error, rcond=None)[0]
+    return out
+
+
+def _fiber_retraction(
+    weights: Layers, xi: Layers, target: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """The group step, then ``_reproject`` onto phi = ``target`` (default phi(W))."""
     gens = _gl_generator_solve(weights, xi)
     if not gens:
         return [np.array(w, copy=True) for w in weights]
     group, inverse = _exp_pairs(_capped(gens))
-    return _gl_action(weights, group, inverse)
+    moved = _gl_action(weights, group, inverse)
+    return _reproject(moved, _end_to_end(weights) if target is None else target)
 
 
 def fiber_retraction(weights: Layers, tangent: Layers) -> list[np.ndarray]:
@@ -341,7 +369,9 @@ def fiber_retraction(weights: Layers, tangent: Layers) -> list[np.ndarray]:
 
     A solves A_p W_p - W_p A_{p-1} = xi_p (min-norm least squares). Because the step
     is a group element acting on W, phi(R_W(xi)) = phi(W) holds to rounding for any
-    step size, not only to first order. First order (R_W(xi) = W + xi + O(|xi|^2)).
+    step size, not only to first order; the rounding of the step is then removed by
+    the least-norm change of one end layer (``_reproject``), so that it does not
+    accumulate along a walk. First order (R_W(xi) = W + xi + O(|xi|^2)).
     """
     layers = as_weights(weights)
     xi = as_weights(tangent, "tangent", widths_of(layers))

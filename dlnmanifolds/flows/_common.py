@@ -6,7 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dlnmanifolds.core._validate import as_rng, as_weights, check_positive_int
+from dlnmanifolds.core._validate import (
+    as_rng,
+    as_weights,
+    check_positive_int,
+    check_positive_number,
+)
 from dlnmanifolds.core.balanced import _rebalance
 from dlnmanifolds.core.network import _end_to_end, _invariants
 from dlnmanifolds.flows.energy import Energy
@@ -41,6 +46,7 @@ def start_weights(weights, rng, init_scale: float, name: str = "weights") -> lis
     """Layers as given, or a Gaussian start when ``weights`` is a widths tuple of ints."""
     if is_widths(weights):
         widths = tuple(check_positive_int(d, f"{name}[{k}]") for k, d in enumerate(weights))
+        init_scale = check_positive_number(init_scale, "init_scale")
         return gaussian_layers(widths, init_scale, as_rng(rng))
     return [np.array(w) for w in as_weights(weights, name)]
 

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import integrate
 from tqdm.auto import tqdm
 
+from dlnmanifolds.core._validate import check_positive_int
 from dlnmanifolds.flows.result import FlowBlowUpError, FlowResult
 
 ADAPTIVE_METHODS = {
@@ -48,6 +49,28 @@ def check_method(method: str, aliases: dict[str, str] | None = None) -> str:
         allowed = sorted(ADAPTIVE_METHODS) + list(FIXED_METHODS) + sorted(aliases or {})
         raise ValueError(f"method must be one of {allowed}, got {method!r}")
     return method
+
+
+#: Default step budget of a flow: a run needing more steps is refused or stopped.
+MAX_STEPS = 1_000_000
+#: Consecutive non-finite stage evaluations after which an adaptive run is a blow-up
+#: (each rejection shrinks the step at least 5-fold: 40 of them, by 1e28).
+MAX_NONFINITE_STAGES = 40
+#: Stability bound |h * rate| of the explicit Runge-Kutta methods on a decay rate.
+_EXPLICIT_STABILITY = 3.0
+
+
+class StepBudgetError(ValueError):
+    """A flow needs more than ``max_steps`` steps; ``result`` holds the run so far."""
+
+    def __init__(self, message: str, result: FlowResult | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+def check_tolerance(value, name: str) -> float:
+    """rtol/atol: a finite number > 0."""
+    return check_positive(value, name)
 
 
 def check_positive(value, name: str) -> float:
@@ -110,6 +133,8 @@ def integrate_flow(
     callback: Callable | None = None,
     progress: bool = False,
     stage_map: Callable[[np.ndarray], np.ndarray] | None = None,
+    max_steps: int = MAX_STEPS,
+    rate: float = 0.0,
 ) -> FlowResult:
     """Integrate dy/dt = rhs(t, y) on [0, t_final] and record monitored quantities.
 
@@ -117,23 +142,44 @@ def integrate_flow(
     finiteness); ``unpack(y)`` turns the flat vector into a state. The callback
     ``callback(t, state)`` runs after every accepted step; a truthy return stops
     the run (status 1).
+
+    Bounded time: the velocity is checked at t = 0 and at every stage; a run
+    needing more than ``max_steps`` steps is refused before it starts when that
+    is known (fixed steps: ceil(t_final / step); explicit adaptive methods on a
+    field with decay ``rate`` (weight decay): about rate * t_final / 3) and is
+    otherwise stopped with ``StepBudgetError`` after ``max_steps`` steps.
     """
     t_final = check_positive(t_final, "t_final")
+    rtol = check_tolerance(rtol, "rtol")
+    atol = check_tolerance(atol, "atol")
+    max_steps = check_positive_int(max_steps, "max_steps")
+    if step is not None:
+        step = check_positive(step, "step")
     evals = [0]
+    nonfinite = [0]
 
     adaptive = method in ADAPTIVE_METHODS
+    explicit = method not in ("Radau", "BDF", "LSODA")
+    if explicit and rate > 0 and rate * t_final / _EXPLICIT_STABILITY > max_steps:
+        raise ValueError(
+            f"weight_decay: the decay rate {rate:.3g} over t_final = {t_final:.3g} needs "
+            f"about {rate * t_final / _EXPLICIT_STABILITY:.3g} steps of the explicit method "
+            f"{method!r}, more than max_steps = {max_steps}; use a smaller weight_decay or "
+            f"t_final, an implicit method ('Radau', 'BDF') or a larger max_steps"
+        )
 
     def fun(t, y):
         evals[0] += 1
         with np.errstate(over="ignore", invalid="ignore"):
             dy = rhs(t, y)
         if not np.all(np.isfinite(dy)):
-            if adaptive:
+            nonfinite[0] += 1
+            if adaptive and nonfinite[0] < MAX_NONFINITE_STAGES:
                 # A trial stage overflowed: the step-size controller sees a NaN error,
-                # rejects the step and shrinks it. A genuine blow-up ends with the step
-                # size collapsing, reported below.
+                # rejects the step and shrinks it. A genuine blow-up keeps failing.
                 return np.full_like(y, np.nan)
             raise NonFiniteError("velocity dW/dt (gradient of the energy)", t)
+        nonfinite[0] = 0
         return dy
 
     if t_eval is not None and method not in ADAPTIVE_METHODS:
@@ -151,11 +197,34 @@ def integrate_flow(
     try:
         if eval_times is None or eval_times[0] == 0.0:
             recorder.record(0.0, y)
+        # A NaN velocity at the start is a blow-up at t = 0, not a reason to shrink
+        # the first step forever.
+        nonfinite[0] = MAX_NONFINITE_STAGES
+        fun(0.0, y)
+        evals[0] -= 1  # a check, not one of the method's evaluations
         if adaptive:
             options = {} if step is None else {"max_step": step}
             solver = ADAPTIVE_METHODS[method](fun, 0.0, y, t_final, rtol=rtol, atol=atol, **options)
             next_eval = 0 if eval_times is None else int(np.searchsorted(eval_times, 0.0, "right"))
             while solver.status == "running":
+                # Out of budget, or hopeless: at a thousandfold the mean step so far the
+                # rest would still not fit in the budget. (The mean, not the current
+                # step: near a finite-time blow-up the step collapses, and that is
+                # reported as a blow-up.)
+                h_now = solver.t / n_steps if n_steps else 0.0
+                hopeless = (
+                    n_steps >= 100
+                    and h_now > 0
+                    and (t_final - solver.t) / h_now > 1000.0 * max_steps
+                )
+                if n_steps >= max_steps or hopeless:
+                    raise StepBudgetError(
+                        f"t_final = {t_final:.6g} is out of reach of max_steps = "
+                        f"{max_steps}: after {n_steps} steps the flow is at t = "
+                        f"{solver.t:.6g} (mean step {h_now:.3g}); use a smaller t_final "
+                        f"or a larger max_steps",
+                        recorder.result(n_steps, evals[0], -1, "step budget exhausted"),
+                    )
                 t_old = solver.t
                 failure = solver.step()
                 if solver.status == "failed":
@@ -181,7 +250,14 @@ def integrate_flow(
                     break
         else:
             h = check_positive(1e-3 if step is None else step, "step")
-            total = max(1, math.ceil(t_final / h - 1e-9))
+            steps_needed = t_final / h
+            if steps_needed > max_steps:
+                raise ValueError(
+                    f"t_final = {t_final:.6g} with step = {h:.6g} needs {steps_needed:.3g} "
+                    f"steps, more than max_steps = {max_steps}; use a smaller t_final, a "
+                    f"larger step or a larger max_steps"
+                )
+            total = max(1, math.ceil(steps_needed - 1e-9))
             t = 0.0
             for k in range(total):
                 dt = min(h, t_final - t) if k == total - 1 else h

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlnmanifolds.core._validate import as_real_array, check_finite
+
 
 @dataclass(frozen=True)
 class Energy:
@@ -64,7 +66,7 @@ def as_energy(energy, name: str = "energy") -> Energy:
 
 def quadratic_energy(target: np.ndarray) -> Energy:
     """E(X) = 1/2 ||X - Y||_F^2, E'(X) = X - Y (batched)."""
-    target = np.asarray(target, dtype=np.float64)
+    target = check_finite(as_real_array(target, "target"), "target")
     return Energy(
         lambda x: 0.5 * np.sum((x - target) ** 2, axis=(-2, -1)),
         lambda x: x - target,

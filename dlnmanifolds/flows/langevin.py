@@ -33,7 +33,7 @@ from dlnmanifolds.core.network import _dphi_adjoint, _end_to_end, _invariants
 from dlnmanifolds.core.operator import require_full_rank, svd_frame
 from dlnmanifolds.core.orthographic import orthographic_projection
 from dlnmanifolds.flows._common import check_callback
-from dlnmanifolds.flows._integrate import check_positive
+from dlnmanifolds.flows._integrate import MAX_STEPS, check_positive
 from dlnmanifolds.flows.energy import Energy, as_energy
 from dlnmanifolds.flows.result import FlowBlowUpError, FlowResult
 
@@ -164,10 +164,17 @@ def langevin(
         )
     h = check_positive(step, "step")
     t_final = check_positive(t_final, "t_final")
+    newton_tol = check_positive(newton_tol, "newton_tol")
+    newton_max_iter = _check_int(newton_max_iter, "newton_max_iter")
     if n_paths is not None:
         n_paths = _check_int(n_paths, "n_paths")
     check_callback(callback)
     gen = as_rng(rng)
+    if t_final / h > MAX_STEPS:
+        raise ValueError(
+            f"t_final = {t_final:.6g} with step = {h:.6g} needs {t_final / h:.3g} steps, "
+            f"more than max_steps = {MAX_STEPS}; use a smaller t_final or a larger step"
+        )
     total = max(1, int(np.ceil(t_final / h - 1e-9)))
     if record_every is None:
         every = max(1, total // 200)
@@ -206,7 +213,10 @@ def langevin(
 
     _check_energy_shape(energy, to_x(state))
     rec = _Recorder(energy, to_x, single, upstairs=space == "balanced")
-    rec.record(0.0, state, 0)
+    try:
+        rec.record(0.0, state, 0)
+    except _Stop:  # the start itself is invalid: nothing ran
+        raise ValueError("start: the energy E(X) is not finite at the start point") from None
     bar = tqdm(total=total, disable=not progress, unit="step", leave=False)
     status, message, iters_max, n_done = 0, "finished", 0, 0
     try:

@@ -16,7 +16,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
+from dlnmanifolds.core._validate import (
+    as_matrix,
+    as_rng,
+    check_depth,
+    check_positive_int,
+    check_positive_number,
+)
 from dlnmanifolds.core.network import _dphi_adjoint, _end_to_end
 from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
 from dlnmanifolds.flows._common import (
@@ -27,7 +33,12 @@ from dlnmanifolds.flows._common import (
     start_weights,
     upstairs_monitor,
 )
-from dlnmanifolds.flows._integrate import ADAPTIVE_METHODS, check_method, integrate_flow
+from dlnmanifolds.flows._integrate import (
+    ADAPTIVE_METHODS,
+    MAX_STEPS,
+    check_method,
+    integrate_flow,
+)
 from dlnmanifolds.flows.energy import Energy, as_energy
 from dlnmanifolds.flows.result import FlowResult
 
@@ -64,6 +75,7 @@ def gradient_flow(
     rng: np.random.Generator | int | None = None,
     callback: Callable | None = None,
     progress: bool = False,
+    max_steps: int = MAX_STEPS,
 ) -> FlowResult:
     """Gradient flow of E(phi(W)) (+ weight decay) on the weights, from any start.
 
@@ -82,6 +94,8 @@ def gradient_flow(
     t_eval : record times (adaptive methods); otherwise every ``record_every`` steps.
     callback : callback(t, weights) after each step; return True to stop.
     progress : show a tqdm progress bar over t.
+    max_steps : step budget; a run known to need more is refused (ValueError), one
+        found to need more is stopped (``StepBudgetError``).
 
     Returns
     -------
@@ -115,6 +129,8 @@ def gradient_flow(
         record_every=record_every,
         callback=callback,
         progress=progress,
+        max_steps=max_steps,
+        rate=lam,
     )
 
 
@@ -154,6 +170,7 @@ def end_to_end_flow(
     rng: np.random.Generator | int | None = None,
     callback: Callable | None = None,
     progress: bool = False,
+    max_steps: int = MAX_STEPS,
 ) -> FlowResult:
     """The ACH flow dX/dt = -A_{N,X}(E'(X)) - lambda N X on end-to-end matrices.
 
@@ -182,6 +199,7 @@ def end_to_end_flow(
     check_callback(callback)
     if is_widths(W) and len(W) == 2:
         m, n = (check_positive_int(d, f"W[{k}]") for k, d in enumerate(W))
+        init_scale = check_positive_number(init_scale, "init_scale")
         x0 = as_rng(rng).standard_normal((m, n)) * init_scale / np.sqrt(n)
     else:
         x0 = np.array(as_matrix(W, "W"))
@@ -228,4 +246,6 @@ def end_to_end_flow(
         callback=callback,
         progress=progress,
         stage_map=stage_map,
+        max_steps=max_steps,
+        rate=lam * depth,
     )

@@ -201,9 +201,14 @@ class BalancedSpace(LevelSet):
 
     def belongs(self, point, atol: float = gs.atol):
         """Shape (N, n, n), G(W) = 0 within atol and phi(W) invertible; shape [...]."""
-        point = np.asarray(point, dtype=float)
+        point = np.asarray(point)
         if point.ndim < 3 or point.shape[-3:] != self.shape:
             return np.zeros(point.shape[: max(point.ndim - 3, 0)], dtype=bool)
+        if not np.issubdtype(point.dtype, np.floating) and not np.issubdtype(
+            point.dtype, np.integer
+        ):  # complex (or object) points are not real networks
+            return np.zeros(point.shape[:-3], dtype=bool)
+        point = point.astype(float)
         belongs = super().belongs(point, atol)
         s = np.linalg.svd(_end_to_end(_layers(point)), compute_uv=False)
         full_rank = s[..., -1] > max(atol, 1e-13) * np.maximum(s[..., 0], 1e-300)

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
-from dlnmanifolds.core._validate import as_matrix, as_rng, check_positive_int
+from dlnmanifolds.core._validate import as_matrix, as_real_array, as_rng, check_positive_int
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.problems.lowrank import (
     LowRank,
@@ -48,10 +48,7 @@ def _as_index_array(value: Any, name: str) -> np.ndarray:
 
 
 def _as_values(value: Any, name: str) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {array.dtype}")
-    array = array.astype(np.float64)
+    array = as_real_array(value, name)
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-d array, got shape {array.shape}")
     return array
@@ -265,10 +262,7 @@ class MatrixCompletion(MatrixObjective):
     @classmethod
     def from_dense(cls, matrix, truth=None) -> MatrixCompletion:
         """From a dense matrix whose unobserved entries are NaN (inf is an error)."""
-        array = np.asarray(matrix)
-        if array.dtype.kind == "c":
-            raise TypeError(f"matrix must be real, got dtype {array.dtype}")
-        array = array.astype(np.float64)
+        array = as_real_array(matrix, "matrix")
         if array.ndim != 2 or 0 in array.shape:
             raise ValueError(f"matrix must be a non-empty 2-d array, got shape {array.shape}")
         if np.any(np.isinf(array)):

@@ -7,6 +7,7 @@ from dlnmanifolds.pymanopt.fiber import Fiber
 from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank, MissingHessianError
 from dlnmanifolds.pymanopt.invariant import InvariantManifold
 from dlnmanifolds.pymanopt.orbit import GroupOrbit
+from dlnmanifolds.pymanopt.validated import ValidatedManifold, validated
 
 __all__ = [
     "BalancedManifold",
@@ -17,4 +18,6 @@ __all__ = [
     "InvariantManifold",
     "LayerTuple",
     "MissingHessianError",
+    "ValidatedManifold",
+    "validated",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 from pymanopt.manifolds.manifold import RiemannianSubmanifold
 from pymanopt.tools import ndarraySequenceMixin
 
+from dlnmanifolds.core._validate import require_finite_arrays
 from dlnmanifolds.core.network import _end_to_end
 from dlnmanifolds.pymanopt._membership import CheckedMembership
 
@@ -79,8 +80,12 @@ class LayerSubmanifold(CheckedMembership, RiemannianSubmanifold):
         return float(np.sqrt(self.dim))
 
     def _layers(self, value) -> list:
-        if self._depth == 1 and isinstance(value, np.ndarray):
-            return [value]
+        if self._depth == 1:
+            if isinstance(value, np.ndarray):
+                return [value]
+            # A nested list of numbers is one matrix, not a list of (row) layers.
+            if isinstance(value, (list, tuple)) and value and all(np.ndim(v) <= 1 for v in value):
+                return [np.asarray(value)]
         return value
 
     def _out(self, layers):
@@ -102,6 +107,7 @@ class LayerSubmanifold(CheckedMembership, RiemannianSubmanifold):
             and all(a is b for a, b in zip(cache[0], layers))
         ):
             return cache[1]
+        require_finite_arrays(layers, "point")
         data = build(list(layers))
         self._cache = (list(layers), data)
         return data
@@ -121,6 +127,8 @@ class LayerSubmanifold(CheckedMembership, RiemannianSubmanifold):
         retraction, still exactly on the manifold because R maps onto it.
         """
         layers, xi = self._layers(point), self._layers(tangent_vector)
+        require_finite_arrays(layers, "point")
+        require_finite_arrays(xi, "tangent_vector")
         first = self._first_order_retraction(point, xi)
         if self.retraction_order == 1:
             return self._out(first)

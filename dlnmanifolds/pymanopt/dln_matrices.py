@@ -7,7 +7,13 @@ import math
 import numpy as np
 from pymanopt.manifolds.manifold import Manifold
 
-from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
+from dlnmanifolds.core._validate import (
+    as_matrix,
+    as_rng,
+    check_depth,
+    check_positive_int,
+    require_finite_arrays,
+)
 from dlnmanifolds.core.balanced import haar_stiefel
 from dlnmanifolds.core.dln_metric import (
     exp_fixed_singular_vectors,
@@ -82,6 +88,7 @@ class DLNMatrices(CheckedMembership, Manifold):
     def _frame(self, point: np.ndarray) -> SVDFrame:
         if self._cache is not None and self._cache[0] is point:
             return self._cache[1]
+        require_finite_arrays([point], "point")
         frame = svd_frame(point)
         self._cache = (point, frame)
         return frame
@@ -124,6 +131,8 @@ class DLNMatrices(CheckedMembership, Manifold):
         )
 
     def retraction(self, point, tangent_vector) -> np.ndarray:
+        require_finite_arrays([point], "point")
+        require_finite_arrays([tangent_vector], "tangent_vector")
         if self._depth == math.inf:
             return infinite_depth_retraction(point, tangent_vector)
         return lifted_retraction(point, tangent_vector, self._depth)

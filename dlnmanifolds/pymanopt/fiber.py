@@ -161,7 +161,8 @@ class Fiber(_PointSetBase):
         )
 
     def _first_order_retraction(self, point, tangent_layers) -> list:
-        return _fiber_retraction(self._layers(point), tangent_layers)
+        # Re-projected onto phi = X of the manifold, not of the (rounded) current point.
+        return _fiber_retraction(self._layers(point), tangent_layers, self._target)
 
     def random_point(self):
         """g.W for g_p = O_p e^{S_p}: O_p Haar in O(d_p), S_p symmetric with entries

@@ -12,7 +12,13 @@ from pymanopt.manifolds.fixed_rank import (
 )
 from pymanopt.manifolds.manifold import Manifold
 
-from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
+from dlnmanifolds.core._validate import (
+    as_matrix,
+    as_rng,
+    check_depth,
+    check_positive_int,
+    require_finite_arrays,
+)
 from dlnmanifolds.core.balanced import haar_stiefel
 from dlnmanifolds.core.fixed_rank import (
     _inner,
@@ -217,6 +223,8 @@ class DLNFixedRank(CheckedMembership, Manifold):
     def retraction(self, point, tangent_vector) -> _FixedRankPoint:
         """phi(W + xi^h) from the rank-r balanced lift: second order for g^N (N = 1:
         Pymanopt's SVD truncation of X + xi), see ``core.fixed_rank.fixed_rank_retraction``."""
+        require_finite_arrays(list(point), "point")
+        require_finite_arrays(list(tangent_vector), "tangent_vector")
         u, s, vt = point
         s = np.asarray(s)
         nu, ns, nv = _lifted_retraction(

@@ -1,4 +1,6 @@
-"""Bad-input sweep: every public function and constructor, fed malformed input.
+"""Bad-input sweep: every public function and constructor, fed malformed input;
+the manifolds' hot-path methods through ``validated``; flows with spans that cannot
+finish (each case under a 10 s watchdog).
 
 Each ``Entry`` is one callable with a generator of valid keyword arguments and
 the *kind* of each argument. Hypothesis picks one argument, corrupts it with a
@@ -33,7 +35,7 @@ from tests.helpers import balanced_point, matrix_with_spectrum, random_layers
 #: Examples per entry; with len(ENTRIES) entries the sweep runs the product.
 SWEEP_EXAMPLES = 70
 #: A call taking longer than this (seconds) counts as a hang.
-DEADLINE = 5.0
+DEADLINE = 10.0
 
 
 # -- corruptions ---------------------------------------------------------------------
@@ -460,6 +462,221 @@ def _optional_entries() -> list[Entry]:
 
 
 ENTRIES += _optional_entries()
+
+
+# -- hot paths through validated(), the raw hot paths on non-finite input, the flows ------
+def _seq(value):
+    return [value] if isinstance(value, np.ndarray) else list(value)
+
+
+def _like(original, arrays):
+    if isinstance(original, np.ndarray):
+        return arrays[0]
+    if hasattr(original, "_fields"):  # (u, s, vt) and (Up, M, Vp) named tuples
+        return type(original)(*arrays)
+    return tuple(arrays) if isinstance(original, tuple) else list(arrays)
+
+
+def _structure_corruption(value, data, extra=()):
+    """Corrupt a point or vector made of arrays (one matrix, layers, or (u, s, vt))."""
+    kinds = ["nan", "inf", "shape", "complex", "str", "none", "object", *extra]
+    kind = data.draw(st.sampled_from(kinds), label="corruption")
+    arrays = [np.array(a, dtype=float) for a in _seq(value)]
+    p = data.draw(st.integers(0, len(arrays) - 1), label="part")
+    if kind == "str":
+        return "point"
+    if kind == "none":
+        return None
+    if kind == "object":
+        return _like(value, [np.array([["a"]], dtype=object)] * len(arrays))
+    if kind in ("nan", "inf"):
+        flat = arrays[p].ravel()
+        flat[data.draw(st.integers(0, flat.size - 1), label="index")] = (
+            np.nan if kind == "nan" else np.inf
+        )
+        arrays[p] = flat.reshape(arrays[p].shape)
+    elif kind == "shape":
+        arrays[p] = arrays[p][:-1] if arrays[p].shape[0] > 1 else np.zeros((2,) + arrays[p].shape)
+    elif kind == "complex":
+        arrays[p] = arrays[p] + 1j
+    return _like(value, arrays)
+
+
+def _validated_point(value, data):
+    # Off the manifold: one part scaled (unbalanced, phi changed, non-orthonormal u, ...).
+    if data.draw(st.booleans(), label="off_manifold"):
+        arrays = [np.array(a, dtype=float) for a in _seq(value)]
+        if len(arrays) == 1:  # DLNMatrices: the open set of full-rank matrices
+            return np.zeros_like(arrays[0])
+        arrays[0] = 1.7 * arrays[0]
+        return _like(value, arrays)
+    return _structure_corruption(value, data)
+
+
+def _nonfinite(value, data):
+    arrays = [np.array(a, dtype=float) for a in _seq(value)]
+    p = data.draw(st.integers(0, len(arrays) - 1), label="part")
+    arrays[p].flat[0] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]), label="value")
+    return _like(value, arrays)
+
+
+def _huge_span(value, data):
+    return data.draw(st.sampled_from([1e200, 1e30, np.inf, np.nan, -1.0, 0.0, "1"]),
+                     label="corruption")
+
+
+def _huge_rate(value, data):
+    return data.draw(st.sampled_from([1e200, 1e30, np.inf, np.nan, -1.0, "1"]),
+                     label="corruption")
+
+
+CORRUPTIONS.update({"validated_point": _validated_point, "nonfinite": _nonfinite,
+                    "huge_span": _huge_span, "huge_rate": _huge_rate})
+
+
+def _pymanopt_factories():
+    from dlnmanifolds.pymanopt import DLNFixedRank, Fiber, GroupOrbit
+
+    return {
+        "BalancedManifold": lambda rng: BalancedManifold((3, 4, 3), rng=rng),
+        "DLNMatrices": lambda rng: DLNMatrices(3, 3, 2, rng=rng),
+        "Fiber": lambda rng: Fiber(random_layers((3, 3, 3), np.random.default_rng(rng)), rng=rng),
+        "GroupOrbit": lambda rng: GroupOrbit(
+            balanced_point((3, 3, 3), np.random.default_rng(rng)), rng=rng
+        ),
+        "DLNFixedRank": lambda rng: DLNFixedRank(4, 3, 2, 2, rng=rng),
+    }
+
+
+def _tangent_corruption(manifold_of, point_key):
+    """Tangent-vector corruptions, plus 'not tangent': v + (g - P_x g) for a random g."""
+
+    def corrupt(value, data):
+        manifold = manifold_of()
+        if data.draw(st.booleans(), label="not_tangent") and not isinstance(
+            manifold.manifold, DLNMatrices  # every matrix is tangent to that open set
+        ):
+            point = _LAST[point_key]
+            rng = np.random.default_rng(data.draw(st.integers(0, 2**31), label="seed"))
+            g = _like(value, [rng.standard_normal(np.shape(a)) for a in _seq(value)])
+            projected = _seq(manifold.manifold.to_tangent_space(point, g))
+            return _like(value, [np.asarray(v) + (np.asarray(a) - np.asarray(b))
+                                 for v, a, b in zip(_seq(value), _seq(g), projected)])
+        return _structure_corruption(value, data)
+
+    return corrupt
+
+
+_LAST: dict[str, Any] = {}
+
+
+def _hot_path_entries() -> list[Entry]:
+    """Every hot-path method of every manifold, through validated(): ValueError/TypeError
+    naming the argument (never a numpy error deep inside, never a hang)."""
+    from dlnmanifolds.pymanopt import validated
+
+    out = []
+    for cls_name, factory in _pymanopt_factories().items():
+        holder: dict[str, Any] = {}
+
+        def manifold_of(holder=holder):
+            return holder["m"]
+
+        def setup(rng, factory=factory, holder=holder):
+            m = validated(factory(int(rng.integers(2**31))))
+            holder["m"] = m
+            x = m.random_point()
+            y = m.retraction(x, 0.1 * m.random_tangent_vector(x))
+            u, v = m.random_tangent_vector(x), m.random_tangent_vector(x)
+            return m, x, y, u, v
+
+        tangent_kind = f"tangent:{cls_name}"
+        CORRUPTIONS[tangent_kind] = _tangent_corruption(manifold_of, cls_name)
+
+        def valid_of(method, factory=factory, setup=setup, cls_name=cls_name):
+            def valid(rng):
+                m, x, y, u, v = setup(rng)
+                _LAST[cls_name] = x
+                egrad = _like(x, [rng.standard_normal(np.shape(a)) for a in _seq(x)])
+                args = {
+                    "retraction": {"point": x, "tangent_vector": u},
+                    "norm": {"point": x, "tangent_vector": u},
+                    "inner_product": {"point": x, "tangent_vector_a": u, "tangent_vector_b": v},
+                    "transport": {"point_a": x, "point_b": y, "tangent_vector_a": u},
+                    "euclidean_to_riemannian_gradient": {"point": x, "euclidean_gradient": egrad},
+                    "to_tangent_space": {"point": x, "vector": u},
+                }[method]
+                return {"method": getattr(m, method), **args}
+
+            return valid
+
+        kinds = {
+            "retraction": {"point": "validated_point", "tangent_vector": tangent_kind},
+            "norm": {"point": "validated_point", "tangent_vector": tangent_kind},
+            "inner_product": {"point": "validated_point", "tangent_vector_a": tangent_kind,
+                              "tangent_vector_b": tangent_kind},
+            "transport": {"point_a": "validated_point", "point_b": "validated_point",
+                          "tangent_vector_a": tangent_kind},
+            "euclidean_to_riemannian_gradient": {"point": "validated_point",
+                                                 "euclidean_gradient": "nonfinite"},
+            "to_tangent_space": {"point": "validated_point", "vector": "nonfinite"},
+        }
+        for method, method_kinds in kinds.items():
+            out.append(Entry(
+                f"validated({cls_name}).{method}",
+                lambda method, **kwargs: method(**kwargs),
+                valid_of(method), method_kinds,
+            ))
+        # The raw (unvalidated) hot paths: non-finite input is refused before LAPACK.
+        raw_kinds = {"point": "nonfinite", "tangent_vector": "nonfinite"}
+
+        def raw_valid(rng, setup=setup):
+            m, x, _, u, _ = setup(rng)
+            return {"method": m.manifold.retraction, "point": x, "tangent_vector": u}
+
+        out.append(Entry(f"{cls_name}.retraction(non-finite)",
+                         lambda method, **kwargs: method(**kwargs), raw_valid, raw_kinds))
+    return out
+
+
+def _energy():
+    return (lambda x: 0.5 * float(np.sum(x**2)), lambda x: x)
+
+
+def _flow_entries() -> list[Entry]:
+    """Time spans and decay rates that cannot finish: refused, never a hang."""
+    from dlnmanifolds.flows import end_to_end_flow, gradient_flow
+    from dlnmanifolds.flows.langevin import langevin
+
+    return [
+        Entry("gradient_flow(t_final)", gradient_flow,
+              lambda rng: {"energy": _energy(), "weights": random_layers((2, 2, 2), rng),
+                           "t_final": 0.5},
+              {"t_final": "huge_span"}),
+        Entry("gradient_flow(gd, t_final)",
+              lambda t_final, **kw: gradient_flow(t_final=t_final, method="gd", step=0.1, **kw),
+              lambda rng: {"energy": _energy(), "weights": random_layers((2, 2, 2), rng),
+                           "t_final": 0.5},
+              {"t_final": "huge_span"}),
+        Entry("gradient_flow(weight_decay)", gradient_flow,
+              lambda rng: {"energy": _energy(), "weights": random_layers((2, 2, 2), rng),
+                           "t_final": 0.5, "weight_decay": 0.1},
+              {"weight_decay": "huge_rate"}),
+        Entry("end_to_end_flow(weight_decay)", end_to_end_flow,
+              lambda rng: {"energy": _energy(), "W": _square(rng), "depth": 2, "t_final": 0.5,
+                           "weight_decay": 0.1},
+              {"weight_decay": "huge_rate", "t_final": "huge_span"}),
+        Entry("langevin(t_final)", langevin,
+              lambda rng: {"energy": _energy(), "start": _square(rng), "beta": 10.0,
+                           "space": "end_to_end", "depth": 2, "t_final": 0.01},
+              {"t_final": "huge_span"}),
+    ]
+
+
+# Weight decay 1e30 over t_final 0.5 is refused (stiff: ~1e29 explicit steps); the
+# span 1e30 with gradient descent too; an adaptive flow at t_final = 1e30 is stopped
+# by the step budget; all name the argument.
+ENTRIES += _hot_path_entries() + _flow_entries()
 ACTIVE = [e for e in ENTRIES if e.func is not None and not e.known_failure]
 
 
@@ -529,10 +746,13 @@ def test_bad_input_raises_clean_error(entry: Entry):
 
 
 def test_sweep_size():
-    """The CI run generates at least 2000 bad-input cases in total."""
+    """The CI run generates at least 5000 bad-input cases in total, hot paths included."""
     total = len(ACTIVE) * SWEEP_EXAMPLES
     print(f"bad-input sweep: {len(ACTIVE)} entries x {SWEEP_EXAMPLES} examples = {total}")
-    assert total >= 2000
+    assert total >= 5000
+    hot = [e for e in ACTIVE if e.name.startswith("validated(")]
+    assert {e.name.split(".")[-1] for e in hot} >= {
+        "retraction", "inner_product", "transport", "euclidean_to_riemannian_gradient"}
 
 
 def test_registry_covers_public_api():

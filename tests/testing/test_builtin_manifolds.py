@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlnmanifolds.pymanopt import BalancedManifold, DLNMatrices
+from dlnmanifolds.pymanopt import BalancedManifold, DLNMatrices, validated
 from dlnmanifolds.testing import assert_manifold_conforms, check_manifold
 from tests.helpers import balanced_point, matrix_with_spectrum, random_layers
 
@@ -106,6 +106,14 @@ REGISTRY = [
     ("invariant-3333", _invariant((3, 3, 3, 3))),
     ("invariant-3542", _invariant((3, 5, 4, 2))),
     ("invariant-2222-2", _invariant((2, 2, 2, 2, 2, 2))),
+    # The validating wrapper must pass the same suite as the manifold it wraps.
+    ("validated-balanced-3542",
+     lambda rng: (validated(BalancedManifold((3, 5, 4, 2), rng=rng)), None)),
+    ("validated-dlnmatrices-3x3-depth3",
+     lambda rng: (validated(DLNMatrices(3, 3, 3, rng=rng)), None)),
+    ("validated-fiber-3333", lambda rng: (validated(_fiber((3, 3, 3, 3))(rng)[0]), None)),
+    ("validated-fixedrank-5x4-r2-depth3",
+     lambda rng: (validated(_fixed_rank(5, 4, 2, 3)(rng)[0]), None)),
 ]
 
 
@@ -202,7 +210,7 @@ def test_registry_covers_every_pymanopt_export():
     }
     prefixes = {"BalancedManifold": "balanced", "DLNMatrices": "dlnmatrices", "Fiber": "fiber",
                 "GroupOrbit": "orbit", "DLNFixedRank": "fixedrank",
-                "InvariantManifold": "invariant"}
+                "InvariantManifold": "invariant", "ValidatedManifold": "validated"}
     ids = [i for i, _ in REGISTRY]
     missing = [c for c in exported if not any(i.startswith(prefixes.get(c, c)) for i in ids)]
     assert not missing, f"add these manifolds to REGISTRY: {missing}"
