@@ -159,6 +159,29 @@ def _project_factored(u: np.ndarray, v: np.ndarray, z: np.ndarray):
     return zv - u @ mm, mm, ztu - v @ (v.T @ ztu)
 
 
+def tangent_part(u: np.ndarray, v: np.ndarray, tangent):
+    """(U_p - U U^T U_p, M, V_p - V V^T V_p): the tangent part of (U_p, M, V_p).
+
+    O((m + n) r^2); Pymanopt's ``FixedRankEmbedded.to_tangent_space`` evaluates
+    ``u @ u.T @ Up`` left to right and so forms an m x m (and an n x n) array.
+    """
+    up, mm, vp = tangent
+    return up - u @ (u.T @ up), mm, vp - v @ (v.T @ vp)
+
+
+def project_low_rank(u: np.ndarray, v: np.ndarray, left: np.ndarray, right: np.ndarray):
+    """(U_p, M, V_p) of the Frobenius projection of Z = left right^T onto T_X M_r.
+
+    Z V = left (right^T V) and Z^T U = right (left^T U): O((m + n) k r) for k
+    columns, no m x n array (Pymanopt's ``FixedRankEmbedded.projection`` of a
+    factored (U, S, V) multiplies left to right and forms Z).
+    """
+    zv = left @ (right.T @ v)
+    ztu = right @ (left.T @ u)
+    mm = u.T @ zv
+    return zv - u @ mm, mm, ztu - v @ (v.T @ ztu)
+
+
 def rank_lift(u: np.ndarray, s: np.ndarray, v: np.ndarray, depth: int) -> list[np.ndarray]:
     """The balanced lift of X = U diag(s) V^T with inner widths r (math.md §2.2, M_r).
 

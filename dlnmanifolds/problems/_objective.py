@@ -65,6 +65,12 @@ class MatrixObjective(abc.ABC):
         a scipy.sparse matrix for matrix completion); x an array or a ``LowRank``."""
         return self.residual_gradient(dense(x))
 
+    def hessian_matrix(self, x, xdot):
+        """E''(X)[Xdot] as whatever supports ``@`` and ``.T`` most cheaply (an array
+        here; a scipy.sparse matrix for matrix completion); x, xdot arrays or
+        ``LowRank`` (xdot = a factored tangent vector, factors need not be orthonormal)."""
+        return self.hessian(dense(x), dense(xdot))
+
     def _check_rank(self, rank) -> int:
         rank = check_positive_int(rank, "rank")
         if rank > min(self.shape):
