@@ -242,8 +242,9 @@ def _curvature(u, s, v, weights: FixedRankWeights, depth: int, egrad, tangent):
 
     whose tangent coordinates are M = A V + U^T B + K, U_p = (I - UU^T) B,
     V_p = (I - VV^T) A^T. Y = E' enters only through Y [V, DB_N^T] and
-    Y^T [U, DA_1]: two products with thin matrices, O(|Omega| r) for a sparse E';
-    the rest is O(N (m + n) r^2). No m x n array.
+    Y^T [U, DA_1] (Y DB_N^T and Y^T DA_1 at N = 2): two products with thin
+    matrices, O(|Omega| r) for a sparse E'; the rest is O(N (m + n) r^2). No m x n
+    array.
     """
     lam = s ** (1.0 / depth)
     eta = _lift_tangent(u, s, v, weights, tangent, depth)
@@ -257,11 +258,15 @@ def _curvature(u, s, v, weights: FixedRankWeights, depth: int, egrad, tangent):
     db[1] = eta[0]
     for p in range(2, depth):
         db[p] = lam[:, None] * db[p - 1] + (eta[p - 1] * lam[None, :] ** (p - 1)) @ v.T
-    right = egrad @ np.hstack([v, db[depth - 1].T])
-    left = egrad.T @ np.hstack([u, da[0]])
-    yv, ytu = right[:, :r], left[:, :r]
-    b = right[:, r:] * lam ** (depth - 1)
-    at = left[:, r:] * lam ** (depth - 1)  # A^T, n x r
+    if depth == 2:  # no middle layers: Y V and Y^T U are not needed
+        right, left = egrad @ db[1].T, egrad.T @ da[0]
+    else:
+        right = egrad @ np.hstack([v, db[depth - 1].T])
+        left = egrad.T @ np.hstack([u, da[0]])
+        yv, ytu = right[:, :r], left[:, :r]
+        right, left = right[:, r:], left[:, r:]
+    b = right * lam ** (depth - 1)
+    at = left * lam ** (depth - 1)  # A^T, n x r
     k = np.zeros((r, r))
     for p in range(1, depth - 1):
         k += lam[:, None] ** (depth - 1 - p) * (da[p].T @ yv) * lam[None, :] ** (2 * p)
