@@ -94,14 +94,28 @@ def per_product(mc, geometry, depth, rank, repeats):
         dense_hessian(u, s, v, gp.depth, egrad, ehess, xi)
 
     # Same result (the test suite checks 1e-12; here a sanity check of the baseline).
-    ref = dense_hessian(u, s, v, gp.depth, scale * mc.residual_gradient(xd),
-                        scale * mc.hessian(xd, embed_tangent(u, v, xi)), xi)
+    ref = dense_hessian(
+        u,
+        s,
+        v,
+        gp.depth,
+        scale * mc.residual_gradient(xd),
+        scale * mc.hessian(xd, embed_tangent(u, v, xi)),
+        xi,
+    )
     got = problem.riemannian_hessian(x, xi)
-    err = max(np.max(np.abs(a - b)) for a, b in zip(got, ref)) / max(
-        np.max(np.abs(a)) for a in ref)
+    err = max(np.max(np.abs(a - b)) for a, b in zip(got, ref)) / max(np.max(np.abs(a)) for a in ref)
     t_d, _, ratio_d = _timing.paired_ratio(dense_baseline, hessian, max(3, repeats // 3))
-    return dict(hess=t_h, cg=t_cg, ratio=ratio, hess_fresh=t_hf, ratio_fresh=ratio_f,
-                dense=t_d, dense_ratio=ratio_d, err=err)
+    return dict(
+        hess=t_h,
+        cg=t_cg,
+        ratio=ratio,
+        hess_fresh=t_hf,
+        ratio_fresh=ratio_f,
+        dense=t_d,
+        dense_ratio=ratio_d,
+        err=err,
+    )
 
 
 class _Reached(Exception):
@@ -121,11 +135,17 @@ def time_to_target(mc, geometry, depth, rank, solver, rel=1e-6, max_time=300.0):
 
     gp = make_problem(mc, geometry, depth, rank=rank, init="spectral", callback=monitor)
     if solver == "trust-regions":
-        optimizer = TrustRegions(max_iterations=10000, max_time=max_time,
-                                 min_gradient_norm=0, verbosity=0)
+        optimizer = TrustRegions(
+            max_iterations=10000, max_time=max_time, min_gradient_norm=0, verbosity=0
+        )
     else:
-        optimizer = ConjugateGradient(max_iterations=100000, max_time=max_time,
-                                      min_gradient_norm=0, min_step_size=0, verbosity=0)
+        optimizer = ConjugateGradient(
+            max_iterations=100000,
+            max_time=max_time,
+            min_gradient_norm=0,
+            min_step_size=0,
+            verbosity=0,
+        )
     start = time.perf_counter()
     reached = False
     try:
@@ -143,23 +163,31 @@ def main(argv=None) -> int:
     n, rank = (300, 5) if args.fast else (1000, 10)
     seeds = [0] if args.fast else [0, 1, 2]
     repeats = 5 if args.fast else 15
-    cases = [("dln-fixed-rank", 1), ("dln-fixed-rank", 2), ("dln-fixed-rank", 3),
-             ("fixed-rank", 1)]
+    cases = [("dln-fixed-rank", 1), ("dln-fixed-rank", 2), ("dln-fixed-rank", 3), ("fixed-rank", 1)]
     mc = MatrixCompletion.generate(n, rank, 5 * rank * (2 * n - rank), rng=0)
     print(f"{n}^2, r {rank}, |Omega| = {mc.count}; single-threaded BLAS; medians", flush=True)
     print("\n1. one Hessian-vector product vs one cost + Riemannian gradient (fresh point)")
-    print(f"{'geometry':16s} {'N':>2s} {'Hv ms':>8s} {'f+grad ms':>10s} {'Hv/(f+g)':>9s} "
-          f"{'Hv fresh/(f+g)':>15s} {'dense Hv ms':>12s} {'dense/ours':>11s} {'rel diff':>9s}")
+    print(
+        f"{'geometry':16s} {'N':>2s} {'Hv ms':>8s} {'f+grad ms':>10s} {'Hv/(f+g)':>9s} "
+        f"{'Hv fresh/(f+g)':>15s} {'dense Hv ms':>12s} {'dense/ours':>11s} {'rel diff':>9s}"
+    )
     for geometry, depth in cases:
         out = per_product(mc, geometry, depth, rank, repeats)
-        print(f"{geometry:16s} {depth:2d} {out['hess'] * 1e3:8.2f} {out['cg'] * 1e3:10.2f} "
-              f"{out['ratio']:9.2f} {out['ratio_fresh']:15.2f} {out['dense'] * 1e3:12.1f} "
-              f"{out['dense_ratio']:11.1f} {out['err']:9.1e}", flush=True)
+        print(
+            f"{geometry:16s} {depth:2d} {out['hess'] * 1e3:8.2f} {out['cg'] * 1e3:10.2f} "
+            f"{out['ratio']:9.2f} {out['ratio_fresh']:15.2f} {out['dense'] * 1e3:12.1f} "
+            f"{out['dense_ratio']:11.1f} {out['err']:9.1e}",
+            flush=True,
+        )
 
-    print("\n2. TrustRegions vs ConjugateGradient to relative RMSE on Omega <= 1e-6 "
-          "(spectral start, rank known)")
-    print(f"{'geometry':16s} {'N':>2s} {'seed':>4s} {'TR s':>7s} {'(grads)':>7s} "
-          f"{'CG s':>7s} {'(grads)':>7s} {'TR/CG':>6s}")
+    print(
+        "\n2. TrustRegions vs ConjugateGradient to relative RMSE on Omega <= 1e-6 "
+        "(spectral start, rank known)"
+    )
+    print(
+        f"{'geometry':16s} {'N':>2s} {'seed':>4s} {'TR s':>7s} {'(grads)':>7s} "
+        f"{'CG s':>7s} {'(grads)':>7s} {'TR/CG':>6s}"
+    )
     ratios = {}
     for geometry, depth in cases:
         for seed in seeds:
@@ -169,8 +197,11 @@ def main(argv=None) -> int:
             ratio = t_tr / t_cg
             ratios.setdefault((geometry, depth), []).append(ratio)
             flag = "" if ok_tr and ok_cg else f"  (reached: TR {ok_tr}, CG {ok_cg})"
-            print(f"{geometry:16s} {depth:2d} {seed:4d} {t_tr:7.3f} {e_tr:7d} {t_cg:7.3f} "
-                  f"{e_cg:7d} {ratio:6.2f}{flag}", flush=True)
+            print(
+                f"{geometry:16s} {depth:2d} {seed:4d} {t_tr:7.3f} {e_tr:7d} {t_cg:7.3f} "
+                f"{e_cg:7d} {ratio:6.2f}{flag}",
+                flush=True,
+            )
     for (geometry, depth), values in ratios.items():
         print(f"median TR/CG {geometry} N={depth}: {statistics.median(values):.2f}")
 

@@ -95,8 +95,10 @@ def test_sparse_hessian_equals_dense_formula(seed, shape, depth, kind, density):
 def test_make_problem_hessian_is_the_dense_formula_of_the_objective(geometry, depth):
     """The wired Hessian (sparse E', gathered P_Omega(xi)) = the dense formula with
     the objective's own m x n E'(X) and E''(X)[xi], for completion and regression."""
-    for objective in (MatrixCompletion.generate(9, 2, 40, rng=depth, m=7),
-                      Regression.generate(6, 2, 12, rng=depth, m=5, noise=0.1)):
+    for objective in (
+        MatrixCompletion.generate(9, 2, 40, rng=depth, m=7),
+        Regression.generate(6, 2, 12, rng=depth, m=5, noise=0.1),
+    ):
         gp = make_problem(objective, geometry, depth, rank=2, init_scale=1.0, rng=depth)
         np.random.seed(depth)  # Pymanopt's FixedRankEmbedded samples globally
         x = gp.initial_point
@@ -112,8 +114,10 @@ def test_make_problem_hessian_is_the_dense_formula_of_the_objective(geometry, de
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * size)
 
 
-@pytest.mark.parametrize("geometry,depth", [("dln-fixed-rank", 1), ("dln-fixed-rank", 2),
-                                            ("dln-fixed-rank", 3), ("fixed-rank", 1)])
+@pytest.mark.parametrize(
+    "geometry,depth",
+    [("dln-fixed-rank", 1), ("dln-fixed-rank", 2), ("dln-fixed-rank", 3), ("fixed-rank", 1)],
+)
 @pytest.mark.parametrize("init", ["spectral", "small"])
 def test_trust_regions_completes_a_matrix(geometry, depth, init):
     """TrustRegions reaches train MSE <= 1e-10 and recovers X* (rank known, 50 iterations)."""
@@ -121,10 +125,12 @@ def test_trust_regions_completes_a_matrix(geometry, depth, init):
     gp = make_problem(mc, geometry, depth, rank=3, init=init, init_scale=1.0, rng=0)
     assert gp.has_hessian
     seen = []
-    gp = make_problem(mc, geometry, depth, rank=3, init=init, init_scale=1.0, rng=0,
-                      callback=seen.append)
+    gp = make_problem(
+        mc, geometry, depth, rank=3, init=init, init_scale=1.0, rng=0, callback=seen.append
+    )
     result = TrustRegions(verbosity=0, max_iterations=50, min_gradient_norm=1e-12).run(
-        gp.problem, initial_point=gp.initial_point)
+        gp.problem, initial_point=gp.initial_point
+    )
     x = gp.to_matrix(result.point)
     assert mc.train_mse(x) <= 1e-10
     assert mc.relative_error(x) <= 1e-6
@@ -154,7 +160,8 @@ def test_trust_regions_never_forms_an_m_by_n_array():
             before, _ = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()
             result = TrustRegions(max_iterations=2, verbosity=0).run(
-                gp.problem, initial_point=gp.initial_point)
+                gp.problem, initial_point=gp.initial_point
+            )
             _, peak = tracemalloc.get_traced_memory()
             extra.append(peak - before)
             x = gp.to_matrix(result.point)
