@@ -23,10 +23,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
 
 from dlnmanifolds.core._validate import as_matrix, check_depth
 from dlnmanifolds.core.kernel import kernel_matrix
-from dlnmanifolds.core.network import _dphi, _dphi_adjoint_derivative
 
 
 class FixedRankWeights(NamedTuple):
@@ -159,6 +160,29 @@ def _project_factored(u: np.ndarray, v: np.ndarray, z: np.ndarray):
     return zv - u @ mm, mm, ztu - v @ (v.T @ ztu)
 
 
+def tangent_part(u: np.ndarray, v: np.ndarray, tangent):
+    """(U_p - U U^T U_p, M, V_p - V V^T V_p): the tangent part of (U_p, M, V_p).
+
+    O((m + n) r^2); Pymanopt's ``FixedRankEmbedded.to_tangent_space`` evaluates
+    ``u @ u.T @ Up`` left to right and so forms an m x m (and an n x n) array.
+    """
+    up, mm, vp = tangent
+    return up - u @ (u.T @ up), mm, vp - v @ (v.T @ vp)
+
+
+def project_low_rank(u: np.ndarray, v: np.ndarray, left: np.ndarray, right: np.ndarray):
+    """(U_p, M, V_p) of the Frobenius projection of Z = left right^T onto T_X M_r.
+
+    Z V = left (right^T V) and Z^T U = right (left^T U): O((m + n) k r) for k
+    columns, no m x n array (Pymanopt's ``FixedRankEmbedded.projection`` of a
+    factored (U, S, V) multiplies left to right and forms Z).
+    """
+    zv = left @ (right.T @ v)
+    ztu = right @ (left.T @ u)
+    mm = u.T @ zv
+    return zv - u @ mm, mm, ztu - v @ (v.T @ ztu)
+
+
 def rank_lift(u: np.ndarray, s: np.ndarray, v: np.ndarray, depth: int) -> list[np.ndarray]:
     """The balanced lift of X = U diag(s) V^T with inner widths r (math.md §2.2, M_r).
 
@@ -193,30 +217,111 @@ def _lift_tangent(u, s, v, weights: FixedRankWeights, tangent, depth: int):
     return [first, *middle, last]
 
 
+def _normal_times(u, v, egrad, up, vp):
+    """(P_N(E') V_p, P_N(E')^T U_p) with P_N(E') = (I - UU^T) E' (I - VV^T), factored.
+
+    ``egrad`` is only applied to thin matrices (``@`` and ``.T @``), so a sparse E'
+    costs O(|Omega| r) here.
+    """
+    gw = egrad @ (vp - v @ (v.T @ vp))
+    gtw = egrad.T @ (up - u @ (u.T @ up))
+    return gw - u @ (u.T @ gw), gtw - v @ (v.T @ gtw)
+
+
+def _curvature(u, s, v, weights: FixedRankWeights, depth: int, egrad, tangent):
+    """(U_p, M, V_p) of Dphi_W(D_{xi^h}(Dphi^*)(E')) on the rank lift (N >= 2), factored.
+
+    On W_1 = Lambda V^T, W_p = Lambda, W_N = U Lambda (``rank_lift``) write
+    W_{>p} = U Lambda^{N-p}, W_{<p} = Lambda^{p-1} V^T and, with xi^h = (eta_1..eta_N)
+    (``_lift_tangent``), DA_p = D_eta W_{>p} (m x r) and DB_p = D_eta W_{<p} (r x n).
+    Then Dphi_W(D_eta(Dphi^*)(Y)) = sum_p W_{>p} DA_p^T Y W_{<p}^T W_{<p}
+    + W_{>p} W_{>p}^T Y DB_p^T W_{<p}, and on the lift
+
+        C = U A + B V^T + U K V^T,   A = Lambda^{N-1} DA_1^T Y,  B = Y DB_N^T Lambda^{N-1},
+        K = sum_{1<p<N} Lambda^{N-p} DA_p^T (Y V) Lambda^{2(p-1)}
+                        + Lambda^{2(N-p)} (Y^T U)^T DB_p^T Lambda^{p-1},
+
+    whose tangent coordinates are M = A V + U^T B + K, U_p = (I - UU^T) B,
+    V_p = (I - VV^T) A^T. Y = E' enters only through Y [V, DB_N^T] and
+    Y^T [U, DA_1] (Y DB_N^T and Y^T DA_1 at N = 2): two products with thin
+    matrices, O(|Omega| r) for a sparse E'; the rest is O(N (m + n) r^2). No m x n
+    array.
+    """
+    lam = s ** (1.0 / depth)
+    eta = _lift_tangent(u, s, v, weights, tangent, depth)
+    r = s.shape[0]
+    # 0-based layer p: DA[p] = D W_{>p} for p <= N - 2, DB[p] = D W_{<p} for p >= 1.
+    da = [None] * depth
+    da[depth - 2] = eta[depth - 1]
+    for p in range(depth - 3, -1, -1):
+        da[p] = da[p + 1] * lam + u @ (lam[:, None] ** (depth - 2 - p) * eta[p + 1])
+    db = [None] * depth
+    db[1] = eta[0]
+    for p in range(2, depth):
+        db[p] = lam[:, None] * db[p - 1] + (eta[p - 1] * lam[None, :] ** (p - 1)) @ v.T
+    if depth == 2:  # no middle layers: Y V and Y^T U are not needed
+        right, left = egrad @ db[1].T, egrad.T @ da[0]
+    else:
+        right = egrad @ np.hstack([v, db[depth - 1].T])
+        left = egrad.T @ np.hstack([u, da[0]])
+        yv, ytu = right[:, :r], left[:, :r]
+        right, left = right[:, r:], left[:, r:]
+    b = right * lam ** (depth - 1)
+    at = left * lam ** (depth - 1)  # A^T, n x r
+    k = np.zeros((r, r))
+    for p in range(1, depth - 1):
+        k += lam[:, None] ** (depth - 1 - p) * (da[p].T @ yv) * lam[None, :] ** (2 * p)
+        k += lam[:, None] ** (2 * (depth - 1 - p)) * (ytu.T @ db[p].T) * lam[None, :] ** p
+    utb = u.T @ b
+    vta = v.T @ at
+    return b - u @ utb, vta.T + utb + k, at - v @ vta
+
+
 def _riemannian_hessian(u, s, v, weights: FixedRankWeights, depth, egrad, ehess, tangent):
-    """Hess_g E(X)[xi] on M_r in (U_p, M, V_p) form (internal; see fixed_rank_hessian)."""
+    """Hess_g E(X)[xi] on M_r in (U_p, M, V_p) form (internal; see fixed_rank_hessian).
+
+    ``egrad`` and ``ehess`` are any linear operators applied only to thin matrices
+    (``@`` and ``.T @``): dense arrays, or scipy.sparse matrices for matrix
+    completion, where everything costs O(|Omega| r + N (m + n) r^2).
+    """
+    hv = ehess @ v
+    htu = ehess.T @ u
     if depth == 1:
         # Euclidean M_r: P_T(E''[xi]) + the Weingarten term of the normal part
         # P_N(E') = (I - UU^T) E' (I - VV^T) (Absil, Mahony & Trumpler 2008 §5.5;
         # Vandereycken 2013 Prop. 2.3).
-        up, mm, vp = _project_factored(u, v, ehess)
-        normal = egrad - u @ (u.T @ egrad)
-        normal = normal - (normal @ v) @ v.T
-        return up + (normal @ tangent[2]) / s, mm, vp + (normal.T @ tangent[0]) / s
-    layers = rank_lift(u, s, v, depth)
-    lift = _lift_tangent(u, s, v, weights, tangent, depth)
-    curvature = _dphi(layers, _dphi_adjoint_derivative(layers, lift, egrad))
-    a_up, a_m, a_vp = _riemannian_gradient(u, v, weights, ehess @ v, ehess.T @ u)
-    c_up, c_m, c_vp = _project_factored(u, v, curvature)
+        mm = u.T @ hv
+        nv, ntu = _normal_times(u, v, egrad, tangent[0], tangent[2])
+        return hv - u @ mm + nv / s, mm, htu - v @ (v.T @ htu) + ntu / s
+    a_up, a_m, a_vp = _riemannian_gradient(u, v, weights, hv, htu)
+    c_up, c_m, c_vp = _curvature(u, s, v, weights, depth, egrad, tangent)
     return a_up + c_up, a_m + c_m, a_vp + c_vp
+
+
+def _as_operator(value, name: str, shape: tuple[int, int]):
+    """A dense array (validated), a scipy.sparse matrix or a LinearOperator of ``shape``."""
+    if scipy.sparse.issparse(value):
+        if value.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
+        if not np.all(np.isfinite(value.data)):
+            raise ValueError(f"{name} must be finite (it has NaN or inf entries)")
+        return value
+    if isinstance(value, scipy.sparse.linalg.LinearOperator):
+        if value.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
+        return value
+    arr = as_matrix(value, name)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    return arr
 
 
 def fixed_rank_hessian(
     u: np.ndarray,
     s: np.ndarray,
     v: np.ndarray,
-    euclidean_gradient: np.ndarray,
-    euclidean_hessian: np.ndarray,
+    euclidean_gradient,
+    euclidean_hessian,
     tangent,
     depth: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -235,16 +340,34 @@ def fixed_rank_hessian(
     N >= 2), so no Weingarten term enters upstairs, and Dphi annihilates the
     normal space there. Both terms lie in T_X M_r (inner widths r); the
     projection only changes coordinates. N = 1 is the Euclidean fixed-rank
-    Hessian P_T(E''[xi]) + (P_N(E') V_p S^{-1}, M, P_N(E')^T U_p S^{-1}).
+    Hessian P_T(E''[xi]) + (P_N(E') V_p S^{-1}, M, P_N(E')^T U_p S^{-1})
+    (Vandereycken 2013, Prop. 2.3).
+
+    Everything is factored: E'(X) and E''(X)[xi] are only multiplied with thin
+    matrices (n x 2r and m x 2r), and the curvature term is evaluated on the
+    diagonal structure of the lift (``_curvature``), so a scipy.sparse E' (matrix
+    completion: P_Omega(X - X*)) and E''[xi] = P_Omega(xi) cost
+    O(|Omega| r + N (m + n) r^2) and no m x n array is formed.
 
     Parameters
     ----------
     u : array, shape=[m, r]; s : array, shape=[r] (positive); v : array, shape=[n, r].
-    euclidean_gradient : array, shape=[m, n], E'(X) (the ambient gradient: the
+    euclidean_gradient : E'(X), shape [m, n]: a dense array, a scipy.sparse matrix
+        or a ``scipy.sparse.linalg.LinearOperator`` (the ambient gradient: the
         curvature term needs its normal block U_perp^T E' V_perp too).
-    euclidean_hessian : array, shape=[m, n], E''(X)[xi] with xi embedded.
+    euclidean_hessian : E''(X)[xi] with xi embedded, shape [m, n], the same kinds.
     tangent : (U_p [m, r], M [r, r], V_p [n, r]).
     depth : int, N >= 1.
+
+    Example
+    -------
+    >>> import numpy as np, scipy.sparse
+    >>> u, v = np.eye(4, 1), np.eye(3, 1)
+    >>> g = scipy.sparse.csr_matrix(np.ones((4, 3)))
+    >>> xi = (np.zeros((4, 1)), np.ones((1, 1)), np.zeros((3, 1)))
+    >>> up, mm, vp = fixed_rank_hessian(u, np.array([2.0]), v, g, g, xi, 2)
+    >>> up.shape, mm.shape, vp.shape
+    ((4, 1), (1, 1), (3, 1))
     """
     u = as_matrix(u, "u")
     v = as_matrix(v, "v")
@@ -252,11 +375,8 @@ def fixed_rank_hessian(
     m, n, r = u.shape[0], v.shape[0], weights.c.shape[0]
     if u.shape[1] != r or v.shape[1] != r:
         raise ValueError(f"u and v must have r = {r} columns, got {u.shape} and {v.shape}")
-    egrad = as_matrix(euclidean_gradient, "euclidean_gradient")
-    ehess = as_matrix(euclidean_hessian, "euclidean_hessian")
-    for arr, label in ((egrad, "euclidean_gradient"), (ehess, "euclidean_hessian")):
-        if arr.shape != (m, n):
-            raise ValueError(f"{label} must have shape {(m, n)}, got {arr.shape}")
+    egrad = _as_operator(euclidean_gradient, "euclidean_gradient", (m, n))
+    ehess = _as_operator(euclidean_hessian, "euclidean_hessian", (m, n))
     tangent = _check_tangent(tangent, m, n, r, "tangent")
     return _riemannian_hessian(
         u, np.asarray(s, dtype=float), v, weights, check_depth(depth), egrad, ehess, tangent

@@ -83,6 +83,12 @@ class MatrixObjective(abc.ABC):
         g = self.gradient_matrix(x)
         return g @ x.vt.T, g.T @ x.u
 
+    def hessian_matrix(self, x, xdot):
+        """E''(X)[Xdot] as whatever supports ``@`` and ``.T`` most cheaply (an array
+        here; a scipy.sparse matrix for matrix completion); x, xdot arrays or
+        ``LowRank`` (xdot = a factored tangent vector, factors need not be orthonormal)."""
+        return self.hessian(dense(x), dense(xdot))
+
     def _check_rank(self, rank) -> int:
         rank = check_positive_int(rank, "rank")
         if rank > min(self.shape):

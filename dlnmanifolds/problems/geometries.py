@@ -17,7 +17,10 @@ euclidean      X in R^{m x n} (Pymanopt Euclidean)   Euclidean
 
 Gradients are pulled back by hand (no autodiff): on weights dL = Dphi^*(E'(X))
 (math.md §1); on factored rank-r points (du, ds, dvt) = (G V S, diag(U^T G V),
-S U^T G). Hessians: Dphi^*(E''[Dphi xi]) + D_xi(Dphi^*)(E') on weights (math.md §4.3).
+S U^T G). Hessians: Dphi^*(E''[Dphi xi]) + D_xi(Dphi^*)(E') on weights (math.md §4.3);
+on the rank-r geometries the manifold's Riemannian Hessian from the sparse E'(X)
+and E''(X)[xi] = P_Omega(xi) (``core.fixed_rank.fixed_rank_hessian``, O(|Omega| r)),
+so TrustRegions runs on every geometry (not at depth = inf).
 
 Memory: the rank-r geometries (``fixed-rank``, ``dln-fixed-rank``) are factored
 end to end: their points, costs, gradients, callbacks and ``to_matrix`` use
@@ -29,6 +32,7 @@ than 5000 x 5000.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,13 +44,18 @@ from pymanopt.manifolds.fixed_rank import _FixedRankPoint, _FixedRankTangentVect
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import balanced_factors, haar_stiefel
-from dlnmanifolds.core.fixed_rank import transport_tangent
+from dlnmanifolds.core.fixed_rank import (
+    _riemannian_hessian,
+    project_low_rank,
+    tangent_part,
+    transport_tangent,
+)
 from dlnmanifolds.core.network import _dphi, _dphi_adjoint, _dphi_adjoint_derivative, _end_to_end
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.problems.lowrank import LowRank, as_low_rank, dense, truncate
 from dlnmanifolds.pymanopt.balanced import BalancedManifold
 from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
-from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank, MissingHessianError
+from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank
 
 #: Every geometry name the factory accepts.
 GEOMETRIES: tuple[str, ...] = (
@@ -62,7 +71,9 @@ DEPTH_FREE = frozenset({"fixed-rank", "euclidean"})
 #: Geometries that need the rank r.
 NEEDS_RANK = frozenset({"fixed-rank", "dln-fixed-rank"})
 #: Geometries with a Riemannian Hessian (usable with TrustRegions).
-HAS_HESSIAN = frozenset({"factors", "balanced", "dln-matrices", "euclidean"})
+HAS_HESSIAN = frozenset(
+    {"factors", "balanced", "dln-matrices", "dln-fixed-rank", "fixed-rank", "euclidean"}
+)
 #: Geometries that accept depth = math.inf (g^inf on square matrices, math.md §4.6;
 #: the depth-free ones ignore the depth).
 INFINITE_DEPTH = frozenset({"dln-matrices"}) | DEPTH_FREE
@@ -151,15 +162,49 @@ def _layers(point, depth):
 
 
 class _FactoredFixedRankEmbedded(FixedRankEmbedded):
-    """Pymanopt's ``FixedRankEmbedded`` with a factored vector transport.
+    """Pymanopt's ``FixedRankEmbedded`` with factored maps and a Riemannian Hessian.
 
-    Pymanopt's ``transport`` evaluates its ambient factors left to right and so
-    forms an m x n array; this one is the same projection in O((m + n) r^2).
+    Pymanopt's ``transport`` and factored ``projection`` evaluate their ambient
+    factors left to right and so form an m x n array, and its ``to_tangent_space``
+    forms U U^T (m x m); these are the same maps in O((m + n) r^2). The Hessian is
+    the depth-1 case of ``core.fixed_rank.fixed_rank_hessian`` (Pymanopt has none).
     """
+
+    def to_tangent_space(self, point, vector):
+        return _FixedRankTangentVector(*tangent_part(point[0], point[2].T, vector))
+
+    def projection(self, point, vector):
+        if isinstance(vector, (tuple, list)):
+            return _FixedRankTangentVector(
+                *project_low_rank(point[0], point[2].T, vector[0] @ vector[1], vector[2])
+            )
+        return super().projection(point, vector)
 
     def transport(self, point_a, point_b, tangent_vector_a):
         return _FixedRankTangentVector(
             *transport_tangent(point_a[0], point_a[2].T, tangent_vector_a, point_b[0], point_b[2].T)
+        )
+
+    def euclidean_to_riemannian_hessian(
+        self, point, euclidean_gradient, euclidean_hessian, tangent_vector
+    ):
+        """The Euclidean fixed-rank Hessian (the depth-1 case of
+        ``core.fixed_rank.fixed_rank_hessian``): P_T(E''[xi]) plus the Weingarten term
+        (P_N(E') V_p S^{-1}, 0, P_N(E')^T U_p S^{-1}) (Vandereycken 2013, Prop. 2.3).
+        Pymanopt's ``FixedRankEmbedded`` has none. E'(X) and E''(X)[xi] are ambient
+        m x n arrays or scipy.sparse matrices, used only through thin products."""
+        u, s, vt = point
+        return _FixedRankTangentVector(
+            *_riemannian_hessian(
+                u,
+                np.asarray(s),
+                vt.T,
+                None,
+                1,
+                euclidean_gradient,
+                euclidean_hessian,
+                tangent_vector,
+            )
         )
 
 
@@ -369,15 +414,52 @@ def make_problem(
             gv, gtu = gv * scale, gtu * scale
             return gv * s, np.sum(u * gv, axis=0), s[:, None] * gtu.T
 
+        last_gradient: list = []  # [(u, s, vt), scale * E'(X)] of the last Hessian point
+
+        def scaled_gradient_matrix(u, s, vt):
+            # tCG applies the Hessian many times at one point: build E' once there.
+            if last_gradient and all(a is b for a, b in zip(last_gradient[0], (u, s, vt))):
+                return last_gradient[1]
+            g = objective.gradient_matrix(LowRank(u, s, vt)) * scale
+            last_gradient[:] = [(u, s, vt), g]
+            return g
+
+        # The Riemannian Hessian is given directly (not through Pymanopt's
+        # euclidean_gradient, which here returns factor gradients and would also
+        # fire the per-iteration callback at every Hessian-vector product):
+        # E'(X) and E''(X)[xi] = P_Omega(xi) are sparse for matrix completion and
+        # xi = [U M + U_p, U] [V, V_p]^T is gathered on Omega, O(|Omega| r).
         @pymanopt.function.numpy(manifold)
-        def euclidean_hessian(*point_and_tangent):
-            # Without this Pymanopt would try autodiff and fail with "No autodiff
-            # support available for the NumPy backend"; say what is missing instead.
-            raise MissingHessianError(
-                f"geometry {geometry!r} has no Riemannian Hessian in make_problem, so "
-                f"second-order solvers such as TrustRegions cannot run on it; use a "
-                f"first-order solver, or one of {', '.join(sorted(HAS_HESSIAN))}"
+        def riemannian_hessian(u, s, vt, up, mm, vp):
+            # scale E''[xi] = E''[scale xi] (linear): scale the thin factor, not the CSR.
+            xi = LowRank(
+                np.hstack([u @ mm + up, u]), np.full(2 * rank, scale), np.hstack([vt.T, vp]).T
             )
+            return manifold.euclidean_to_riemannian_hessian(
+                (u, s, vt),
+                scaled_gradient_matrix(u, s, vt),
+                objective.hessian_matrix(LowRank(u, s, vt), xi),
+                _FixedRankTangentVector(up, mm, vp),
+            )
+
+        problem = pymanopt.Problem(
+            manifold,
+            cost,
+            euclidean_gradient=euclidean_gradient,
+            riemannian_hessian=riemannian_hessian,
+        )
+        return GeometryProblem(
+            geometry,
+            depth,
+            manifold,
+            problem,
+            initial,
+            to_matrix,
+            geometry in HAS_HESSIAN,
+            objective,
+            rank,
+            callback,
+        )
 
     problem = pymanopt.Problem(
         manifold,
@@ -392,7 +474,7 @@ def make_problem(
         problem,
         initial,
         to_matrix,
-        geometry in HAS_HESSIAN,
+        geometry in HAS_HESSIAN and depth != math.inf,  # DLNMatrices at inf has none
         objective,
         rank,
         callback,

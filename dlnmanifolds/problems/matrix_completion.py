@@ -435,6 +435,14 @@ class MatrixCompletion(MatrixObjective):
         out[self.rows, self.cols] = self.residual(x)
         return out
 
+    def hessian_matrix(self, x, xdot) -> scipy.sparse.csr_matrix:
+        """E''(X)[Xdot] = P_Omega(Xdot) as a CSR matrix; a factored ``LowRank`` Xdot
+        (a tangent vector [U M + U_p, U] [V, V_p]^T) is gathered on Omega in
+        O(|Omega| r), never densified."""
+        return scipy.sparse.csr_matrix(
+            (self._entries(xdot, self.rows, self.cols), self.cols, self._indptr), shape=self.shape
+        )
+
     def hessian(self, x, xdot) -> np.ndarray:
         """P_Omega(Xdot), an m x n array."""
         out = np.zeros(self.shape)

@@ -27,6 +27,8 @@ from dlnmanifolds.core.fixed_rank import (
     _riemannian_hessian,
     _weights,
     embed_tangent,
+    project_low_rank,
+    tangent_part,
     transport_tangent,
 )
 from dlnmanifolds.pymanopt._membership import CheckedMembership
@@ -50,14 +52,17 @@ class DLNFixedRank(CheckedMembership, Manifold):
     (Bah et al. 2019 = Menon 2024 Thm 3; math.md §4.1, verified C6). Depth 1 is
     ``FixedRankEmbedded``.
 
-    * projection, transport: those of ``FixedRankEmbedded`` (the Frobenius
+    * projection, transport: those of ``FixedRankEmbedded``, in factored form
+      (no m x n or m x m array; Pymanopt's ``to_tangent_space``, ``transport``
+      and factored ``projection`` form them) (the Frobenius
       projection is also g^N-orthogonal since the normal space U_perp B V_perp^T
       is the kernel of A_{N,X}, math.md §3.3);
     * retraction: phi(W + xi^h), a straight horizontal step from the balanced
       lift with inner widths r, second order for g^N (N = 1: the SVD truncation);
     * Hessian: the Levi-Civita connection of g^N through the same submersion
       (``core.fixed_rank.fixed_rank_hessian``), so TrustRegions runs at rank r.
-      It needs the ambient Euclidean gradient and Hessian (m x n arrays);
+      It needs the ambient Euclidean gradient and Hessian (m x n arrays or
+      scipy.sparse matrices, used only through products with thin matrices);
       factor gradients raise ``MissingHessianError``.
 
     Euclidean gradients may be given as Pymanopt's factor gradients
@@ -66,7 +71,7 @@ class DLNFixedRank(CheckedMembership, Manifold):
 
     #: Order of agreement of ``retraction`` with the exponential map of g^N.
     retraction_order: int = 2
-    #: The Hessian needs ambient E'(X), E''(X)[xi] (m x n), not factor gradients;
+    #: The Hessian needs ambient E'(X), E''(X)[xi] (operators), not factor gradients;
     #: the conformance checks then build their test cost with those.
     ambient_euclidean_derivatives: bool = True
 
@@ -164,23 +169,31 @@ class DLNFixedRank(CheckedMembership, Manifold):
         return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
 
     def projection(self, point, vector) -> _FixedRankTangentVector:
+        # A factored ambient (A, S, B) = A S B^T (Pymanopt's embedding) stays factored.
+        if isinstance(vector, (tuple, list)):
+            return _FixedRankTangentVector(
+                *project_low_rank(point[0], point[2].T, vector[0] @ vector[1], vector[2])
+            )
         return self._embedded.projection(point, vector)
 
     def to_tangent_space(self, point, vector) -> _FixedRankTangentVector:
-        return self._embedded.to_tangent_space(point, vector)
+        return _FixedRankTangentVector(*tangent_part(point[0], point[2].T, vector))
 
     def euclidean_to_riemannian_gradient(self, point, euclidean_gradient):
         """A_{N,X}(G) in (Up, M, Vp) form (math.md §4.1).
 
         From factor gradients of a cost of X = u diag(s) vt: du = G V diag(s) and
-        dvt = diag(s) U^T G, so G V = du / s and G^T U = dvt^T / s.
+        dvt = diag(s) U^T G, so G V = du / s and G^T U = dvt^T / s; or from the
+        ambient G = E'(X) as an m x n array or a scipy.sparse matrix (only G V and
+        G^T U are formed).
         """
         u, s, vt = point
-        if isinstance(euclidean_gradient, np.ndarray):
-            gv, gtu = euclidean_gradient @ vt.T, euclidean_gradient.T @ u
-        else:
+        if isinstance(euclidean_gradient, (tuple, list)):
             du, _, dvt = euclidean_gradient
             gv, gtu = du / s, dvt.T / s
+        else:
+            # The ambient E'(X): an array or anything with @ and .T @ (scipy.sparse).
+            gv, gtu = euclidean_gradient @ vt.T, euclidean_gradient.T @ u
         up, mm, vp = _riemannian_gradient(u, vt.T, self._point_weights(point), gv, gtu)
         return _FixedRankTangentVector(up, mm, vp)
 
@@ -189,21 +202,24 @@ class DLNFixedRank(CheckedMembership, Manifold):
     ) -> _FixedRankTangentVector:
         """Hess_g E(X)[xi] through the rank-r balanced lift (math.md §4.3 at rank r).
 
-        Needs the *ambient* Euclidean gradient E'(X) and Hessian E''(X)[xi] (m x n
-        arrays): give ``euclidean_gradient`` as a function returning E'(X) and
-        ``euclidean_hessian`` as ``ehess(u, s, vt, a, b, c)`` returning E''(X)[a b c^T]
-        (Pymanopt passes xi as its factored embedding (a, b, c)). Factor gradients
-        (du, ds, dvt) lose the normal block U_perp^T E' V_perp that the curvature
-        term needs, so they raise ``MissingHessianError``.
+        Needs the *ambient* Euclidean gradient E'(X) and Hessian E''(X)[xi], each an
+        m x n array or any linear operator with ``@`` and ``.T @`` (a scipy.sparse
+        matrix: matrix completion's P_Omega(X - X*) and P_Omega(xi)); they are only
+        multiplied with thin matrices, O(|Omega| r + N (m + n) r^2). ``make_problem``
+        wires it for ``dln-fixed-rank``. With Pymanopt's ``euclidean_hessian``
+        route, ``ehess(u, s, vt, a, b, c)`` receives xi as its factored embedding
+        (xi = a b c^T). Factor gradients (du, ds, dvt) lose the normal block
+        U_perp^T E' V_perp that the curvature term needs, so they raise
+        ``MissingHessianError``.
         """
-        if not isinstance(euclidean_gradient, np.ndarray) or not isinstance(
-            euclidean_hessian, np.ndarray
+        if isinstance(euclidean_gradient, (tuple, list)) or isinstance(
+            euclidean_hessian, (tuple, list)
         ):
             raise MissingHessianError(
                 "DLNFixedRank's Riemannian Hessian needs the ambient Euclidean gradient "
-                "E'(X) and Hessian E''(X)[xi] as m x n arrays; factor gradients "
-                "(du, ds, dvt) of cost(u, s, vt) lose the normal block of E'(X) that "
-                "the curvature term needs"
+                "E'(X) and Hessian E''(X)[xi] (m x n arrays or sparse matrices); factor "
+                "gradients (du, ds, dvt) of cost(u, s, vt) lose the normal block of E'(X) "
+                "that the curvature term needs"
             )
         u, s, vt = point
         s = np.asarray(s)

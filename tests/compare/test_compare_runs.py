@@ -62,12 +62,13 @@ def test_files_table_and_plots(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     payload = json.loads((tmp_path / "results.json").read_text())
-    # factors: 2 depths x 2 solvers; fixed-rank: depth 1 only, no trust-regions.
-    assert len(payload["runs"]) == len(result.records) == 5
-    assert any("trust-regions on fixed-rank" in s for s in payload["skipped"])
+    # factors: 2 depths x 2 solvers; fixed-rank: depth 1 only, trust-regions included
+    # (its Hessian is the depth-1 case of the rank-r Hessian).
+    assert len(payload["runs"]) == len(result.records) == 6
+    assert not any("trust-regions on fixed-rank" in s for s in payload["skipped"])
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("geometry,depth,solver,seed,status")
-    assert len(csv_lines) == 6
+    assert len(csv_lines) == 7
     table = result.table()
     for word in ("geometry", "solver", "reached target", "train MSE, median of 1",
                  "test MSE, median of 1", "iterations to target", "Winner"):

@@ -1,5 +1,7 @@
 """make_problem: one loss, six geometries; gradients/Hessians checked by Taylor slopes."""
 
+import math
+
 import numpy as np
 import pytest
 from pymanopt.optimizers import TrustRegions
@@ -37,11 +39,15 @@ def test_gradient_and_hessian_slopes(geometry, depth, which):
         assert gp.depth == 1
 
 
-@pytest.mark.parametrize("geometry", sorted(set(GEOMETRIES) - HAS_HESSIAN))
-def test_missing_hessian_is_reported_clearly(geometry):
-    """A geometry without a Hessian raises MissingHessianError, not Pymanopt's autodiff error."""
-    gp = make_problem(objectives()[0], geometry, 3, rank=2, rng=1)
-    with pytest.raises(MissingHessianError, match=f"geometry {geometry!r} has no Riemannian"):
+def test_every_geometry_has_a_hessian_and_infinite_depth_says_it_has_none():
+    """Since the rank-r Hessian is wired, every geometry has one; g^inf (dln-matrices at
+    depth inf) has none and says so with MissingHessianError, not Pymanopt's autodiff
+    error, and ``has_hessian`` is False there."""
+    assert HAS_HESSIAN == set(GEOMETRIES)
+    objective = MatrixCompletion.generate(5, 2, 20, rng=0)
+    gp = make_problem(objective, "dln-matrices", math.inf, rng=1)
+    assert not gp.has_hessian
+    with pytest.raises(MissingHessianError, match="depth=math.inf has no Riemannian Hessian"):
         TrustRegions(verbosity=0, max_iterations=3).run(gp.problem, initial_point=gp.initial_point)
 
 
