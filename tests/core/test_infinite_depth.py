@@ -34,9 +34,15 @@ def test_kernel_converges_at_rate_one_over_depth(a, ratio):
     slopes = []
     for depth in (10**3, 10**4):
         slopes.append(depth * (dln_kernel(a, b, depth) / depth / limit - 1.0))
-    predicted = -np.log(a * b)
-    for s in slopes:
-        assert s == pytest.approx(predicted, abs=2e-2 * max(1.0, abs(predicted) ** 2))
+    # kappa_N/N / kappa_inf = e^{-L/N} (d / sinh d), L = log(a b), d = log(a/b)/N, so
+    # N (ratio - 1) = -L + (L^2/2 - log(a/b)^2/6)/N + O((|L| + |log(a/b)|)^3 / N^2).
+    big_l, small_l = np.log(a * b), np.log(a / b)
+    for depth, s in zip((10**3, 10**4), slopes):
+        predicted = -big_l + (big_l**2 / 2 - small_l**2 / 6) / depth
+        tol = 1e-6 + (abs(big_l) + abs(small_l)) ** 3 / depth**2
+        assert s == pytest.approx(predicted, abs=tol)
+    # the O(1/N) rate itself: the slope at N = 10^4 is within 1/N of -L
+    assert slopes[1] == pytest.approx(-big_l, abs=2e-2 * max(1.0, big_l**2, small_l**2))
 
 
 def test_kernel_infinite_depth_special_values():
