@@ -55,9 +55,17 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+#: Signals held back while a worker is forked (see ``WorkerPool._start``).
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _worker(spec: RunSpec, conn, parent: int, close: Callable[[], None] | None) -> None:
+    # Ctrl-C reaches the whole process group; the parent alone handles it (it
+    # stops the workers with SIGTERM). Until here both signals were blocked, so a
+    # Ctrl-C during start-up is discarded instead of raising inside fork hooks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     _die_with_parent(parent)
     if close is not None:
         close()
@@ -95,7 +103,13 @@ class WorkerPool:
         proc = self.ctx.Process(
             target=_worker, args=(spec, send, os.getpid(), self.in_child), daemon=True
         )
-        proc.start()
+        # Blocked across the fork: the child inherits the mask and installs its own
+        # handlers before unblocking; the parent gets a pending signal right after.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         send.close()  # the child holds the writing end: EOF when it dies
         self.active[receive] = (proc, spec, attempt)
 

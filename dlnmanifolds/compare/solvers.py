@@ -4,8 +4,9 @@ Pymanopt's SteepestDescent, ConjugateGradient and TrustRegions, and plain
 fixed-step gradient descent x <- R_x(-eta grad f(x)). On the ``factors``
 geometry (unconstrained weights, Euclidean metric, retraction x + v) the latter
 is exactly the training of Arora, Cohen, Hu & Luo 2019, the baseline.
-``rank-adaptive-cg`` is ``dlnmanifolds.optimizers.RankAdaptive`` with
-ConjugateGradient inside: the rank of a (DLN)FixedRank point is found, not given.
+``rank-adaptive-cg`` (``-tr``) is ``dlnmanifolds.optimizers.RankAdaptive`` with
+ConjugateGradient (TrustRegions) inside: the rank of a (DLN)FixedRank point is found,
+not given.
 ``nuclear-norm`` is the convex reference from outside the DLN family: soft-impute
 (Mazumder, Hastie & Tibshirani 2010) on the ``euclidean`` geometry
 (``dlnmanifolds.optimizers.soft_impute``).
@@ -34,12 +35,13 @@ SOLVERS: tuple[str, ...] = (
     "trust-regions",
     "gradient-descent",
     "rank-adaptive-cg",
+    "rank-adaptive-tr",
     "nuclear-norm",
 )
 #: Solvers that need a Riemannian Hessian.
 SECOND_ORDER = frozenset({"trust-regions"})
 #: Solvers that find the rank themselves (they ignore a given rank).
-RANK_ADAPTIVE = frozenset({"rank-adaptive-cg"})
+RANK_ADAPTIVE = frozenset({"rank-adaptive-cg", "rank-adaptive-tr"})
 
 
 def solver_supports(solver: str, geometry: str) -> str | None:
@@ -239,14 +241,14 @@ def run_solver(
         return gradient_descent(gp, learning_rate, max_iterations, max_time, counter)
     if name == "nuclear-norm":
         return nuclear_norm(gp, max_iterations, max_time)
-    if name == "rank-adaptive-cg":
+    if name in RANK_ADAPTIVE:
         # The runner's callback stops the run at its target (it raises).
         optimizer = RankAdaptive(
             geometry=gp.geometry,
             depth=gp.depth,
             max_time=max_time,
             max_iterations=max_iterations,
-            inner="conjugate-gradient",
+            inner="trust-regions" if name == "rank-adaptive-tr" else "conjugate-gradient",
             callback=gp.callback,
         )
         result = optimizer.run(gp.objective)

@@ -71,6 +71,8 @@ RANK_ADAPTIVE_GEOMETRIES: tuple[str, ...] = ("dln-fixed-rank", "fixed-rank")
 INNER: dict[str, type[Optimizer]] = {
     "conjugate-gradient": ConjugateGradient,
     "steepest-descent": SteepestDescent,
+    # Both geometries have a Riemannian Hessian (problems.geometries.HAS_HESSIAN).
+    "trust-regions": TrustRegions,
 }
 #: Why ``RankAdaptive.run`` stopped.
 STOPPING_REASONS: tuple[str, ...] = ("target", "max-iterations", "max-time", "stalled")
@@ -140,8 +142,9 @@ class RankAdaptive:
         stalled or out of budget.
     max_time : wall seconds (> 0).
     max_iterations : gradient evaluations in all (>= 1).
-    inner : "conjugate-gradient", "steepest-descent", a Pymanopt first-order
-        ``Optimizer`` subclass, or an instance (copied per stage, its budgets capped).
+    inner : "conjugate-gradient", "steepest-descent", "trust-regions" (second order,
+        through the rank-r Hessian of g^N), a Pymanopt ``Optimizer`` subclass, or an
+        instance (copied per stage, its budgets capped).
     max_rank : the largest rank tried (default: the largest r with r (m + n - r) <=
         the number of residuals, at most min(m, n) - 1 and 200).
     probe : singular values computed for the spectral start and each increase.
@@ -149,7 +152,8 @@ class RankAdaptive:
     max_increment : the most pairs added in one increase.
     collapse : singular values below collapse * sigma_max are dropped.
     window, stall : a stage ends when the train MSE fell by less than a ``stall``
-        fraction over ``window`` gradient evaluations.
+        fraction over ``window`` gradient evaluations (default: 10, or 3 with
+        trust-regions, whose steps each cost several Hessian products).
     deficient : a stage ends (the rank is too small) when ||P_T E'(X)||_F <=
         deficient * ||P_N E'(X)||_F after at least ``settle`` evaluations; in [0, 1)
         (0 switches the test off).
@@ -179,7 +183,7 @@ class RankAdaptive:
         gap: float = 4.0,
         max_increment: int = 10,
         collapse: float = 1e-3,
-        window: int = 10,
+        window: int | None = None,
         stall: float = 0.1,
         deficient: float = 0.05,
         settle: int = 3,
@@ -203,6 +207,9 @@ class RankAdaptive:
         self.collapse = _positive_float(collapse, "collapse")
         if self.collapse >= 1:
             raise ValueError(f"collapse must lie in (0, 1), got {collapse}")
+        if window is None:
+            second_order = self._inner is TrustRegions or isinstance(self._inner, TrustRegions)
+            window = 3 if second_order else 10
         self.window = check_positive_int(window, "window")
         self.stall = _positive_float(stall, "stall")
         if self.stall >= 1:
@@ -640,14 +647,9 @@ def _check_inner(inner: Any):
                 f"inner must be one of {', '.join(INNER)} or a Pymanopt optimizer, got {inner!r}"
             )
         return INNER[inner]
-    second_order = "needs a Hessian, which DLNFixedRank does not have; use a first-order one"
     if isinstance(inner, type) and issubclass(inner, Optimizer):
-        if issubclass(inner, TrustRegions):
-            raise ValueError(f"inner {inner.__name__} {second_order}")
         return inner
     if isinstance(inner, Optimizer):
-        if isinstance(inner, TrustRegions):
-            raise ValueError(f"inner {type(inner).__name__} {second_order}")
         return inner
     raise TypeError(
         f"inner must be a name ({', '.join(INNER)}), a Pymanopt Optimizer class or "
