@@ -105,15 +105,21 @@ def _complement(q: np.ndarray) -> np.ndarray:
     d, r = q.shape
     if r == d:
         return np.zeros((d, 0))
-    u = np.linalg.svd(q, full_matrices=True)[0]
-    return u[:, r:]
+    # Householder QR of an orthonormal q: the trailing columns span its complement.
+    return np.linalg.qr(q, mode="complete")[0][:, r:]
 
 
 def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
     """Recover frames of a balanced network (math.md §2.2, verified C13).
 
-    Q_0 = V_r from the SVD of phi(W), Lambda = Sigma_r^{1/N} and
-    Q_p = W_p Q_{p-1} Lambda^{-1}; valid also for repeated singular values.
+    Q_0, Q_1 and Lambda = Sigma_r^{1/N} from the SVD W_1 = Q_1 Lambda Q_0^T
+    (the right singular vectors of W_1 are V_r of phi(W)) and
+    Q_p = polar(W_p Q_{p-1}) for p >= 2. At a balanced point this equals the
+    W_p Q_{p-1} Lambda^{-1} of math.md §2.2 (C13), also for repeated singular
+    values, but it is backward stable: the frames are orthonormal to round-off
+    and rebuild every W_p to eps |W_p| whatever sigma_max/sigma_min (issue 14,
+    F3; the division by Lambda amplified errors by lam_1/lam_r per layer).
+    Cost: N thin SVDs, O(N d^3).
     Validates shapes, finiteness, ``rank`` (a non-finite layer made the SVD
     hang) and balance: max |G_p| must be <= 1e-8 max(1, max |W_p|^2), since
     frames of an unbalanced network mean nothing.
@@ -137,19 +143,31 @@ def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
 
 def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
     # Internal, unvalidated form of ``balanced_frames``.
+    #
+    # Stable recovery (issue 14, F3): Q_0, Q_1 and Lambda come from the SVD of
+    # W_1 itself (its singular values are lam, resolved to eps * lam_1, where
+    # those of phi(W) = lam^N are resolved only to eps * lam_1^N), and
+    # Q_p = polar(W_p Q_{p-1}) for p >= 2. At a balanced point
+    # W_p Q_{p-1} R = Q_p Lambda R for any rotation R of the previous frame, and
+    # Lambda R = R (R^T Lambda R) is a polar decomposition, so the polar factor
+    # carries the gauge R over exactly and its round-off is not amplified from
+    # layer to layer; the old Q_p = W_p Q_{p-1} Lambda^{-1} multiplied the error
+    # by lam_1/lam_r per layer, eps * sigma_max/sigma_min in all.
     depth = len(weights)
-    x = _end_to_end(weights)
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    r = numerical_rank(s) if rank is None else rank
-    if r == 0:
+    u, s, vt = np.linalg.svd(weights[0], full_matrices=False)
+    r = numerical_rank(s**depth) if rank is None else rank
+    if r == 0 or s[0] == 0:
         raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
-    lam = s[:r] ** (1.0 / depth)
-    frames = [vt[:r].T]
-    for w in weights[:-1]:
-        frames.append((w @ frames[-1]) / lam)
-    # Q_N = W_N Q_{N-1} Lambda^{-1} equals U_r up to round-off; recompute it
-    # the same way for consistency with the other frames.
-    frames.append((weights[-1] @ frames[-1]) / lam)
+    lam = s[:r]
+    # Sign gauge: the largest entry of each column of Q_0 is positive. The right
+    # singular vectors of W_1 are those of phi(W), so for distinct singular values
+    # Q_0 depends on phi(W) only (two factorizations of X get the same Q_0).
+    q0, q1 = vt[:r].T, u[:, :r]
+    signs = np.sign(q0[np.argmax(np.abs(q0), axis=0), np.arange(r)])
+    signs[signs == 0] = 1.0
+    frames = [q0 * signs, q1 * signs]
+    for w in weights[1:]:
+        frames.append(_polar(w @ frames[-1]))
     return BalancedFrames(frames, [_complement(q) for q in frames], lam)
 
 
