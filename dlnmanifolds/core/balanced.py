@@ -19,7 +19,7 @@ from dlnmanifolds.core._validate import (
     check_positive_int,
     widths_of,
 )
-from dlnmanifolds.core.network import _end_to_end, _imbalance, _t
+from dlnmanifolds.core.network import _imbalance, _t
 from dlnmanifolds.core.operator import numerical_rank
 
 Layers = Sequence[np.ndarray]
