@@ -154,21 +154,30 @@ def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames
     # layer to layer; the old Q_p = W_p Q_{p-1} Lambda^{-1} multiplied the error
     # by lam_1/lam_r per layer, eps * sigma_max/sigma_min in all.
     depth = len(weights)
+    if rank is None:
+        s = np.linalg.svd(weights[0], compute_uv=False)
+        rank = numerical_rank(s**depth)
+        if rank == 0 or s[0] == 0:
+            raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
+    frames, lam = _frame_stack(weights, rank)
+    return BalancedFrames(frames, [_complement(q) for q in frames], lam)
+
+
+def _frame_stack(weights: Layers, r: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The frames (Q_0, ..., Q_N) and lam of ``_balanced_frames``; batch-capable
+    (layers [..., d_p, d_{p-1}] give Q_p [..., d_p, r] and lam [..., r])."""
     u, s, vt = np.linalg.svd(weights[0], full_matrices=False)
-    r = numerical_rank(s**depth) if rank is None else rank
-    if r == 0 or s[0] == 0:
-        raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
-    lam = s[:r]
+    lam = s[..., :r]
     # Sign gauge: the largest entry of each column of Q_0 is positive. The right
     # singular vectors of W_1 are those of phi(W), so for distinct singular values
     # Q_0 depends on phi(W) only (two factorizations of X get the same Q_0).
-    q0, q1 = vt[:r].T, u[:, :r]
-    signs = np.sign(q0[np.argmax(np.abs(q0), axis=0), np.arange(r)])
-    signs[signs == 0] = 1.0
+    q0, q1 = _t(vt[..., :r, :]), u[..., :, :r]
+    peak = np.take_along_axis(q0, np.argmax(np.abs(q0), axis=-2)[..., None, :], axis=-2)
+    signs = np.where(peak < 0, -1.0, 1.0)
     frames = [q0 * signs, q1 * signs]
     for w in weights[1:]:
         frames.append(_polar(w @ frames[-1]))
-    return BalancedFrames(frames, [_complement(q) for q in frames], lam)
+    return frames, lam
 
 
 def _polar(a: np.ndarray) -> np.ndarray:
