@@ -33,7 +33,13 @@ from pymanopt.manifolds.fixed_rank import _FixedRankPoint
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import balanced_factors
-from dlnmanifolds.core.network import _dphi, _dphi_adjoint, _dphi_adjoint_derivative, _end_to_end
+from dlnmanifolds.core.network import (
+    _dphi,
+    _dphi_adjoint,
+    _dphi_adjoint_derivative,
+    _end_to_end,
+    _lifted_gradient,
+)
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.pymanopt.balanced import BalancedManifold
 from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
@@ -188,9 +194,12 @@ def make_problem(
 
         @pymanopt.function.numpy(manifold)
         def euclidean_gradient(*layers):
-            x = _end_to_end(layers)
-            notify(x)
-            return pack(_dphi_adjoint(layers, scale * objective.residual_gradient(x)))
+            def lifted(x):
+                notify(x)
+                return scale * objective.residual_gradient(x)
+
+            # phi and the 3(N-1)-product reverse sweep share the prefix products
+            return pack(_lifted_gradient(layers, lifted)[1])
 
         @pymanopt.function.numpy(manifold)
         def euclidean_hessian(*args):
