@@ -78,27 +78,42 @@ class BalancedFrames(NamedTuple):
     """Frames of a balanced point: W_p = q[p] diag(lam) q[p-1]^T.
 
     ``q[p]`` is d_p x r with orthonormal columns, ``q_perp[p]`` its orthogonal
-    complement (d_p x (d_p - r)), ``lam`` = sigma^{1/N} (decreasing).
+    complement (d_p x (d_p - r)), ``lam`` = sigma^{1/N} (decreasing). ``cache``
+    (a dict, or None for no caching) holds data derived from the frames once:
+    the completed frames and the factored Jacobi systems of the projection.
     """
 
     q: list[np.ndarray]
     q_perp: list[np.ndarray]
     lam: np.ndarray
+    cache: dict | None = None
 
     @property
     def rank(self) -> int:
         return int(self.lam.shape[0])
 
+    def _fulls(self) -> list[np.ndarray]:
+        if self.cache is not None and "full" in self.cache:
+            return self.cache["full"]
+        fulls = [
+            q if qp.shape[1] == 0 else np.hstack([q, qp]) for q, qp in zip(self.q, self.q_perp)
+        ]
+        if self.cache is not None:
+            self.cache["full"] = fulls
+        return fulls
+
     def full(self, p: int) -> np.ndarray:
         """The completed orthogonal frame [Q_p, Q_p^perp] (d_p x d_p)."""
-        return np.hstack([self.q[p], self.q_perp[p]])
+        return self._fulls()[p]
 
     def to_frames(self, xi: Layers) -> list[np.ndarray]:
         """xi~_p = Qhat_p^T xi_p Qhat_{p-1} (math.md §1, frame coordinates)."""
-        return [self.full(p + 1).T @ x @ self.full(p) for p, x in enumerate(xi)]
+        f = self._fulls()
+        return [f[p + 1].T @ x @ f[p] for p, x in enumerate(xi)]
 
     def from_frames(self, xt: Layers) -> list[np.ndarray]:
-        return [self.full(p + 1) @ x @ self.full(p).T for p, x in enumerate(xt)]
+        f = self._fulls()
+        return [f[p + 1] @ x @ f[p].T for p, x in enumerate(xt)]
 
 
 def _complement(q: np.ndarray) -> np.ndarray:
@@ -160,7 +175,7 @@ def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames
         if rank == 0 or s[0] == 0:
             raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
     frames, lam = _frame_stack(weights, rank)
-    return BalancedFrames(frames, [_complement(q) for q in frames], lam)
+    return BalancedFrames(frames, [_complement(q) for q in frames], lam, {})
 
 
 def _frame_stack(weights: Layers, r: int) -> tuple[list[np.ndarray], np.ndarray]:
