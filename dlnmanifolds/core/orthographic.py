@@ -30,11 +30,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlnmanifolds.core.balanced import _frame_stack
-from dlnmanifolds.core.balanced_tangent import _thomas_jacobi, normal_generator
+from dlnmanifolds.core.balanced_tangent import _JacobiFactor, normal_generator
 from dlnmanifolds.core.network import _invariants, _t
 
-#: Relative tolerance of the inner (Krylov) solve of each Newton system.
-KRYLOV_RTOL = 1e-10
+#: Smallest relative tolerance of the inner (Krylov) solve of a Newton system.
+KRYLOV_RTOL = 1e-14
 #: Krylov dimension cap of one Newton system.
 KRYLOV_MAX = 60
 
@@ -56,7 +56,7 @@ class _FrameSystem:
         self.q, lam = _frame_stack(base, d)
         self.inner = self.q[1:-1]
         self.iu, self.ju = np.triu_indices(d)
-        self.lam_i, self.lam_j = lam[..., self.iu], lam[..., self.ju]
+        self.jacobi = _JacobiFactor(lam[..., self.iu], lam[..., self.ju], len(base) - 1)
         self.d = d
 
     def to_coordinates(self, mats: Sequence[np.ndarray]) -> np.ndarray:
@@ -77,42 +77,60 @@ class _FrameSystem:
     def base_jacobian_inverse(self, vec: np.ndarray) -> np.ndarray:
         """J_W^{-1} in coordinates: -(2 T_ij)^{-1} per entry (i <= j)."""
         rhs = np.moveaxis(vec, -2, 0)
-        return np.moveaxis(-_thomas_jacobi(self.lam_i, self.lam_j, rhs), 0, -2)
+        return np.moveaxis(-self.jacobi.solve(rhs), 0, -2)
 
 
 def _gmres(apply, b: np.ndarray, x0: np.ndarray, rtol: float, max_dim: int) -> np.ndarray:
-    """Batched GMRES (no restart) for apply(x) = b, vectors [..., n]; per-batch stopping
-    is implicit (converged members only add negligible corrections)."""
+    """Batched GMRES (no restart) for apply(x) = b, vectors [..., n].
+
+    Modified Gram-Schmidt Arnoldi with the Hessenberg matrix reduced by Givens
+    rotations as it grows (Saad 2003, Alg. 6.9), all batch members in step; it stops
+    when every member's residual is below rtol |b| (converged members only add
+    negligible corrections meanwhile).
+    """
     r = b - apply(x0)
     beta = np.linalg.norm(r, axis=-1)
     target = rtol * np.maximum(np.linalg.norm(b, axis=-1), 1e-300)
     if np.all(beta <= target):
         return x0
+    batch = b.shape[:-1]
+    max_dim = min(max_dim, b.shape[-1])  # exact after n steps in exact arithmetic
     basis = [r / np.where(beta > 0, beta, 1.0)[..., None]]
-    hess = np.zeros(b.shape[:-1] + (max_dim + 1, max_dim))
-    y = None
+    columns = []  # of the rotated (upper-triangular) Hessenberg matrix
+    cs, sn = np.zeros(batch + (max_dim,)), np.zeros(batch + (max_dim,))
+    g = np.zeros(batch + (max_dim + 1,))
+    g[..., 0] = beta
+    k = 0
     for k in range(max_dim):
         w = apply(basis[k])
-        for j in range(k + 1):  # modified Gram-Schmidt
-            h = np.sum(w * basis[j], axis=-1)
-            hess[..., j, k] = h
-            w = w - h[..., None] * basis[j]
-        norm = np.linalg.norm(w, axis=-1)
-        hess[..., k + 1, k] = norm
-        basis.append(w / np.where(norm > 0, norm, 1.0)[..., None])
-        h_k = hess[..., : k + 2, : k + 1]
-        rhs = np.zeros(b.shape[:-1] + (k + 2,))
-        rhs[..., 0] = beta
-        # least squares min |beta e_1 - H y| through the batched normal equations of a
-        # QR factor (H has full column rank until breakdown, where the residual is 0)
-        qh, rh = np.linalg.qr(h_k)
-        diag = np.abs(np.diagonal(rh, axis1=-2, axis2=-1))
-        rh = rh + np.where(diag < 1e-300, 1.0, 0.0)[..., None, :] * np.eye(k + 1)
-        y = np.linalg.solve(rh, (_t(qh) @ rhs[..., None]))[..., 0]
-        residual = np.linalg.norm(rhs - (h_k @ y[..., None])[..., 0], axis=-1)
-        if np.all(residual <= target):
+        h = np.empty(batch + (k + 2,))
+        for j in range(k + 1):
+            h[..., j] = np.sum(w * basis[j], axis=-1)
+            w = w - h[..., j, None] * basis[j]
+        h[..., k + 1] = np.linalg.norm(w, axis=-1)
+        basis.append(w / np.where(h[..., k + 1] > 0, h[..., k + 1], 1.0)[..., None])
+        for j in range(k):  # previous rotations
+            top = cs[..., j] * h[..., j] + sn[..., j] * h[..., j + 1]
+            h[..., j + 1] = -sn[..., j] * h[..., j] + cs[..., j] * h[..., j + 1]
+            h[..., j] = top
+        radius = np.hypot(h[..., k], h[..., k + 1])
+        safe = np.where(radius > 0, radius, 1.0)
+        cs[..., k] = np.where(radius > 0, h[..., k] / safe, 1.0)
+        sn[..., k] = np.where(radius > 0, h[..., k + 1] / safe, 0.0)
+        h[..., k], h[..., k + 1] = radius, 0.0
+        columns.append(h[..., : k + 1])
+        g[..., k + 1] = -sn[..., k] * g[..., k]
+        g[..., k] = cs[..., k] * g[..., k]
+        if np.all(np.abs(g[..., k + 1]) <= target):
             break
-    return x0 + np.einsum("...k,k...n->...n", y, np.stack(basis[: y.shape[-1]]))
+    m = k + 1
+    tri = np.zeros(batch + (m, m))
+    for j, col in enumerate(columns):
+        tri[..., : j + 1, j] = col
+    diag = np.diagonal(tri, axis1=-2, axis2=-1)
+    tri = tri + np.where(diag == 0, 1.0, 0.0)[..., None, :] * np.eye(m)  # breakdown: 0 residual
+    y = np.linalg.solve(tri, g[..., :m, None])[..., 0]
+    return x0 + np.einsum("...k,k...n->...n", y, np.stack(basis[:m]))
 
 
 def orthographic_projection(
@@ -167,7 +185,11 @@ def orthographic_projection(
             return flat(system.base_jacobian_inverse(system.to_coordinates(_dg(v, step))))
 
         rhs = flat(system.base_jacobian_inverse(-system.to_coordinates(g)))
-        delta = _gmres(preconditioned_jacobian, rhs, rhs, KRYLOV_RTOL, KRYLOV_MAX)
+        # Inexact Newton with forcing term eta = min(1e-2, |G|/scale) (Eisenstat &
+        # Walker 1996): |J dS + G| <= eta |G| keeps the outer convergence quadratic
+        # while the early, far-from-converged steps take few Krylov iterations.
+        eta = min(1e-2, max(residual / scale, KRYLOV_RTOL))
+        delta = _gmres(preconditioned_jacobian, rhs, rhs, eta, KRYLOV_MAX)
         coeffs = coeffs + unflat(delta)
         c = normal_generator(base, system.from_coordinates(coeffs))
         v = [a + ci for a, ci in zip(ambient, c)]
