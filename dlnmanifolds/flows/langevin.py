@@ -182,7 +182,7 @@ def langevin(
             return _end_to_end(w)
 
         def advance(w):
-            _, grad = _lifted_gradient(w, energy.gradients)
+            grad = _lifted_gradient(w, energy.gradients)
             ambient = [a - h * g + noise * gen.standard_normal(a.shape) for a, g in zip(w, grad)]
             v, iters, residual = orthographic_projection(w, ambient, newton_tol, newton_max_iter)
             if iters >= newton_max_iter:

@@ -44,7 +44,7 @@ def _check_gradient_shape(energy: Energy, x: np.ndarray) -> None:
 
 def lifted_gradient(energy: Energy, weights: Sequence[np.ndarray]) -> list[np.ndarray]:
     """nabla(E∘phi)(W) = Dphi(W)^*(E'(phi(W))) (math.md §1). Batch axes allowed."""
-    return _lifted_gradient(weights, energy.gradients)[1]
+    return _lifted_gradient(weights, energy.gradients)
 
 
 def gradient_flow(

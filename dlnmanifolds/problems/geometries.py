@@ -199,7 +199,7 @@ def make_problem(
                 return scale * objective.residual_gradient(x)
 
             # phi and the 3(N-1)-product reverse sweep share the prefix products
-            return pack(_lifted_gradient(layers, lifted)[1])
+            return pack(_lifted_gradient(layers, lifted))
 
         @pymanopt.function.numpy(manifold)
         def euclidean_hessian(*args):
