@@ -174,10 +174,11 @@ def orthographic_projection(
     residual = float("inf")
     for iteration in range(max_iter + 1):
         g = _invariants(v)
-        residual = float(max(np.max(np.abs(a)) for a in g))
+        residual = float(np.max([np.max(np.abs(a)) for a in g]))  # NaN propagates
         if residual <= tol * scale:
             return v, iteration, residual
-        if iteration == max_iter:
+        if iteration == max_iter or not np.isfinite(residual):
+            # non-finite: report failure at once (never hand NaN to LAPACK)
             break
 
         def preconditioned_jacobian(x, v=v):

@@ -120,3 +120,13 @@ def test_structured_newton_matches_dense_newton(seed, shape, spectrum, noise):
         tangent = tangent_projection(balanced_frames(w), correction)
         size = max(np.max(np.abs(c)) for c in correction)
         assert max(np.max(np.abs(t)) for t in tangent) <= 1e-12 * max(1.0, size)
+
+
+def test_non_finite_ambient_fails_fast(rng):
+    """A non-finite ambient point: reported as not converged (max_iter, non-finite
+    residual) without iterating, so the Langevin driver raises its blow-up error."""
+    w = balanced_point((3, 3, 3), rng)
+    y = [a.copy() for a in w]
+    y[1][0, 0] = np.inf
+    v, iterations, residual = orthographic_projection(w, y, max_iter=7)
+    assert iterations == 7 and not np.isfinite(residual)
