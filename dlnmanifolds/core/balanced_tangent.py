@@ -63,6 +63,8 @@ class _JacobiFactor:
         """c with 2 T_ij c = rhs; rhs has shape (N-1, ..., P)."""
         n = rhs.shape[0]
         out = np.empty(np.broadcast_shapes(rhs.shape, self.inv_denom.shape))
+        if n == 0:
+            return out
         out[0] = rhs[0] * self.inv_denom[0]
         for k in range(1, n):
             out[k] = (rhs[k] - self.off * out[k - 1]) * self.inv_denom[k]

@@ -110,7 +110,8 @@ def _gram_pseudo_solve(frames: BalancedFrames, rhs: Sequence[np.ndarray]) -> lis
 
 
 def _times_lambda(a: np.ndarray, lam: np.ndarray, cols: int, left: bool) -> np.ndarray:
-    """a @ W~ (left=False) or W~ @ a (left=True) for the frame-form layer W~ = [Lambda 0; 0 0]."""
+    """a @ W~ (left=False) or W~ @ a (left=True) for a frame-form layer W~ = [Lambda 0; 0 0]
+    (W~ or its transpose, of the shape the product needs; ``cols`` is its free dimension)."""
     r = lam.shape[0]
     if left:  # W~ (rows x cols) @ a (cols x k): the first r rows of a scaled by lam
         out = np.zeros((cols, a.shape[1]))
@@ -137,12 +138,14 @@ def _orbit_projection_in_frames(xt: Sequence[np.ndarray], lam: np.ndarray) -> li
         b = _times_lambda(xt[q], lam, dims[q], left=True)  # W~_{q+1}^T xi~_{q+1}
         rt.append(_skew(a - b))
     omega = _gram_solve_in_frames(lam, rt)
+    # C~(Omega~) for layer p + 1 (1-based): Omega~_{p+1} W~_{p+1} - W~_{p+1} Omega~_p,
+    # with Omega~_0 = Omega~_N = 0; omega[k] holds Omega~_{k+1}.
     out = []
     for p in range(depth):
         term = np.zeros_like(xt[p])
-        if p < depth - 1:  # Omega~_p W~_p
+        if p < depth - 1:
             term += _times_lambda(omega[p], lam, dims[p], left=False)
-        if p > 0:  # - W~_p Omega~_{p-1}
+        if p > 0:
             term -= _times_lambda(omega[p - 1], lam, dims[p + 1], left=True)
         out.append(term)
     return out
