@@ -204,7 +204,10 @@ def test_repeated_and_tiny_singular_values(sigma, depth, extra, seed):
     assert np.abs(_dphi(w, xi)).max() <= 1e-12 * scale * max(1.0, sigma[0])
     y = orbit_retraction(w, xi)
     assert np.all(np.isfinite(flatten(y)))
-    assert _imbalance(y) <= 1e-12 * max(1.0, sigma[0] ** (2 / depth))
+    # exactly balanced in exact arithmetic; the round-off of expm grows with the angle,
+    # and generators of pairs of tiny singular values are ~ 1/lam^2 large
+    angle = max(1.0, max(np.abs(g).max() for g in orbit_generators(w, xi)))
+    assert _imbalance(y) <= 1e-12 * max(1.0, sigma[0] ** (2 / depth)) * angle
     hess = orbit_hessian(w, xi, xi, xi)
     assert np.all(np.isfinite(flatten(hess)))
 
