@@ -26,6 +26,7 @@ from dlnmanifolds.core.network import (
     _dphi_adjoint,
     _prefix_products,
     _suffix_products,
+    _t,
 )
 from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
 
@@ -264,11 +265,14 @@ def normal_generator(weights: Layers, s: Sequence[np.ndarray], tangent: Layers |
 
 
 def normal_generator_adjoint(weights: Layers, eta: Layers) -> list[np.ndarray]:
-    """C_W^*(eta)_p = sym(eta_p W_p^T - W_{p+1}^T eta_{p+1}), p = 1..N-1 (math.md §2.4)."""
+    """C_W^*(eta)_p = sym(eta_p W_p^T - W_{p+1}^T eta_{p+1}), p = 1..N-1 (math.md §2.4).
+
+    Equals -DG(W)[eta]/2. Batch-safe (leading axes).
+    """
     out = []
     for p in range(len(weights) - 1):
-        b = eta[p] @ weights[p].T - weights[p + 1].T @ eta[p + 1]
-        out.append(0.5 * (b + b.T))
+        b = eta[p] @ _t(weights[p]) - _t(weights[p + 1]) @ eta[p + 1]
+        out.append(0.5 * (b + _t(b)))
     return out
 
 

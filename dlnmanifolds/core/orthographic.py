@@ -30,22 +30,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlnmanifolds.core.balanced import _frame_stack
-from dlnmanifolds.core.balanced_tangent import _JacobiFactor, normal_generator
+from dlnmanifolds.core.balanced_tangent import (
+    _JacobiFactor,
+    normal_generator,
+    normal_generator_adjoint,
+)
 from dlnmanifolds.core.network import _invariants, _t
 
 #: Smallest relative tolerance of the inner (Krylov) solve of a Newton system.
 KRYLOV_RTOL = 1e-14
 #: Krylov dimension cap of one Newton system.
 KRYLOV_MAX = 60
-
-
-def _dg(v: Sequence[np.ndarray], xi: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """DG(V)[xi]_p = sym2(xi_{p+1}^T V_{p+1}) - sym2(xi_p V_p^T) (batch-safe)."""
-    out = []
-    for p in range(len(v) - 1):
-        a = _t(xi[p + 1]) @ v[p + 1] - xi[p] @ _t(v[p])
-        out.append(a + _t(a))
-    return out
 
 
 class _FrameSystem:
@@ -182,8 +177,11 @@ def orthographic_projection(
             break
 
         def preconditioned_jacobian(x, v=v):
+            # J_V dS = DG(V)[C_W(dS)] = -2 C_V^*(C_W(dS)); the -2 is applied last, on
+            # the (smaller) coordinate vector
             step = normal_generator(base, system.from_coordinates(unflat(x)))
-            return flat(system.base_jacobian_inverse(system.to_coordinates(_dg(v, step))))
+            adjoint = system.to_coordinates(normal_generator_adjoint(v, step))
+            return -2.0 * flat(system.base_jacobian_inverse(adjoint))
 
         rhs = flat(system.base_jacobian_inverse(-system.to_coordinates(g)))
         # Inexact Newton with forcing term eta = min(1e-2, |G|/scale) (Eisenstat &
