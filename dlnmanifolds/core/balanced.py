@@ -169,19 +169,21 @@ def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames
     # layer to layer; the old Q_p = W_p Q_{p-1} Lambda^{-1} multiplied the error
     # by lam_1/lam_r per layer, eps * sigma_max/sigma_min in all.
     depth = len(weights)
+    svd = np.linalg.svd(weights[0], full_matrices=False)
     if rank is None:
-        s = np.linalg.svd(weights[0], compute_uv=False)
+        s = svd[1]
         rank = numerical_rank(s**depth)
         if rank == 0 or s[0] == 0:
             raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
-    frames, lam = _frame_stack(weights, rank)
+    frames, lam = _frame_stack(weights, rank, svd)
     return BalancedFrames(frames, [_complement(q) for q in frames], lam, {})
 
 
-def _frame_stack(weights: Layers, r: int) -> tuple[list[np.ndarray], np.ndarray]:
+def _frame_stack(weights: Layers, r: int, svd=None) -> tuple[list[np.ndarray], np.ndarray]:
     """The frames (Q_0, ..., Q_N) and lam of ``_balanced_frames``; batch-capable
-    (layers [..., d_p, d_{p-1}] give Q_p [..., d_p, r] and lam [..., r])."""
-    u, s, vt = np.linalg.svd(weights[0], full_matrices=False)
+    (layers [..., d_p, d_{p-1}] give Q_p [..., d_p, r] and lam [..., r]). ``svd``: the
+    thin SVD of W_1 if already computed."""
+    u, s, vt = np.linalg.svd(weights[0], full_matrices=False) if svd is None else svd
     lam = s[..., :r]
     # Sign gauge: the largest entry of each column of Q_0 is positive. The right
     # singular vectors of W_1 are those of phi(W), so for distinct singular values
