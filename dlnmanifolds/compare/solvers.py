@@ -165,7 +165,7 @@ def gradient_descent(
 
     ``learning_rate`` given: eta_k = learning_rate (the Arora et al. 2019 baseline).
     On ``factors`` (Euclidean metric, retraction x + v) this is their training loop:
-    one gradient of 3 (N - 1) matrix products per step (``geometries._pull_back``)
+    one gradient of 3 (N - 1) matrix products per step (``core.network._lifted_gradient``)
     and the update W_p - eta dW_p, with no Pymanopt manifold calls in between.
     None: Armijo backtracking, eta_k = the first of 2 eta_{k-1}, eta_{k-1}, eta_{k-1}/2,
     ... with f(x_{k+1}) <= f(x_k) - 1e-4 eta_k ||grad f(x_k)||^2 (Nocedal & Wright 2006,

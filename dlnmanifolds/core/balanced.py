@@ -19,7 +19,7 @@ from dlnmanifolds.core._validate import (
     check_positive_int,
     widths_of,
 )
-from dlnmanifolds.core.network import _end_to_end, _imbalance, _t
+from dlnmanifolds.core.network import _imbalance, _t
 from dlnmanifolds.core.operator import numerical_rank
 
 Layers = Sequence[np.ndarray]
@@ -78,42 +78,63 @@ class BalancedFrames(NamedTuple):
     """Frames of a balanced point: W_p = q[p] diag(lam) q[p-1]^T.
 
     ``q[p]`` is d_p x r with orthonormal columns, ``q_perp[p]`` its orthogonal
-    complement (d_p x (d_p - r)), ``lam`` = sigma^{1/N} (decreasing).
+    complement (d_p x (d_p - r)), ``lam`` = sigma^{1/N} (decreasing). ``cache``
+    (a dict, or None for no caching) holds data derived from the frames once:
+    the completed frames and the factored Jacobi systems of the projection.
     """
 
     q: list[np.ndarray]
     q_perp: list[np.ndarray]
     lam: np.ndarray
+    cache: dict | None = None
 
     @property
     def rank(self) -> int:
         return int(self.lam.shape[0])
 
+    def _fulls(self) -> list[np.ndarray]:
+        if self.cache is not None and "full" in self.cache:
+            return self.cache["full"]
+        fulls = [
+            q if qp.shape[1] == 0 else np.hstack([q, qp]) for q, qp in zip(self.q, self.q_perp)
+        ]
+        if self.cache is not None:
+            self.cache["full"] = fulls
+        return fulls
+
     def full(self, p: int) -> np.ndarray:
         """The completed orthogonal frame [Q_p, Q_p^perp] (d_p x d_p)."""
-        return np.hstack([self.q[p], self.q_perp[p]])
+        return self._fulls()[p]
 
     def to_frames(self, xi: Layers) -> list[np.ndarray]:
         """xi~_p = Qhat_p^T xi_p Qhat_{p-1} (math.md §1, frame coordinates)."""
-        return [self.full(p + 1).T @ x @ self.full(p) for p, x in enumerate(xi)]
+        f = self._fulls()
+        return [f[p + 1].T @ x @ f[p] for p, x in enumerate(xi)]
 
     def from_frames(self, xt: Layers) -> list[np.ndarray]:
-        return [self.full(p + 1) @ x @ self.full(p).T for p, x in enumerate(xt)]
+        f = self._fulls()
+        return [f[p + 1] @ x @ f[p].T for p, x in enumerate(xt)]
 
 
 def _complement(q: np.ndarray) -> np.ndarray:
     d, r = q.shape
     if r == d:
         return np.zeros((d, 0))
-    u = np.linalg.svd(q, full_matrices=True)[0]
-    return u[:, r:]
+    # Householder QR of an orthonormal q: the trailing columns span its complement.
+    return np.linalg.qr(q, mode="complete")[0][:, r:]
 
 
 def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
     """Recover frames of a balanced network (math.md §2.2, verified C13).
 
-    Q_0 = V_r from the SVD of phi(W), Lambda = Sigma_r^{1/N} and
-    Q_p = W_p Q_{p-1} Lambda^{-1}; valid also for repeated singular values.
+    Q_0, Q_1 and Lambda = Sigma_r^{1/N} from the SVD W_1 = Q_1 Lambda Q_0^T
+    (the right singular vectors of W_1 are V_r of phi(W)) and
+    Q_p = polar(W_p Q_{p-1}) for p >= 2. At a balanced point this equals the
+    W_p Q_{p-1} Lambda^{-1} of math.md §2.2 (C13), also for repeated singular
+    values, but it is backward stable: the frames are orthonormal to round-off
+    and rebuild every W_p to eps |W_p| whatever sigma_max/sigma_min (issue 14,
+    F3; the division by Lambda amplified errors by lam_1/lam_r per layer).
+    Cost: N thin SVDs, O(N d^3).
     Validates shapes, finiteness, ``rank`` (a non-finite layer made the SVD
     hang) and balance: max |G_p| must be <= 1e-8 max(1, max |W_p|^2), since
     frames of an unbalanced network mean nothing.
@@ -137,20 +158,43 @@ def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
 
 def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
     # Internal, unvalidated form of ``balanced_frames``.
+    #
+    # Stable recovery (issue 14, F3): Q_0, Q_1 and Lambda come from the SVD of
+    # W_1 itself (its singular values are lam, resolved to eps * lam_1, where
+    # those of phi(W) = lam^N are resolved only to eps * lam_1^N), and
+    # Q_p = polar(W_p Q_{p-1}) for p >= 2. At a balanced point
+    # W_p Q_{p-1} R = Q_p Lambda R for any rotation R of the previous frame, and
+    # Lambda R = R (R^T Lambda R) is a polar decomposition, so the polar factor
+    # carries the gauge R over exactly and its round-off is not amplified from
+    # layer to layer; the old Q_p = W_p Q_{p-1} Lambda^{-1} multiplied the error
+    # by lam_1/lam_r per layer, eps * sigma_max/sigma_min in all.
     depth = len(weights)
-    x = _end_to_end(weights)
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    r = numerical_rank(s) if rank is None else rank
-    if r == 0:
-        raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
-    lam = s[:r] ** (1.0 / depth)
-    frames = [vt[:r].T]
-    for w in weights[:-1]:
-        frames.append((w @ frames[-1]) / lam)
-    # Q_N = W_N Q_{N-1} Lambda^{-1} equals U_r up to round-off; recompute it
-    # the same way for consistency with the other frames.
-    frames.append((weights[-1] @ frames[-1]) / lam)
-    return BalancedFrames(frames, [_complement(q) for q in frames], lam)
+    svd = np.linalg.svd(weights[0], full_matrices=False)
+    if rank is None:
+        s = svd[1]
+        rank = numerical_rank(s**depth)
+        if rank == 0 or s[0] == 0:
+            raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
+    frames, lam = _frame_stack(weights, rank, svd)
+    return BalancedFrames(frames, [_complement(q) for q in frames], lam, {})
+
+
+def _frame_stack(weights: Layers, r: int, svd=None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The frames (Q_0, ..., Q_N) and lam of ``_balanced_frames``; batch-capable
+    (layers [..., d_p, d_{p-1}] give Q_p [..., d_p, r] and lam [..., r]). ``svd``: the
+    thin SVD of W_1 if already computed."""
+    u, s, vt = np.linalg.svd(weights[0], full_matrices=False) if svd is None else svd
+    lam = s[..., :r]
+    # Sign gauge: the largest entry of each column of Q_0 is positive. The right
+    # singular vectors of W_1 are those of phi(W), so for distinct singular values
+    # Q_0 depends on phi(W) only (two factorizations of X get the same Q_0).
+    q0, q1 = _t(vt[..., :r, :]), u[..., :, :r]
+    peak = np.take_along_axis(q0, np.argmax(np.abs(q0), axis=-2)[..., None, :], axis=-2)
+    signs = np.where(peak < 0, -1.0, 1.0)
+    frames = [q0 * signs, q1 * signs]
+    for w in weights[1:]:
+        frames.append(_polar(w @ frames[-1]))
+    return frames, lam
 
 
 def _polar(a: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from dlnmanifolds.core.network import (
     _dphi_adjoint,
     _prefix_products,
     _suffix_products,
+    _t,
 )
 from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
 
@@ -36,37 +37,104 @@ def _pair_indices(r: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(r, k=1)
 
 
-def _thomas_jacobi(lam_i: np.ndarray, lam_j: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve 2 T_ij c = rhs for all pairs at once.
+class _JacobiFactor:
+    """The elimination of 2 T_ij c = rhs for many pairs, factored once (math.md §2.4 step 3).
 
-    rhs has shape (N-1, P); T_ij is tridiagonal with diagonal lam_i^2 + lam_j^2
-    and off-diagonals -lam_i lam_j (math.md §2.4 step 3). T_ij is SPD with
-    det T_ij = kappa_ij > 0, so elimination without pivoting is stable.
+    T_ij is tridiagonal of size n = N - 1 with diagonal lam_i^2 + lam_j^2 and
+    off-diagonals -lam_i lam_j. It is SPD with det T_ij = kappa_ij > 0, so elimination
+    without pivoting (Thomas) is stable. The multipliers depend on lam only, so a point
+    factors them once and every solve is two vectorised sweeps over the pairs.
     """
-    n = rhs.shape[0]
-    diag = lam_i**2 + lam_j**2
-    off = -lam_i * lam_j
-    c_prime = np.empty_like(rhs)
-    d_prime = np.empty_like(rhs)
-    denom = 2.0 * diag
-    c_prime[0] = 2.0 * off / denom
-    d_prime[0] = rhs[0] / denom
-    for k in range(1, n):
-        denom = 2.0 * diag - 2.0 * off * c_prime[k - 1]
-        c_prime[k] = 2.0 * off / denom
-        d_prime[k] = (rhs[k] - 2.0 * off * d_prime[k - 1]) / denom
-    out = np.empty_like(rhs)
-    out[-1] = d_prime[-1]
-    for k in range(n - 2, -1, -1):
-        out[k] = d_prime[k] - c_prime[k] * out[k + 1]
-    return out
+
+    def __init__(self, lam_i: np.ndarray, lam_j: np.ndarray, n: int):
+        diag = 2.0 * (lam_i**2 + lam_j**2)
+        self.off = -2.0 * lam_i * lam_j
+        shape = (n,) + np.broadcast_shapes(np.shape(lam_i), np.shape(lam_j))
+        self.inv_denom = np.empty(shape)
+        self.upper = np.empty(shape)
+        if n == 0:
+            return
+        self.inv_denom[0] = 1.0 / diag
+        self.upper[0] = self.off * self.inv_denom[0]
+        for k in range(1, n):
+            self.inv_denom[k] = 1.0 / (diag - self.off * self.upper[k - 1])
+            self.upper[k] = self.off * self.inv_denom[k]
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """c with 2 T_ij c = rhs; rhs has shape (N-1, ..., P)."""
+        n = rhs.shape[0]
+        out = np.empty(np.broadcast_shapes(rhs.shape, self.inv_denom.shape))
+        if n == 0:
+            return out
+        out[0] = rhs[0] * self.inv_denom[0]
+        for k in range(1, n):
+            out[k] = (rhs[k] - self.off * out[k - 1]) * self.inv_denom[k]
+        for k in range(n - 2, -1, -1):
+            out[k] -= self.upper[k] * out[k + 1]
+        return out
 
 
-def _split_square_blocks(xt: Layers, r: int):
-    return np.stack([x[:r, :r] for x in xt])
+def _thomas_jacobi(lam_i: np.ndarray, lam_j: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve 2 T_ij c = rhs for all pairs at once; rhs has shape (N-1, ..., P)."""
+    return _JacobiFactor(lam_i, lam_j, rhs.shape[0]).solve(rhs)
 
 
-def _normal_coefficients(xt: Layers, lam: np.ndarray):
+class _PairPlan:
+    """Linear index maps into the N flattened r x r frame blocks (one (N, r^2) array)
+    and the factored pair systems. ``take``/fancy assignment with these C-ordered maps
+    keep every intermediate contiguous (column fancy indexing does not)."""
+
+    def __init__(self, lam: np.ndarray, depth: int):
+        r = lam.shape[0]
+        iu, ju = _pair_indices(r)
+        self.r, self.depth = r, depth
+        offsets = (np.arange(depth) * r * r)[:, None]
+        self.upper = offsets + (iu * r + ju)  # (N, P)
+        self.lower = offsets + (ju * r + iu)
+        self.diag = offsets + np.arange(r) * (r + 1)  # (N, r)
+        self.n_pairs = iu.size
+        self.lam_i, self.lam_j = lam[iu], lam[ju]
+        self.jacobi = _JacobiFactor(self.lam_i, self.lam_j, max(depth - 1, 0))
+
+
+def _plan(lam: np.ndarray, depth: int, cache: dict | None) -> _PairPlan:
+    key = ("pair_plan", depth)
+    if cache is not None and key in cache:
+        return cache[key]
+    plan = _PairPlan(lam, depth)
+    if cache is not None:
+        cache[key] = plan
+    return plan
+
+
+def _pair_coefficients(flat: np.ndarray, plan: _PairPlan):
+    """Pair multipliers c (N-1, P) from the flattened r x r blocks (N r^2,).
+
+    Also returns the gathered upper and lower entries x, y (N, P) (fresh copies the
+    caller may overwrite). In-place arithmetic keeps the temporaries few: at d = 64
+    each is ~100 KB, and every fresh allocation of that size is page-faulted in.
+    """
+    x = flat.take(plan.upper)
+    y = flat.take(plan.lower)
+    if plan.depth > 1 and plan.n_pairs:
+        li, lj = plan.lam_i, plan.lam_j
+        rhs = np.multiply(x[:-1], lj)
+        tmp = np.multiply(y[:-1], li)
+        rhs += tmp
+        np.multiply(x[1:], li, out=tmp)
+        rhs -= tmp
+        np.multiply(y[1:], lj, out=tmp)
+        rhs -= tmp
+        return plan.jacobi.solve(rhs), x, y
+    return np.zeros((max(plan.depth - 1, 0), plan.n_pairs)), x, y
+
+
+def _square_blocks(xt: Layers, r: int) -> np.ndarray:
+    """The r x r blocks of the frame coordinates, flattened: (N r^2,), a copy."""
+    return np.stack([x[:r, :r] for x in xt]).reshape(-1)
+
+
+def _normal_coefficients(xt: Layers, lam: np.ndarray, cache: dict | None = None):
     """Frame coordinates of the normal part C_W(S) of a vector.
 
     Returns (diag_s, pair_c, perp_l): the multipliers of math.md §2.4 such that
@@ -75,55 +143,82 @@ def _normal_coefficients(xt: Layers, lam: np.ndarray):
     """
     depth = len(xt)
     r = lam.shape[0]
-    blocks = _split_square_blocks(xt, r)  # (N, r, r)
-    diag = np.diagonal(blocks, axis1=1, axis2=2)  # (N, r)
+    plan = _plan(lam, depth, cache)
+    flat = _square_blocks(xt, r)
+    diag = flat.take(plan.diag)  # (N, r)
     centred = diag - diag.mean(axis=0)
     # lam_i (s_p - s_{p-1}) = centred_p  =>  s_q = cumsum_{p<=q} centred_p / lam_i
     diag_s = np.cumsum(centred, axis=0)[:-1] / lam
-    iu, ju = _pair_indices(r)
-    lam_i, lam_j = lam[iu], lam[ju]
-    x = blocks[:, iu, ju]
-    y = blocks[:, ju, iu]
-    if depth > 1 and iu.size:
-        rhs = lam_j * x[:-1] + lam_i * y[:-1] - lam_i * x[1:] - lam_j * y[1:]
-        pair_c = _thomas_jacobi(lam_i, lam_j, rhs)
-    else:
-        pair_c = np.zeros((max(depth - 1, 0), iu.size))
+    pair_c = _pair_coefficients(flat, plan)[0]
     perp_l = [0.5 * (xt[q][r:, :r] - xt[q + 1][:r, r:].T) for q in range(depth - 1)]
     return diag_s, pair_c, perp_l
 
 
-def _tangent_in_frames(xt: Layers, lam: np.ndarray) -> list[np.ndarray]:
-    """Orthogonal projection onto T_W M_r in frame coordinates (math.md §2.4)."""
+def _project_blocks(flat: np.ndarray, plan: _PairPlan) -> None:
+    """The r x r part of the frame-form projection, in place on the flattened blocks:
+    diagonals averaged over the layers, each pair minus its normal part."""
+    pair_c, x, y = _pair_coefficients(flat, plan)
+    if plan.n_pairs and plan.depth > 1:
+        # Subtract the pair normals n_q: slot q of the pair system sits in layer q
+        # (entries -lam_j c, -lam_i c) and in layer q + 1 (+lam_i c, +lam_j c).
+        tmp = np.multiply(pair_c, plan.lam_j)
+        x[:-1] -= tmp
+        y[1:] += tmp
+        np.multiply(pair_c, plan.lam_i, out=tmp)
+        y[:-1] -= tmp
+        x[1:] += tmp
+        flat[plan.upper] = x
+        flat[plan.lower] = y
+    flat[plan.diag] = flat.take(plan.diag).mean(axis=0)
+
+
+def _tangent_in_frames(xt: Layers, lam: np.ndarray, cache: dict | None = None) -> list[np.ndarray]:
+    """Orthogonal projection onto T_W M_r in frame coordinates (math.md §2.4).
+
+    All pairs and layers at once on the flattened r x r blocks (index maps and the
+    factored Jacobi systems are precomputed per point), so the cost beyond the frame
+    rotations is O(N r^2) vectorised work.
+    """
     depth = len(xt)
     r = lam.shape[0]
-    diag_s, pair_c, perp_l = _normal_coefficients(xt, lam)
-    out = [np.array(x, dtype=float, copy=True) for x in xt]
-    iu, ju = _pair_indices(r)
-    lam_i, lam_j = lam[iu], lam[ju]
-    diag_mean = np.mean([np.diagonal(x[:r, :r]) for x in xt], axis=0)
+    plan = _plan(lam, depth, cache)
+    flat = _square_blocks(xt, r)
+    _project_blocks(flat, plan)
+    blocks = flat.reshape(depth, r, r)
+    if all(x.shape == (r, r) for x in xt):
+        return list(blocks)
+    out = [np.zeros_like(x, dtype=float) for x in xt]
     for p in range(depth):
-        block = out[p][:r, :r]
-        # Subtract the pair normals n_q (q = p: slot q; q = p - 1: slot q+1).
-        if p < depth - 1:
-            block[iu, ju] -= lam_j * pair_c[p]
-            block[ju, iu] -= lam_i * pair_c[p]
-        if p > 0:
-            block[iu, ju] += lam_i * pair_c[p - 1]
-            block[ju, iu] += lam_j * pair_c[p - 1]
-        block[np.arange(r), np.arange(r)] = diag_mean
-        out[p][r:, r:] = 0.0
-        if p < depth - 1:
-            out[p][r:, :r] -= perp_l[p]
-        if p > 0:
-            out[p][:r, r:] += perp_l[p - 1].T
-    del diag_s
+        out[p][:r, :r] = blocks[p]
+        out[p][r:, :r] = xt[p][r:, :r]
+        out[p][:r, r:] = xt[p][:r, r:]
+    for q in range(depth - 1):  # the (perp, r) block of layer q and (r, perp) of q + 1
+        perp = 0.5 * (xt[q][r:, :r] - xt[q + 1][:r, r:].T)
+        out[q][r:, :r] -= perp
+        out[q + 1][:r, r:] += perp.T
     return out
 
 
 def tangent_projection(frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
-    """P_T xi: orthogonal projection of an ambient vector onto T_W M_r."""
-    return frames.from_frames(_tangent_in_frames(frames.to_frames(xi), frames.lam))
+    """P_T xi: orthogonal projection of an ambient vector onto T_W M_r (math.md §2.4).
+
+    Cost: the 4N frame rotations xi~_p = Qhat_p^T xi_p Qhat_{p-1} and back, plus
+    O(N r^2) vectorised pair work. For square widths the frame coordinates live in a
+    workspace kept with the frames (no fresh (N, d, d) allocation per call).
+    """
+    r, depth = frames.rank, len(xi)
+    cache = frames.cache
+    if cache is None or any(np.shape(x) != (r, r) for x in xi):
+        return frames.from_frames(_tangent_in_frames(frames.to_frames(xi), frames.lam, cache))
+    plan = _plan(frames.lam, depth, cache)
+    work = cache.get(("work", depth))
+    if work is None:
+        work = cache[("work", depth)] = np.empty((depth, r, r))
+    f = frames._fulls()
+    for p, x in enumerate(xi):
+        np.matmul(f[p + 1].T @ x, f[p], out=work[p])
+    _project_blocks(work.reshape(-1), plan)
+    return [f[p + 1] @ work[p] @ f[p].T for p in range(depth)]
 
 
 def normal_multipliers(frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
@@ -135,7 +230,7 @@ def normal_multipliers(frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
     xt = frames.to_frames(xi)
     lam = frames.lam
     r = lam.shape[0]
-    diag_s, pair_c, perp_l = _normal_coefficients(xt, lam)
+    diag_s, pair_c, perp_l = _normal_coefficients(xt, lam, frames.cache)
     iu, ju = _pair_indices(r)
     out = []
     for q in range(len(xt) - 1):
@@ -170,11 +265,14 @@ def normal_generator(weights: Layers, s: Sequence[np.ndarray], tangent: Layers |
 
 
 def normal_generator_adjoint(weights: Layers, eta: Layers) -> list[np.ndarray]:
-    """C_W^*(eta)_p = sym(eta_p W_p^T - W_{p+1}^T eta_{p+1}), p = 1..N-1 (math.md §2.4)."""
+    """C_W^*(eta)_p = sym(eta_p W_p^T - W_{p+1}^T eta_{p+1}), p = 1..N-1 (math.md §2.4).
+
+    Equals -DG(W)[eta]/2. Batch-safe (leading axes).
+    """
     out = []
     for p in range(len(weights) - 1):
-        b = eta[p] @ weights[p].T - weights[p + 1].T @ eta[p + 1]
-        out.append(0.5 * (b + b.T))
+        b = eta[p] @ _t(weights[p]) - _t(weights[p + 1]) @ eta[p + 1]
+        out.append(0.5 * (b + _t(b)))
     return out
 
 

@@ -83,12 +83,9 @@ def _orbit_adjoint(weights: Layers, eta: Layers) -> list[np.ndarray]:
     return [_skew(a) for a in _gl_generator_adjoint(weights, eta)]
 
 
-def _gram_pseudo_solve(frames: BalancedFrames, rhs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Omega = G^+ R for skew R, G = C_W^* C_W, in the frames of W (module docstring)."""
-    lam = frames.lam
+def _gram_solve_in_frames(lam: np.ndarray, rt: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Omega~ = G^+ R~ for skew R~ given in the frames (module docstring)."""
     r = lam.shape[0]
-    inner = range(1, len(frames.q) - 1)
-    rt = [frames.full(q).T @ rhs[q - 1] @ frames.full(q) for q in inner]
     out = [np.zeros_like(a) for a in rt]
     iu, ju = np.triu_indices(r, k=1)
     if rt and iu.size:
@@ -101,7 +98,57 @@ def _gram_pseudo_solve(frames: BalancedFrames, rhs: Sequence[np.ndarray]) -> lis
     for a, b in zip(out, rt):
         a[r:, :r] = b[r:, :r] / lam**2
         a[:r, r:] = -a[r:, :r].T
+    return out
+
+
+def _gram_pseudo_solve(frames: BalancedFrames, rhs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Omega = G^+ R for skew R, G = C_W^* C_W, in the frames of W (module docstring)."""
+    inner = range(1, len(frames.q) - 1)
+    rt = [frames.full(q).T @ rhs[q - 1] @ frames.full(q) for q in inner]
+    out = _gram_solve_in_frames(frames.lam, rt)
     return [frames.full(q) @ a @ frames.full(q).T for q, a in zip(inner, out)]
+
+
+def _times_lambda(a: np.ndarray, lam: np.ndarray, cols: int, left: bool) -> np.ndarray:
+    """a @ W~ (left=False) or W~ @ a (left=True) for a frame-form layer W~ = [Lambda 0; 0 0]
+    (W~ or its transpose, of the shape the product needs; ``cols`` is its free dimension)."""
+    r = lam.shape[0]
+    if left:  # W~ (rows x cols) @ a (cols x k): the first r rows of a scaled by lam
+        out = np.zeros((cols, a.shape[1]))
+        out[:r] = lam[:, None] * a[:r]
+        return out
+    out = np.zeros((a.shape[0], cols))
+    out[:, :r] = a[:, :r] * lam
+    return out
+
+
+def _orbit_projection_in_frames(xt: Sequence[np.ndarray], lam: np.ndarray) -> list[np.ndarray]:
+    """P_V in frame coordinates, where W~_p = [Lambda 0; 0 0] is exact.
+
+    Working in the frames (rather than forming C_W^* xi with the ambient W and rotating)
+    keeps the (perp, r) blocks, which are divided by lam^2, free of the eps |W| round-off
+    of the ambient products: the result is the exact projector of the rebuilt point.
+    """
+    depth = len(xt)
+    dims = [xt[0].shape[1]] + [x.shape[0] for x in xt]
+    # C~^*(xi~)_q = skew(xi~_q W~_q^T - W~_{q+1}^T xi~_{q+1}), q = 1..N-1
+    rt = []
+    for q in range(1, depth):
+        a = _times_lambda(xt[q - 1], lam, dims[q], left=False)  # xi~_q W~_q^T
+        b = _times_lambda(xt[q], lam, dims[q], left=True)  # W~_{q+1}^T xi~_{q+1}
+        rt.append(_skew(a - b))
+    omega = _gram_solve_in_frames(lam, rt)
+    # C~(Omega~) for layer p + 1 (1-based): Omega~_{p+1} W~_{p+1} - W~_{p+1} Omega~_p,
+    # with Omega~_0 = Omega~_N = 0; omega[k] holds Omega~_{k+1}.
+    out = []
+    for p in range(depth):
+        term = np.zeros_like(xt[p])
+        if p < depth - 1:
+            term += _times_lambda(omega[p], lam, dims[p], left=False)
+        if p > 0:
+            term -= _times_lambda(omega[p - 1], lam, dims[p + 1], left=True)
+        out.append(term)
+    return out
 
 
 def _orbit_generators(weights: Layers, frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
@@ -110,7 +157,8 @@ def _orbit_generators(weights: Layers, frames: BalancedFrames, xi: Layers) -> li
 
 
 def _orbit_projection(weights: Layers, frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
-    return normal_generator(weights, _orbit_generators(weights, frames, xi))
+    del weights  # the frames determine the point; see _orbit_projection_in_frames
+    return frames.from_frames(_orbit_projection_in_frames(frames.to_frames(xi), frames.lam))
 
 
 def _frames(layers: Layers) -> BalancedFrames:

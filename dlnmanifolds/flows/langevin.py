@@ -29,7 +29,7 @@ from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth
 from dlnmanifolds.core._validate import check_positive_int as _check_int
 from dlnmanifolds.core.free_energy import POTENTIALS, _langevin_drift, check_beta
 from dlnmanifolds.core.kernel import kernel_matrix
-from dlnmanifolds.core.network import _dphi_adjoint, _end_to_end, _invariants
+from dlnmanifolds.core.network import _end_to_end, _invariants, _lifted_gradient
 from dlnmanifolds.core.operator import require_full_rank, svd_frame
 from dlnmanifolds.core.orthographic import orthographic_projection
 from dlnmanifolds.flows._common import check_callback
@@ -189,7 +189,7 @@ def langevin(
             return _end_to_end(w)
 
         def advance(w):
-            grad = _dphi_adjoint(w, energy.gradients(_end_to_end(w)))
+            grad = _lifted_gradient(w, energy.gradients)
             ambient = [a - h * g + noise * gen.standard_normal(a.shape) for a, g in zip(w, grad)]
             v, iters, residual = orthographic_projection(w, ambient, newton_tol, newton_max_iter)
             if iters >= newton_max_iter:

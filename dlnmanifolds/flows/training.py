@@ -23,7 +23,7 @@ from dlnmanifolds.core._validate import (
     check_positive_int,
     check_positive_number,
 )
-from dlnmanifolds.core.network import _dphi_adjoint, _end_to_end
+from dlnmanifolds.core.network import _end_to_end, _lifted_gradient
 from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
 from dlnmanifolds.flows._common import (
     check_callback,
@@ -56,7 +56,7 @@ def _check_gradient_shape(energy: Energy, x: np.ndarray) -> None:
 
 def lifted_gradient(energy: Energy, weights: Sequence[np.ndarray]) -> list[np.ndarray]:
     """nabla(E∘phi)(W) = Dphi(W)^*(E'(phi(W))) (math.md §1). Batch axes allowed."""
-    return _dphi_adjoint(weights, energy.gradients(_end_to_end(weights)))
+    return _lifted_gradient(weights, energy.gradients)
 
 
 def gradient_flow(

@@ -50,7 +50,13 @@ from dlnmanifolds.core.fixed_rank import (
     tangent_part,
     transport_tangent,
 )
-from dlnmanifolds.core.network import _dphi, _dphi_adjoint, _dphi_adjoint_derivative, _end_to_end
+from dlnmanifolds.core.network import (
+    _dphi,
+    _dphi_adjoint,
+    _dphi_adjoint_derivative,
+    _end_to_end,
+    _lifted_gradient,
+)
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.problems.lowrank import LowRank, as_low_rank, dense, truncate
 from dlnmanifolds.pymanopt.balanced import BalancedManifold
@@ -129,32 +135,6 @@ def arora_init(
         rng.standard_normal((widths[p + 1], widths[p])) * (std / np.sqrt(widths[p]))
         for p in range(depth)
     ]
-
-
-def _prefixes(layers) -> list[np.ndarray]:
-    """[W_1, W_2 W_1, ..., W_N ... W_1 = X]: N - 1 products (no identity factors)."""
-    out = [layers[0]]
-    for w in layers[1:]:
-        out.append(w @ out[-1])
-    return out
-
-
-def _pull_back(layers, prefixes, z: np.ndarray) -> list[np.ndarray]:
-    """Dphi(W)^*(Z)_p = W_{>p}^T Z W_{<p}^T (math.md §1) in reverse mode.
-
-    T_N = Z, grad_p = T_p W_{<p}^T, T_{p-1} = W_p^T T_p: 2 (N - 1) products given
-    the prefixes, so a gradient costs 3 (N - 1) in all (the plain backpropagation
-    of a linear network) instead of the ~5 N of ``_dphi_adjoint``, which also forms
-    the suffix products W_{>p} for the operators A_W.
-    """
-    depth = len(layers)
-    grads = [None] * depth
-    t = z
-    for p in range(depth - 1, 0, -1):
-        grads[p] = t @ prefixes[p - 1].T
-        t = layers[p].T @ t
-    grads[0] = t
-    return grads
 
 
 def _layers(point, depth):
@@ -343,11 +323,12 @@ def make_problem(
 
         @pymanopt.function.numpy(manifold)
         def euclidean_gradient(*layers):
-            prefixes = _prefixes(layers)
-            notify(prefixes[-1])
-            return pack(
-                _pull_back(layers, prefixes, scale * objective.residual_gradient(prefixes[-1]))
-            )
+            def lifted(x):
+                notify(x)
+                return scale * objective.residual_gradient(x)
+
+            # phi and the 3(N-1)-product reverse sweep share the prefix products
+            return pack(_lifted_gradient(layers, lifted))
 
         @pymanopt.function.numpy(manifold)
         def euclidean_hessian(*args):
