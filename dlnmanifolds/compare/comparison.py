@@ -427,125 +427,91 @@ def compare(
         out_dir.mkdir(parents=True, exist_ok=True)
         lock = FolderLock(out_dir).acquire()
     try:
-        return _run_grid(
-            grid,
-            config,
-            out_dir,
-            lock,
-            jobs,
-            scheduler,
-            resume,
-            overwrite,
-            progress,
-            plots,
-            max_total_time,
-            notes,
-            problem,
-            settings,
-            test_target,
-            metadata,
+        notes = notes if notes is not None else []
+        done: dict[str, dict] = {}
+        if out_dir is not None:
+            done, note = _open_output(out_dir, config, resume, overwrite)
+            if note:
+                notes.append(note)
+        wanted = {s.key for s in grid.runs}
+        todo = [s for s in grid.runs if s.key not in done]
+        records = [rec for key, rec in done.items() if key in wanted]
+        deadline = None if max_total_time is None else time.monotonic() + max_total_time
+        bar = tqdm(
+            total=len(grid.runs),
+            initial=len(records),
+            desc="runs",
+            disable=not progress,
+            unit="run",
         )
+        journal = None if out_dir is None else Journal(out_dir / RUNS_FILE)
+        pool = None
+        stopped: BaseException | None = None
+        with _Signals(deadline) as signals:
+            try:
+                if scheduler is not None:
+                    source = _dask_results(todo, scheduler)
+                elif jobs > 1 and len(todo) > 1:
+                    in_child = None if lock is None else lock.close_in_child
+                    pool = WorkerPool(todo, jobs, deadline=deadline, in_child=in_child)
+                    source = pool.results()
+                else:
+                    source = _serial_results(todo, deadline)
+                for rec in source:
+                    with signals.protect():
+                        records.append(rec)
+                        if journal is not None:
+                            journal.append(rec)
+                    bar.set_postfix_str(
+                        f"{rec['geometry']} N={rec['depth']} {rec['solver']}: {rec['status']}",
+                        refresh=False,
+                    )
+                    bar.update(1)
+            except (KeyboardInterrupt, TotalTimeExceeded) as exc:
+                stopped = exc
+            finally:
+                # Runs under way are abandoned (not recorded): --resume redoes them.
+                if pool is not None:
+                    pool.shutdown()
+                    notes.extend(pool.notes)
+                bar.close()
+                if journal is not None:
+                    journal.close()
+        order = {s.key: k for k, s in enumerate(grid.runs)}
+        records.sort(key=lambda r: order[r["key"]])
+        remaining = len(grid.runs) - len(records)
+        if out_dir is not None:
+            meta = {**(metadata or {}), "versions": package_versions()}
+            write_csv(records, out_dir / "results.csv")
+            write_json(
+                records,
+                out_dir / "results.json",
+                skipped=grid.skipped,
+                summary=summarize(records, test_target),
+                **meta,
+            )
+            write_report(
+                records,
+                out_dir,
+                title=problem_title(problem),
+                target=settings.target,
+                test_target=test_target,
+                skipped=grid.skipped,
+                plots=plots,
+                metadata=meta,
+            )
+        result = ComparisonResult(
+            records, grid.skipped, out_dir, settings.target, test_target, notes
+        )
+        if isinstance(stopped, TotalTimeExceeded):
+            notes.append(
+                f"max_total_time reached: {remaining} of {len(grid.runs)} runs not done "
+                f"(resume to finish them)"
+            )
+        elif stopped is not None:
+            code = 143 if isinstance(stopped, _Terminated) else 130
+            raise CompareInterrupted(result, code, remaining) from None
+        return result
     finally:
         if lock is not None:
             lock.release()
-
-
-def _run_grid(
-    grid,
-    config,
-    out_dir,
-    lock,
-    jobs,
-    scheduler,
-    resume,
-    overwrite,
-    progress,
-    plots,
-    max_total_time,
-    notes,
-    problem,
-    settings,
-    test_target,
-    metadata,
-) -> ComparisonResult:
-    notes = notes if notes is not None else []
-    done: dict[str, dict] = {}
-    if out_dir is not None:
-        done, note = _open_output(out_dir, config, resume, overwrite)
-        if note:
-            notes.append(note)
-    wanted = {s.key for s in grid.runs}
-    todo = [s for s in grid.runs if s.key not in done]
-    records = [rec for key, rec in done.items() if key in wanted]
-    deadline = None if max_total_time is None else time.monotonic() + max_total_time
-    bar = tqdm(
-        total=len(grid.runs), initial=len(records), desc="runs", disable=not progress, unit="run"
-    )
-    journal = None if out_dir is None else Journal(out_dir / RUNS_FILE)
-    pool = None
-    stopped: BaseException | None = None
-    with _Signals(deadline) as signals:
-        try:
-            if scheduler is not None:
-                source = _dask_results(todo, scheduler)
-            elif jobs > 1 and len(todo) > 1:
-                in_child = None if lock is None else lock.close_in_child
-                pool = WorkerPool(todo, jobs, deadline=deadline, in_child=in_child)
-                source = pool.results()
-            else:
-                source = _serial_results(todo, deadline)
-            for rec in source:
-                with signals.protect():
-                    records.append(rec)
-                    if journal is not None:
-                        journal.append(rec)
-                bar.set_postfix_str(
-                    f"{rec['geometry']} N={rec['depth']} {rec['solver']}: {rec['status']}",
-                    refresh=False,
-                )
-                bar.update(1)
-        except (KeyboardInterrupt, TotalTimeExceeded) as exc:
-            stopped = exc
-        finally:
-            # Runs under way are abandoned (not recorded): --resume redoes them.
-            if pool is not None:
-                pool.shutdown()
-                notes.extend(pool.notes)
-            bar.close()
-            if journal is not None:
-                journal.close()
-    order = {s.key: k for k, s in enumerate(grid.runs)}
-    records.sort(key=lambda r: order[r["key"]])
-    remaining = len(grid.runs) - len(records)
-    if out_dir is not None:
-        meta = {**(metadata or {}), "versions": package_versions()}
-        write_csv(records, out_dir / "results.csv")
-        write_json(
-            records,
-            out_dir / "results.json",
-            skipped=grid.skipped,
-            summary=summarize(records, test_target),
-            **meta,
-        )
-        write_report(
-            records,
-            out_dir,
-            title=problem_title(problem),
-            target=settings.target,
-            test_target=test_target,
-            skipped=grid.skipped,
-            plots=plots,
-            metadata=meta,
-        )
-    result = ComparisonResult(
-        records, grid.skipped, out_dir, settings.target, test_target, notes
-    )
-    if isinstance(stopped, TotalTimeExceeded):
-        notes.append(
-            f"max_total_time reached: {remaining} of {len(grid.runs)} runs not done "
-            f"(resume to finish them)"
-        )
-    elif stopped is not None:
-        code = 143 if isinstance(stopped, _Terminated) else 130
-        raise CompareInterrupted(result, code, remaining) from None
-    return result
