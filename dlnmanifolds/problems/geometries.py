@@ -280,6 +280,7 @@ def make_problem(
     scale = 2.0 / objective.count
     notify = callback if callback is not None else (lambda x: None)
 
+    riemannian_hessian = None  # given directly on the rank-r geometries only
     if geometry not in NEEDS_RANK:
         if m * n > DENSE_LIMIT:
             raise ValueError(
@@ -422,31 +423,14 @@ def make_problem(
                 objective.hessian_matrix(LowRank(u, s, vt), xi),
                 _FixedRankTangentVector(up, mm, vp),
             )
-
-        problem = pymanopt.Problem(
-            manifold,
-            cost,
-            euclidean_gradient=euclidean_gradient,
-            riemannian_hessian=riemannian_hessian,
-        )
-        return GeometryProblem(
-            geometry,
-            depth,
-            manifold,
-            problem,
-            initial,
-            to_matrix,
-            geometry in HAS_HESSIAN,
-            objective,
-            rank,
-            callback,
-        )
+        euclidean_hessian = None
 
     problem = pymanopt.Problem(
         manifold,
         cost,
         euclidean_gradient=euclidean_gradient,
         euclidean_hessian=euclidean_hessian,
+        riemannian_hessian=riemannian_hessian,
     )
     return GeometryProblem(
         geometry,
