@@ -56,6 +56,7 @@ the best residual reached (``.residual``, relative to max(1, max|Y|)).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -830,6 +831,7 @@ def check_balanced_stack(w: np.ndarray, name: str) -> np.ndarray:
     return w
 
 
+@functools.lru_cache(maxsize=32)
 def _sym_basis(count: int, d: int) -> np.ndarray:
     """Orthonormal basis of Sym(d)^count (Frobenius): shape (count d(d+1)/2, count, d, d)."""
     mats = []
@@ -842,6 +844,7 @@ def _sym_basis(count: int, d: int) -> np.ndarray:
     for p in range(count):
         for a, e in enumerate(mats):
             out[p * len(mats) + a, p] = e
+    out.setflags(write=False)
     return out
 
 
@@ -871,13 +874,15 @@ def _balanced_geodesic_field(w: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray,
     if depth == 1:
         return xi, np.zeros_like(xi)
     basis = _sym_basis(depth - 1, d)
+    m = basis.shape[0]
     layers = [w[..., None, q, :, :] for q in range(depth)]
     images = np.stack(_normal_generator(layers, basis), axis=-3)  # (..., m, N, d, d)
-    gram = np.einsum("...aqij,...bqij->...ab", images, images)
+    flat = images.reshape(images.shape[:-4] + (m, depth * d * d))
+    gram = flat @ np.swapaxes(flat, -1, -2)
     invariants = np.stack(_invariants(_layers(xi)), axis=-3)
-    rhs = np.einsum("apij,...pij->...a", basis, invariants)
-    coef = np.linalg.solve(gram, rhs[..., None])[..., 0]
-    return xi, np.einsum("...a,...aqij->...qij", coef, images)
+    rhs = invariants.reshape(invariants.shape[:-3] + (1, -1)) @ basis.reshape(m, -1).T
+    coef = np.swapaxes(np.linalg.solve(gram, np.swapaxes(rhs, -1, -2)), -1, -2)
+    return xi, (coef @ flat).reshape(xi.shape)
 
 
 def balanced_exp_stacked(
@@ -935,6 +940,125 @@ class _BalancedPair:
         return ends.reshape(1, m, -1)
 
 
+def _require_same_balanced_component(w1: np.ndarray, w0: np.ndarray) -> None:
+    """M splits into components by the determinant signs of the layers (W_p in GL(d) has two
+    components; the signs fix the components of the frames Q_p): reject different ones."""
+    sign1 = np.linalg.slogdet(w1)[0]
+    sign0 = np.linalg.slogdet(w0)[0]
+    bad = np.any(sign1 * sign0 < 0, axis=-1)
+    if np.any(bad):
+        raise ValueError(
+            "point and base_point lie in different components of the balanced manifold: "
+            f"the determinant signs of their layers differ ({sign1.reshape(-1, sign1.shape[-1])[0]}"
+            f" vs {sign0.reshape(-1, sign0.shape[-1])[0]} for the first pair), so no curve in M "
+            "joins them and there is no geodesic"
+        )
+
+
+def _rotation_log(r: np.ndarray) -> np.ndarray | None:
+    """Real skew generator of a rotation r (expm of it is r), or None if logm fails."""
+    gen = logm(r)
+    if not np.all(np.isfinite(gen)) or np.max(np.abs(np.imag(gen))) > 1e-8:
+        return None
+    gen = np.real(gen)
+    return 0.5 * (gen - gen.T)
+
+
+def _balanced_path(w0: np.ndarray, w1: np.ndarray) -> Callable[[float], np.ndarray] | None:
+    """s -> W(s) in M: W_p(s) = Q_p(s) Lambda(s) Q_{p-1}(s)^T with frames Q_p(s) on rotation
+    geodesics from those of w0 to those of w1 and Lambda(s) linear (two balanced points of the
+    same component, square, distinct-enough singular values). None if no such path is found."""
+    f0, f1 = _balanced_frames(list(w0)), _balanced_frames(list(w1))
+    q0, q1 = f0.q, f1.q
+    # W is unchanged by a common column sign flip D of all frames: pick D to align the frames
+    # and to put every relative rotation q0_p^T q1_p D in SO(d).
+    overlap = sum(np.einsum("ij,ij->j", a, b) for a, b in zip(q0, q1))
+    signs = np.where(overlap >= 0, 1.0, -1.0)
+    if np.linalg.det(q0[0].T @ q1[0]) * np.prod(signs) < 0:
+        j = int(np.argmin(np.abs(overlap)))
+        signs[j] = -signs[j]
+    gens = []
+    for a, b in zip(q0, q1):
+        rel = a.T @ (b * signs)
+        if np.linalg.det(rel) < 0:
+            return None
+        gen = _rotation_log(rel)
+        if gen is None:
+            return None
+        gens.append(gen)
+    lam0, lam1 = f0.lam, f1.lam
+
+    def path(s: float) -> np.ndarray:
+        frames = [a @ expm(s * g) for a, g in zip(q0, gens)]
+        lam = (1.0 - s) * lam0 + s * lam1
+        return np.stack([(frames[p + 1] * lam) @ frames[p].T for p in range(len(frames) - 1)])
+
+    return path
+
+
+def _balanced_log_one(a, b, tol, max_iter, rtol, budget):
+    """Log^M_a(b) for one normalised pair: direct shooting, else continuation along
+    ``_balanced_path``; coordinates in an orthonormal basis of T_a M."""
+    one = np.array([0])
+    pair = _BalancedPair(a, b, tol)
+    stop = LOOSE_STOP / tol
+    path = _balanced_path(a, b)
+    if path is None:
+        start = (np.ravel(b - a) @ pair.basis)[None, :]
+    else:
+        # The velocity of the frame-rotating path: a first-order guess that, unlike the chord,
+        # keeps the rotation angles of the fiber direction (far-apart gauges).
+        h = 1e-6
+        start = ((np.ravel(path(h)) - np.ravel(a)) / h @ pair.basis)[None, :]
+    p, jac, _, ok = _newton(
+        pair, one, start, pair.target, stop, min(max_iter, 10), LOOSE_RTOL, budget
+    )
+    if not ok[0] and path is not None:
+        start = (np.ravel(b - a) @ pair.basis)[None, :]
+        p, jac, _, ok = _newton(
+            pair, one, start, pair.target, stop, min(max_iter, 10), LOOSE_RTOL, budget
+        )
+    if not ok[0]:
+        if path is not None:
+            s, ds, current = 0.0, 0.25, np.zeros_like(start)
+            while s < 1.0 and ds >= 1.0 / 256:
+                s_new = min(1.0, s + ds)
+                stage = _BalancedPair(a, path(s_new), tol)
+                stage.basis = pair.basis
+                guess = (
+                    current * (s_new / s)
+                    if s > 0
+                    else (np.ravel(stage.target - np.ravel(a)) @ pair.basis)[None, :]
+                )
+                got, jac_s, _, ok_s = _newton(
+                    stage,
+                    one,
+                    guess.copy(),
+                    stage.target,
+                    (1e-4 if s_new < 1 else LOOSE_STOP) / tol,
+                    min(max_iter, 8),
+                    LOOSE_RTOL,
+                    budget,
+                )
+                if ok_s[0]:
+                    s, current, ds = s_new, got, min(2 * ds, 0.5)
+                else:
+                    ds *= 0.5
+            if s >= 1.0:
+                p, ok = current, np.array([True])
+                jac = jac_s
+    if ok[0]:
+        p, _, ok = _chord(pair, one, p, jac, max_iter, rtol, budget)
+    if not ok[0]:
+        raise GeodesicError(
+            f"the balanced log did not converge (direct shooting, then continuation, "
+            f"max_iter = {max_iter}); best relative residual {budget.best:.3g} (target {tol:g}); "
+            "the points may be too far apart",
+            budget.best,
+        )
+    return (p[0] @ pair.basis.T).reshape(a.shape)
+
+
 def balanced_log_stacked(
     w1: np.ndarray,
     w0: np.ndarray,
@@ -947,8 +1071,10 @@ def balanced_log_stacked(
 
     Unknowns are coordinates in an orthonormal basis of T_{w0}M, started at the projection of
     the chord w1 - w0; Newton with loose forward-difference Jacobians, then accurate chord
-    steps (as ``dln_log``), on w / c with c = max_p ||W0_p||_2. Stacked (..., N, d, d) inputs of
-    equal batch shape; both are checked to lie on M first (``check_balanced_stack``). Raises
+    steps (as ``dln_log``); if direct shooting fails, continuation along a path of M that
+    rotates the balanced frames (``_balanced_path``). Computed on w / c with
+    c = max_p ||W0_p||_2 (a homothety of M). Stacked (..., N, d, d) inputs of equal batch
+    shape; both are checked first (on M, same component: ``check_balanced_stack``). Raises
     ``GeodesicError`` (with ``.residual``) after ``max_iter`` iterations or ``max_time`` s.
     """
     budget = _Budget(max_time, "the balanced log")
@@ -956,25 +1082,12 @@ def balanced_log_stacked(
     tol = _check_tol(tol, "tol")
     w1 = check_balanced_stack(w1, "point")
     w0 = check_balanced_stack(w0, "base_point")
+    _require_same_balanced_component(w1, w0)
     shape = w0.shape
     flat0 = w0.reshape((-1,) + shape[-3:])
     flat1 = w1.reshape(flat0.shape)
-    one = np.array([0])
     out = []
     for a, b in zip(flat0, flat1):
         c = float(np.max(np.linalg.norm(a, ord=2, axis=(-2, -1))))
-        pair = _BalancedPair(a / c, b / c, tol)
-        start = (np.ravel(b / c - a / c) @ pair.basis)[None, :]
-        stop = LOOSE_STOP / tol
-        p, jac, _, ok = _newton(pair, one, start, pair.target, stop, max_iter, LOOSE_RTOL, budget)
-        if ok[0]:
-            p, _, ok = _chord(pair, one, p, jac, max_iter, rtol, budget)
-        if not ok[0]:
-            raise GeodesicError(
-                f"the balanced log did not converge in max_iter = {max_iter} iterations; best "
-                f"relative residual {budget.best:.3g} (target {tol:g}); the points may be too "
-                "far apart",
-                budget.best,
-            )
-        out.append(c * (p[0] @ pair.basis.T).reshape(a.shape))
+        out.append(c * _balanced_log_one(a / c, b / c, tol, max_iter, rtol, budget))
     return np.stack(out).reshape(shape)
