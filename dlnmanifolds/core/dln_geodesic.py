@@ -79,9 +79,13 @@ from dlnmanifolds.core.operator import RANK_RTOL
 #: Default relative tolerance of the DOP853 geodesic integrator.
 GEODESIC_RTOL = 1e-12
 #: Relative tolerance of the cheap integrations used for the Newton Jacobians of shooting.
-LOOSE_RTOL = 1e-7
+LOOSE_RTOL = 1e-5
 #: Relative residual at which shooting switches from loose Newton to accurate chord steps.
 LOOSE_STOP = 1e-6
+#: The same for d^2 >= 16 unknowns, where one Jacobian (d^2 probes) costs more than the
+#: Broyden-updated chord steps that replace further Newton iterations: one Newton Jacobian
+#: (at the retraction guess), then chord steps only.
+BIG_STOP = np.inf
 #: Give up an integration after this many field evaluations (about 400 steps).
 MAX_FIELD_EVALUATIONS = 5000
 #: Stop when the end-to-end matrix gets this close (relative) to singular: the g^N geodesics
@@ -684,7 +688,7 @@ def _log_normalised(x, y, depth, tol, max_iter, rtol, budget) -> np.ndarray:
     guess = _retraction_guess(pairs.w0, _lift_basis(pairs.w0, d), pairs.target, guess, budget)
     # The probes of one Newton Jacobian cost k = d^2 shots: for large d, stop the loose Newton
     # early and let Broyden-updated chord steps (one shot each) finish.
-    stop = (LOOSE_STOP if pairs.k < 16 else 1e-2) / tol
+    stop = (LOOSE_STOP if pairs.k < 16 else BIG_STOP) / tol
     p, jac, _, ok = _newton(pairs, local, guess, pairs.target, stop, max_iter, LOOSE_RTOL, budget)
     for i in local[~ok]:
         start = _continuation(pairs, i, max_iter, budget)
