@@ -7,7 +7,7 @@ from pymanopt.manifolds.manifold import Manifold
 
 from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import haar_stiefel
-from dlnmanifolds.core.dln_geodesic import DEFAULT_MAX_TIME, dln_exp, dln_log
+from dlnmanifolds.core.dln_geodesic import DEFAULT_MAX_TIME, GeodesicError, dln_exp, dln_log
 from dlnmanifolds.core.dln_metric import (
     exp_fixed_singular_vectors,
     lifted_retraction,
@@ -21,6 +21,17 @@ from dlnmanifolds.core.operator import (
     svd_frame,
 )
 from dlnmanifolds.pymanopt._membership import CheckedMembership
+
+
+class GeodesicUndefinedError(GeodesicError, NotImplementedError):
+    """No geodesic for these arguments: Exp_X(V) reaches a singular matrix before t = 1
+    ((GL(n), g^N) is incomplete), X and Y lie in different components of GL(n) (no log), or
+    the solver gave up within its caps (``max_time``, ``max_iter``).
+
+    Also a ``NotImplementedError``, Pymanopt's signal for "no exponential/logarithm here", so
+    that its diagnostics (``check_gradient``, ``check_hessian`` step along exp up to unit
+    steps) fall back to the retraction there instead of crashing.
+    """
 
 
 class DLNMatrices(CheckedMembership, Manifold):
@@ -128,20 +139,34 @@ class DLNMatrices(CheckedMembership, Manifold):
     def exp(self, point, tangent_vector) -> np.ndarray:
         """Exp_X(V) of g^N: the lifted Hamiltonian geodesic ODE (``dlnmanifolds.dln_exp``).
 
-        Square m = n and finite depth only; raises ``GeodesicError`` if the geodesic reaches a
-        singular matrix before t = 1 (GL(n) with g^N is incomplete) or after ``max_time`` s.
+        Square m = n and finite depth only; raises ``GeodesicUndefinedError`` (a
+        ``GeodesicError`` and a ``NotImplementedError``) if the geodesic reaches a singular
+        matrix before t = 1 (GL(n) with g^N is incomplete) or takes more than ``max_time`` s.
         """
         self._require_geodesics("exp")
-        return dln_exp(point, tangent_vector, self._depth, max_time=self.max_time)
+        try:
+            return dln_exp(point, tangent_vector, self._depth, max_time=self.max_time)
+        except GeodesicError as exc:
+            raise GeodesicUndefinedError(str(exc), exc.residual) from exc
 
     def log(self, point_a, point_b) -> np.ndarray:
         """Log_{point_a}(point_b) of g^N: closed form or shooting (``dlnmanifolds.dln_log``).
 
-        Raises ``ValueError`` at once for points of opposite determinant sign, and
-        ``GeodesicError`` when shooting fails within its caps.
+        Raises ``GeodesicUndefinedError`` (a ``ValueError`` and a ``NotImplementedError``) at
+        once for points of opposite determinant sign, and when shooting fails within its caps.
         """
         self._require_geodesics("log")
-        return dln_log(point_b, point_a, self._depth, max_time=self.max_time)
+        a = self.check_point(point_a)
+        b = self.check_point(point_b)
+        if np.linalg.slogdet(a)[0] * np.linalg.slogdet(b)[0] < 0:
+            raise GeodesicUndefinedError(
+                "point_a and point_b have determinants of opposite sign: no curve in GL(n) "
+                "joins them without passing through a singular matrix, so there is no log"
+            )
+        try:
+            return dln_log(b, a, self._depth, max_time=self.max_time)
+        except GeodesicError as exc:
+            raise GeodesicUndefinedError(str(exc), exc.residual) from exc
 
     def dist(self, point_a, point_b) -> float:
         """g^N length of Log_{point_a}(point_b) (the geodesic distance for nearby points)."""

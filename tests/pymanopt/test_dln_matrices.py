@@ -206,6 +206,17 @@ def test_exp_log_dist(depth):
     assert np.isclose(manifold.dist(y, x), manifold.dist(x, y), rtol=1e-9)
 
 
+def test_exp_past_the_singular_set_is_undefined():
+    """A geodesic into det = 0: a GeodesicError that is also Pymanopt's NotImplementedError
+    (so its diagnostics fall back to the retraction there)."""
+    from dlnmanifolds import GeodesicError
+
+    manifold = DLNMatrices(2, 2, 2)
+    with pytest.raises(GeodesicError, match="singular") as info:
+        manifold.exp(np.diag([1.0, 0.1]), np.diag([0.0, -1.0]))
+    assert isinstance(info.value, NotImplementedError)
+
+
 def test_retraction_is_second_order_against_exp():
     """dist(Exp_X(t v), R_X(t v)) = O(t^3): the slope Pymanopt's check_retraction reports."""
     manifold = DLNMatrices(3, 3, 3, rng=5)
