@@ -162,6 +162,8 @@ def _integrate(
     """Integrate ydot = field(*y) from t = 0 to 1 with DOP853; y is a tuple of arrays."""
     shapes = [s.shape for s in state]
     sizes = np.cumsum([s.size for s in state])[:-1]
+    ends = np.cumsum([s.size for s in state])
+    bounds = list(zip(np.concatenate([[0], ends[:-1]]), ends))
 
     calls = [0]
 
@@ -176,8 +178,8 @@ def _integrate(
             )
         if budget is not None and calls[0] % 8 == 0:
             budget.check()
-        parts = [part.reshape(shape) for part, shape in zip(np.split(y, sizes), shapes)]
-        return np.concatenate([np.ravel(d) for d in field(*parts)])
+        parts = [y[a:b].reshape(shape) for (a, b), shape in zip(bounds, shapes)]
+        return np.concatenate([d.ravel() for d in field(*parts)])
 
     y0 = np.concatenate([np.ravel(s) for s in state])
     with np.errstate(all="ignore"):
@@ -254,38 +256,40 @@ def _horizontal_geodesic_field(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray
     depth = w.shape[-3]
     if depth == 1:
         return p[..., None, :, :], np.zeros_like(p)
-    t = np.swapaxes
-    layers = [w[..., q, :, :] for q in range(depth)]
-    before = [None] * depth  # before[q] = W_{<q+1}; before[0] = I
-    before[1] = layers[0]
+    # Small batched matrices: the cost is numpy call overhead, so arrays are filled in place
+    # and transposes are views (ndarray.swapaxes), not library calls.
+    before_s = np.empty_like(w)  # before_s[q] = W_{<q+1} (W_q ... W_1), before_s[0] = I
+    after_s = np.empty_like(w)  # after_s[q] = W_{>q+1} (W_N ... W_{q+2}), after_s[N-1] = I
+    before_s[..., 0, :, :] = np.eye(w.shape[-1])
+    after_s[..., depth - 1, :, :] = np.eye(w.shape[-1])
+    before_s[..., 1, :, :] = w[..., 0, :, :]
     for q in range(2, depth):
-        before[q] = layers[q - 1] @ before[q - 1]
-    after = [None] * depth  # after[q] = W_{>q+1}; after[N-1] = I
-    after[depth - 2] = layers[depth - 1]
+        np.matmul(w[..., q - 1, :, :], before_s[..., q - 1, :, :], out=before_s[..., q, :, :])
+    after_s[..., depth - 2, :, :] = w[..., depth - 1, :, :]
     for q in range(depth - 3, -1, -1):
-        after[q] = after[q + 1] @ layers[q + 1]
-    eye = np.broadcast_to(np.eye(w.shape[-1]), p.shape)
-    before_s = np.stack([eye] + before[1:], axis=-3)
-    after_s = np.stack(after[:-1] + [eye], axis=-3)
+        np.matmul(after_s[..., q + 1, :, :], w[..., q + 1, :, :], out=after_s[..., q, :, :])
     pb = p[..., None, :, :]
-    xi = t(after_s, -1, -2) @ pb @ t(before_s, -1, -2)
-    d_before = [np.zeros_like(p)]
-    for q in range(depth - 1):
-        term = xi[..., q, :, :] @ before_s[..., q, :, :]
-        d_before.append(term if q == 0 else term + layers[q] @ d_before[q])
-    d_after = [None] * depth
-    d_after[depth - 1] = np.zeros_like(p)
-    for q in range(depth - 1, 0, -1):
-        term = after_s[..., q, :, :] @ xi[..., q, :, :]
-        d_after[q - 1] = term if q == depth - 1 else term + d_after[q] @ layers[q]
-    d_before_s = np.stack(d_before, axis=-3)
-    d_after_s = np.stack(d_after, axis=-3)
-    eta = t(d_after_s, -1, -2) @ pb @ t(before_s, -1, -2) + t(after_s, -1, -2) @ pb @ t(
-        d_before_s, -1, -2
-    )
-    grad = np.sum(after_s @ eta @ before_s, axis=-3)
-    mu, u = np.linalg.eigh(layers[-1] @ t(layers[-1], -1, -2))
-    nu, v = np.linalg.eigh(t(layers[0], -1, -2) @ layers[0])
+    after_t = after_s.swapaxes(-1, -2)
+    before_t = before_s.swapaxes(-1, -2)
+    xi = after_t @ pb @ before_t
+    d_before = np.zeros_like(w)  # D before_s along xi
+    d_after = np.zeros_like(w)  # D after_s along xi
+    d_before[..., 1, :, :] = xi[..., 0, :, :] @ before_s[..., 0, :, :]
+    for q in range(1, depth - 1):
+        d_before[..., q + 1, :, :] = (
+            xi[..., q, :, :] @ before_s[..., q, :, :] + w[..., q, :, :] @ d_before[..., q, :, :]
+        )
+    d_after[..., depth - 2, :, :] = after_s[..., depth - 1, :, :] @ xi[..., depth - 1, :, :]
+    for q in range(depth - 2, 0, -1):
+        d_after[..., q - 1, :, :] = (
+            after_s[..., q, :, :] @ xi[..., q, :, :] + d_after[..., q, :, :] @ w[..., q, :, :]
+        )
+    eta = d_after.swapaxes(-1, -2) @ pb @ before_t + after_t @ pb @ d_before.swapaxes(-1, -2)
+    grad = (after_s @ eta @ before_s).sum(axis=-3)
+    first, last = w[..., 0, :, :], w[..., depth - 1, :, :]
+    grams = np.stack([last @ last.swapaxes(-1, -2), first.swapaxes(-1, -2) @ first])
+    eig, vecs = np.linalg.eigh(grams)
+    mu, nu, u, v = eig[0], eig[1], vecs[0], vecs[1]
     if np.any(mu[..., 0] <= SINGULAR_RTOL ** (2.0 / depth) * mu[..., -1]):
         raise GeodesicError(
             "the geodesic reaches a (numerically) singular matrix before t = 1; "
@@ -293,8 +297,10 @@ def _horizontal_geodesic_field(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray
             float("inf"),
         )
     mu_c, nu_r = mu[..., :, None], nu[..., None, :]
-    kernel = sum(mu_c ** (depth - 1 - k) * nu_r**k for k in range(depth))
-    pdot = -(u @ ((t(u, -1, -2) @ grad @ v) / kernel) @ t(v, -1, -2))
+    kernel = mu_c ** (depth - 1)
+    for k in range(1, depth):
+        kernel = kernel + mu_c ** (depth - 1 - k) * nu_r**k
+    pdot = -(u @ ((u.swapaxes(-1, -2) @ grad @ v) / kernel) @ v.swapaxes(-1, -2))
     return xi, pdot
 
 
