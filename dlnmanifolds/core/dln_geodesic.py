@@ -80,6 +80,8 @@ from dlnmanifolds.core.operator import RANK_RTOL
 GEODESIC_RTOL = 1e-12
 #: Relative tolerance of the cheap integrations used for the Newton Jacobians of shooting.
 LOOSE_RTOL = 1e-5
+#: Integrator tolerance of the cheap Broyden steps that follow a single Jacobian (d^2 >= 16).
+CHORD_RTOL = 1e-6
 #: Relative residual at which shooting switches from loose Newton to accurate chord steps.
 LOOSE_STOP = 1e-6
 #: The same for d^2 >= 16 unknowns, where one Jacobian (d^2 probes) costs more than the
@@ -578,10 +580,10 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
     return p, jac, best_err, ok & have_jac
 
 
-def _chord(pairs, idx, p, jac, max_iter, rtol, budget):
-    """Chord steps p -= J^{-1} r at the accurate ``rtol`` until err <= 1 (units of tol), with
-    Broyden's rank-one update J += (dr - J dp) dp^T / |dp|^2 after every step; the Jacobian
-    is recomputed by accurate probes only when a step makes no progress (err > 0.9 prev)."""
+def _chord(pairs, idx, p, jac, max_iter, rtol, budget, stop=1.0):
+    """Chord steps p -= J^{-1} r at ``rtol`` until err <= stop (units of tol), with Broyden's
+    rank-one update J += (dr - J dp) dp^T / |dp|^2 after every step; the Jacobian is
+    recomputed by probes only when a step makes no progress (err > 0.9 prev)."""
     n, k = p.shape
     prev = np.full(n, np.inf)
     ok = np.zeros(n, dtype=bool)
@@ -596,7 +598,7 @@ def _chord(pairs, idx, p, jac, max_iter, rtol, budget):
         residual = ends - pairs.target[idx[act]]
         e = np.max(np.abs(residual), axis=1) / pairs.tol[idx[act]]
         err[act] = e
-        ok[act] = e <= 1.0
+        ok[act] = e <= stop
         if np.any(~np.isfinite(e)):
             break
         budget.best = float(np.max(e)) * pairs.rel_tol
@@ -705,6 +707,13 @@ def _log_normalised(x, y, depth, tol, max_iter, rtol, budget) -> np.ndarray:
             pairs, one, start[None, :], pairs.target[one], stop, max_iter, LOOSE_RTOL, budget
         )
     done = local[ok]
+    if done.size and pairs.k >= 16:
+        # One Jacobian only: let cheap Broyden steps at CHORD_RTOL do most of the work first.
+        p[done], _, good = _chord(
+            pairs, done, p[done], jac[done], max_iter, CHORD_RTOL, budget, LOOSE_STOP / tol
+        )
+        ok[done] = good
+        done = local[ok]
     if done.size:
         p[done], err, good = _chord(pairs, done, p[done], jac[done], max_iter, rtol, budget)
         ok[done] = good
