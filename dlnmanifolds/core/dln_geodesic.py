@@ -82,6 +82,8 @@ GEODESIC_RTOL = 1e-12
 LOOSE_RTOL = 1e-5
 #: Integrator tolerance of the cheap Broyden steps that follow a single Jacobian (d^2 >= 16).
 CHORD_RTOL = 1e-6
+#: A loose Newton iteration that stalls at this relative residual is accepted (handed to chord).
+STALL_ACCEPT = 1e-3
 #: Relative residual at which shooting switches from loose Newton to accurate chord steps.
 LOOSE_STOP = 1e-6
 #: The same for d^2 >= 16 unknowns, where one Jacobian (d^2 probes) costs more than the
@@ -539,8 +541,11 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
     Each iteration shoots every active pair and its k probes in one integration at ``rtol``.
     A step that does not reduce the residual is halved from the best point; a failed shot
     (singular matrix on the way) is halved the same way, or the guess itself is halved when
-    no shot succeeded yet. Returns (p, jac, err, ok) per pair.
+    no shot succeeded yet. A pair also counts as done when a step stalls at a relative
+    residual <= STALL_ACCEPT: the loose integrator's own error floor (long geodesics), which
+    the accurate chord steps then remove. Returns (p, jac, err, ok) per pair.
     """
+    accept = STALL_ACCEPT / pairs.rel_tol
     n, k = p.shape
     eye = np.eye(k)
     best_err = np.full(n, np.inf)
@@ -570,6 +575,9 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
                 step[i] = _solve(jac[i], -residual[j])
                 p[i] = p[i] + step[i]
             elif np.isfinite(best_err[i]):
+                if best_err[i] <= accept and rtol >= LOOSE_RTOL:
+                    ok[i], p[i] = True, best_p[i]
+                    continue
                 step[i] = 0.5 * step[i]
                 p[i] = best_p[i] + step[i]
             else:
