@@ -15,7 +15,8 @@ Two independent geodesic equations (square case, full rank; math.md §2.4, §4.2
   horizontal geodesic of M (Wdot = Dphi^* P is horizontal), and G(W) is conserved exactly by
   the continuous flow because DG∘Dphi^* = 0 (math.md §2.1). This is ours, built from the
   submersion theorem (Menon-Yu; Menon 2024 Thm 10; math.md §4.2). One field evaluation shares
-  the prefix/suffix products of W and their directional derivatives (O(N d^3), batched).
+  the prefix/suffix products of W and their directional derivatives, and gets A^{-1} from two
+  symmetric eigendecompositions of W_N W_N^T and W_1^T W_1 (O(N d^3), batched).
 * **Upstairs, Weingarten form (used for the induced metric of M).** A curve in
   M = {G = 0} is a geodesic iff Wddot is normal: Wddot = C_W(S) with
   C_W^* C_W(S) = G(Wdot), the invariants of the velocity (differentiate G(W(t)) = 0 twice and use
@@ -47,9 +48,10 @@ homothety and Exp_{cX}(cV) = c Exp_X(V). Every computation is done on X / sigma_
 **Logs** are computed by Newton shooting in momentum coordinates P (V = A_X P): a third-order
 initial guess from inverting the second-order lifted retraction phi(W + (A^{-1}V)^h)
 (algebraic, no integration), Newton steps with forward-difference Jacobians integrated at a
-loose tolerance in the same batch as the base shot, then chord steps at ``rtol`` with that
-Jacobian; if direct shooting fails, continuation along the path O(s) P(s) in GL+ (polar
-factors interpolated by the matrix exponential, SPD parts linearly). Every solver stops after
+loose tolerance in the same batch as the base shot (for d^2 >= 16 a single Jacobian), then
+chord steps with Broyden updates (cheap ones first for d^2 >= 16, then at ``rtol``); if direct
+shooting fails, continuation along the path O(s) P(s) in GL+ (polar factors interpolated by
+the matrix exponential, SPD parts linearly). Every solver stops after
 ``max_iter`` Newton iterations or ``max_time`` seconds with a ``GeodesicError`` that carries
 the best residual reached (``.residual``, relative to max(1, max|Y|)).
 """
