@@ -30,8 +30,8 @@ import argparse
 import statistics
 import time
 
+from _timing import median_time  # isort: skip  (sets single-threaded BLAS before numpy loads)
 import numpy as np
-from _timing import median_time  # noqa: I001  (sets BLAS threads first)
 from geomstats.geometry.general_linear import GeneralLinear
 from scipy.integrate import solve_ivp
 from scipy.linalg import expm
