@@ -18,9 +18,14 @@ from dlnmanifolds.core._validate import as_rng, check_depth, check_positive_int
 from dlnmanifolds.core.balanced import _balanced_frames, _rebalance, balanced_factors
 from dlnmanifolds.core.balanced_tangent import normal_generator_adjoint, tangent_projection
 from dlnmanifolds.core.dln_geodesic import (
+    DEFAULT_MAX_ITER,
+    DEFAULT_MAX_TIME,
     GEODESIC_RTOL,
+    _Budget,
+    _check_max_iter,
     balanced_exp_stacked,
     balanced_log_stacked,
+    check_balanced_stack,
 )
 from dlnmanifolds.core.network import _end_to_end, _invariants
 from dlnmanifolds.geomstats._arrays import (
@@ -264,21 +269,47 @@ class BalancedMetric(_FrobeniusInnerProduct):
 
     exp: the geodesic ODE Wddot = C_W(S), C_W^*C_W(S) = G(Wdot) (normal acceleration),
     integrated by DOP853 at relative tolerance ``rtol``; log: Newton shooting on exp in an
-    orthonormal basis of T_W M, to ``log_tol`` (core.dln_geodesic).
+    orthonormal basis of T_W M, to ``log_tol``, with continuation (core.dln_geodesic). Both
+    check the points first (on M, same component) and stop after ``max_iter`` Newton
+    iterations or ``max_time`` seconds with a ``GeodesicError``. ``metric_matrix`` is the
+    identity of the embedding R^{N n n} (the metric is the restricted Frobenius one).
     """
 
-    def __init__(self, space, rtol: float = GEODESIC_RTOL, log_tol: float = 1e-11):
+    def __init__(
+        self,
+        space,
+        rtol: float = GEODESIC_RTOL,
+        log_tol: float = 1e-11,
+        max_iter: int = DEFAULT_MAX_ITER,
+        max_time: float = DEFAULT_MAX_TIME,
+    ):
         super().__init__(space=space)
         self.rtol = float(rtol)
         self.log_tol = float(log_tol)
+        self.max_iter = _check_max_iter(max_iter)
+        self.max_time = _Budget(max_time, "BalancedMetric").max_time
+
+    def metric_matrix(self, base_point=None):
+        """Identity (N n^2 x N n^2) in the flattened standard basis of the embedding space."""
+        eye = np.eye(int(np.prod(self._space.shape)))
+        if base_point is None:
+            return eye
+        base_point = self._space._points(base_point, "base_point")
+        return np.broadcast_to(eye, base_point.shape[:-3] + eye.shape)
+
+    def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point=None):
+        """sum_p tr(a_p^T b_p): the cometric matrix is the identity too; shape [...]."""
+        return self.inner_product(cotangent_vec_a, cotangent_vec_b, base_point)
 
     def exp(self, tangent_vec, base_point):
         """Exp^M_W(xi); shapes (..., N, n, n)."""
         space = self._space
         xi = space._points(tangent_vec, "tangent_vec")
-        w = space._on_manifold(base_point, "base_point")
+        w = check_balanced_stack(space._on_manifold(base_point, "base_point"), "base_point")
         batch = common_batch(3, tangent_vec=xi, base_point=w)
-        return balanced_exp_stacked(broadcast(w, batch, 3), broadcast(xi, batch, 3), self.rtol)
+        return balanced_exp_stacked(
+            broadcast(w, batch, 3), broadcast(xi, batch, 3), self.rtol, self.max_time
+        )
 
     def log(self, point, base_point):
         """Log^M_W(point) by shooting; shapes (..., N, n, n)."""
@@ -287,5 +318,10 @@ class BalancedMetric(_FrobeniusInnerProduct):
         w0 = space._on_manifold(base_point, "base_point")
         batch = common_batch(3, point=w1, base_point=w0)
         return balanced_log_stacked(
-            broadcast(w1, batch, 3), broadcast(w0, batch, 3), tol=self.log_tol, rtol=self.rtol
+            broadcast(w1, batch, 3),
+            broadcast(w0, batch, 3),
+            tol=self.log_tol,
+            max_iter=self.max_iter,
+            rtol=self.rtol,
+            max_time=self.max_time,
         )

@@ -18,8 +18,13 @@ from geomstats.geometry.manifold import register_quotient
 from dlnmanifolds.core._validate import check_depth, check_positive_int
 from dlnmanifolds.core.balanced_tangent import horizontal_lift, horizontal_projection
 from dlnmanifolds.core.dln_geodesic import (
+    DEFAULT_MAX_ITER,
+    DEFAULT_MAX_TIME,
     GEODESIC_RTOL,
+    _Budget,
+    _check_max_iter,
     canonical_lift_stacked,
+    check_balanced_stack,
     dln_log,
     horizontal_geodesic_end,
 )
@@ -70,15 +75,25 @@ class DLNBundle(FiberBundle):
     ----------
     total_space : BalancedSpace, equipped with ``BalancedMetric``.
     rtol : relative tolerance of the geodesic integrator used by ``align``.
+    max_iter, max_time : caps of the g^N log and the horizontal geodesic used by ``align``
+        (each; ``GeodesicError`` beyond).
     """
 
-    def __init__(self, total_space, rtol: float = GEODESIC_RTOL):
+    def __init__(
+        self,
+        total_space,
+        rtol: float = GEODESIC_RTOL,
+        max_iter: int = DEFAULT_MAX_ITER,
+        max_time: float = DEFAULT_MAX_TIME,
+    ):
         if not isinstance(total_space, BalancedSpace):
             raise TypeError(
                 f"total_space must be a BalancedSpace, got {type(total_space).__name__}"
             )
         super().__init__(total_space=total_space, aligner=None)
         self.rtol = float(rtol)
+        self.max_iter = _check_max_iter(max_iter)
+        self.max_time = _Budget(max_time, "DLNBundle").max_time
         self._n, self._depth = total_space.n, total_space.depth
 
     # -- validation -------------------------------------------------------------------
@@ -157,11 +172,18 @@ class DLNBundle(FiberBundle):
         distance-minimising representative whenever the g^N geodesic is minimising.
         """
         w1 = self._fiber_point(point, "point")
-        w0 = self._fiber_point(base_point, "base_point")
+        w0 = check_balanced_stack(self._fiber_point(base_point, "base_point"), "base_point")
         batch = common_batch(3, point=w1, base_point=w0)
         w1, w0 = broadcast(w1, batch, 3), broadcast(w0, batch, 3)
-        v = dln_log(_end_to_end(_layers(w1)), _end_to_end(_layers(w0)), self._depth, rtol=self.rtol)
-        return horizontal_geodesic_end(w0, v, self.rtol)
+        v = dln_log(
+            _end_to_end(_layers(w1)),
+            _end_to_end(_layers(w0)),
+            self._depth,
+            max_iter=self.max_iter,
+            rtol=self.rtol,
+            max_time=self.max_time,
+        )
+        return horizontal_geodesic_end(w0, v, self.rtol, self.max_time)
 
 
 register_quotient(

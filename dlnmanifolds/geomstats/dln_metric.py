@@ -1,9 +1,11 @@
 """The DLN metric g^N on GL(n) as a Geomstats ``RiemannianMetric`` (math.md §4).
 
 g^N_X(Y, Z) = tr(Y^T A_{N,X}^{-1}(Z)) (Bah et al. 2019; Menon 2024; math.md §4.1). Exp is the
-lifted Hamiltonian geodesic ODE integrated with DOP853 (rtol 1e-12), log is Newton shooting on
-it (core.dln_geodesic). GL(n) with g^N is incomplete: geodesics reach the singular matrices in
-finite time (distance ~ integral of sigma^{1/N-1}), where exp raises ``GeodesicError``.
+lifted Hamiltonian geodesic ODE integrated with DOP853 (rtol 1e-12), log is a closed form where
+one exists or Newton shooting on it (core.dln_geodesic), both capped by ``max_iter`` and
+``max_time``. Parallel transport is Geomstats' pole ladder on these exp and log. GL(n) with g^N
+is incomplete: geodesics reach the singular matrices in finite time (distance ~ integral of
+sigma^{1/N-1}), where exp raises ``GeodesicError``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ import numpy as np
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 
 from dlnmanifolds.core._validate import check_depth
-from dlnmanifolds.core.dln_geodesic import GEODESIC_RTOL, _dln_exp, dln_log
+from dlnmanifolds.core.dln_geodesic import (
+    DEFAULT_MAX_ITER,
+    DEFAULT_MAX_TIME,
+    GEODESIC_RTOL,
+    _Budget,
+    _check_max_iter,
+    _dln_exp,
+    dln_log,
+)
 from dlnmanifolds.core.operator import _inner_in_frame, _operator_in_frame, svd_frame
 from dlnmanifolds.geomstats._arrays import (
     as_points,
@@ -33,9 +43,21 @@ class DLNMetric(RiemannianMetric):
     depth : int, N >= 1 (N = 1 is the Frobenius metric).
     rtol : relative tolerance of the DOP853 geodesic integrator.
     log_tol : shooting tolerance: max|Exp_X(Log_X(Y)) - Y| <= log_tol * max(1, max|Y|).
+    max_iter : Newton iterations of one log (``GeodesicError`` beyond).
+    max_time : seconds per exp / log call (``GeodesicError`` beyond, with the residual).
+    n_rungs : rungs of the pole ladder used by ``parallel_transport``.
     """
 
-    def __init__(self, space, depth: int, rtol: float = GEODESIC_RTOL, log_tol: float = 1e-11):
+    def __init__(
+        self,
+        space,
+        depth: int,
+        rtol: float = GEODESIC_RTOL,
+        log_tol: float = 1e-11,
+        max_iter: int = DEFAULT_MAX_ITER,
+        max_time: float = DEFAULT_MAX_TIME,
+        n_rungs: int = 4,
+    ):
         shape = tuple(getattr(space, "shape", ()))
         if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(
@@ -47,6 +69,9 @@ class DLNMetric(RiemannianMetric):
         self.depth = check_depth(depth)
         self.rtol = float(rtol)
         self.log_tol = float(log_tol)
+        self.max_iter = _check_max_iter(max_iter)
+        self.max_time = _Budget(max_time, "DLNMetric").max_time
+        self.n_rungs = _check_max_iter(n_rungs)
 
     # -- validation -------------------------------------------------------------------
 
@@ -106,10 +131,39 @@ class DLNMetric(RiemannianMetric):
     def exp(self, tangent_vec, base_point):
         """Exp_X(V) by the lifted Hamiltonian geodesic ODE (DOP853, ``rtol``)."""
         x, (v,) = self._prepare("base_point", base_point, tangent_vec=tangent_vec)
-        return _dln_exp(x, v, self.depth, self.rtol)
+        return _dln_exp(x, v, self.depth, self.rtol, self.max_time)
 
     def log(self, point, base_point):
-        """Log_X(Y) by Newton shooting on ``exp`` to ``log_tol``."""
+        """Log_X(Y): closed form or Newton shooting on ``exp`` to ``log_tol`` (core.dln_log).
+
+        Raises ``ValueError`` at once for points of opposite determinant sign (no geodesic),
+        ``GeodesicError`` after ``max_iter`` iterations or ``max_time`` seconds.
+        """
         x, (y,) = self._prepare("base_point", base_point, point=point)
         require_invertible(y, "point")
-        return dln_log(y, x, self.depth, tol=self.log_tol, rtol=self.rtol)
+        return dln_log(
+            y,
+            x,
+            self.depth,
+            tol=self.log_tol,
+            max_iter=self.max_iter,
+            rtol=self.rtol,
+            max_time=self.max_time,
+        )
+
+    def parallel_transport(self, tangent_vec, base_point, direction=None, end_point=None):
+        """Transport along t -> Exp_X(t direction) (or the geodesic to ``end_point``).
+
+        Pole ladder (Lorenzi & Pennec 2014; second order, Guigui & Pennec 2021) with
+        ``n_rungs`` rungs and alpha = 2, built on ``exp`` and ``log``; shape (..., n, n).
+        """
+        if (direction is None) == (end_point is None):
+            raise ValueError("parallel_transport needs exactly one of direction and end_point")
+        x, (v,) = self._prepare("base_point", base_point, tangent_vec=tangent_vec)
+        if direction is None:
+            direction = self.log(end_point, x)
+        x, (v, direction) = self._prepare("base_point", x, tangent_vec=v, direction=direction)
+        ladder = self.ladder_parallel_transport(
+            v, x, direction, n_rungs=self.n_rungs, scheme="pole", alpha=2
+        )
+        return ladder["transported_tangent_vec"]

@@ -15,6 +15,7 @@ from dlnmanifolds.core._validate import (
     require_finite_arrays,
 )
 from dlnmanifolds.core.balanced import haar_stiefel
+from dlnmanifolds.core.dln_geodesic import DEFAULT_MAX_TIME, GeodesicError, dln_exp, dln_log
 from dlnmanifolds.core.dln_metric import (
     exp_fixed_singular_vectors,
     infinite_depth_retraction,
@@ -33,6 +34,17 @@ from dlnmanifolds.pymanopt._membership import CheckedMembership
 from dlnmanifolds.pymanopt.fixed_rank import MissingHessianError
 
 
+class GeodesicUndefinedError(GeodesicError, NotImplementedError):
+    """No geodesic for these arguments: Exp_X(V) reaches a singular matrix before t = 1
+    ((GL(n), g^N) is incomplete), X and Y lie in different components of GL(n) (no log), or
+    the solver gave up within its caps (``max_time``, ``max_iter``).
+
+    Also a ``NotImplementedError``, Pymanopt's signal for "no exponential/logarithm here", so
+    that its diagnostics (``check_gradient``, ``check_hessian`` step along exp up to unit
+    steps) fall back to the retraction there instead of crashing.
+    """
+
+
 class DLNMatrices(CheckedMembership, Manifold):
     """Full-rank m x n matrices with the DLN metric g^N (math.md §4).
 
@@ -44,7 +56,9 @@ class DLNMatrices(CheckedMembership, Manifold):
       lift, second order (see ``dlnmanifolds.core.dln_metric``);
     * Hessian: through the Riemannian submersion (math.md §4.3, verified C6),
       so TrustRegions works;
-    * transport: identity (every tangent space is R^{m x n}).
+    * transport: identity (every tangent space is R^{m x n});
+    * exp, log, dist (square, finite depth): the numerical geodesics of
+      ``core.dln_geodesic``, each call capped at ``max_time`` seconds.
 
     ``depth=math.inf`` (square only): the infinite-depth metric g^inf = lim N g^N of
     Cohen, Menon & Veraszto 2022 (math.md §4.6), kernel the logarithmic mean of
@@ -54,6 +68,9 @@ class DLNMatrices(CheckedMembership, Manifold):
     the geodesic U Sigma exp(delta / Sigma) V^T) and there is no Hessian
     (``MissingHessianError``).
     """
+
+    #: Wall-time cap (seconds) of one exp / log / dist call.
+    max_time: float = DEFAULT_MAX_TIME
 
     #: Order of agreement of ``retraction`` with the exponential map.
     retraction_order: int = 2
@@ -141,15 +158,51 @@ class DLNMatrices(CheckedMembership, Manifold):
         """Exp_X(U diag(delta) V^T) in closed form (math.md §4.5)."""
         return exp_fixed_singular_vectors(point, np.asarray(delta, dtype=float), self._depth)
 
-    def exp(self, point, tangent_vector):
-        # Deliberately not wired to the numerical geodesics: Pymanopt's diagnostics
-        # prefer exp over retraction, and shooting is slow and can fail near
-        # singular matrices, where the closed-form retraction is exact enough.
-        raise NotImplementedError(
-            "DLNMatrices has no closed-form exponential map for general tangent "
-            "vectors (math.md §4.5); use retraction, exp_diagonal, or the numerical "
-            "geodesics dlnmanifolds.dln_exp / dlnmanifolds.dln_log (square matrices)"
-        )
+    def _require_geodesics(self, what: str) -> None:
+        # Pymanopt's protocol for "this manifold has no exp/log" is NotImplementedError
+        # (its diagnostics then fall back to the retraction).
+        if self._m != self._n or not isinstance(self._depth, (int, np.integer)):
+            raise NotImplementedError(
+                f"DLNMatrices.{what} needs square matrices and a finite depth (the geodesic "
+                f"solvers of core.dln_geodesic); got {self._m}x{self._n}, depth "
+                f"{self._depth}: use retraction or exp_diagonal"
+            )
+
+    def exp(self, point, tangent_vector) -> np.ndarray:
+        """Exp_X(V) of g^N: the lifted Hamiltonian geodesic ODE (``dlnmanifolds.dln_exp``).
+
+        Square m = n and finite depth only; raises ``GeodesicUndefinedError`` (a
+        ``GeodesicError`` and a ``NotImplementedError``) if the geodesic reaches a singular
+        matrix before t = 1 (GL(n) with g^N is incomplete) or takes more than ``max_time`` s.
+        """
+        self._require_geodesics("exp")
+        try:
+            return dln_exp(point, tangent_vector, self._depth, max_time=self.max_time)
+        except GeodesicError as exc:
+            raise GeodesicUndefinedError(str(exc), exc.residual) from exc
+
+    def log(self, point_a, point_b) -> np.ndarray:
+        """Log_{point_a}(point_b) of g^N: closed form or shooting (``dlnmanifolds.dln_log``).
+
+        Raises ``GeodesicUndefinedError`` (a ``GeodesicError`` and a ``NotImplementedError``) at
+        once for points of opposite determinant sign, and when shooting fails within its caps.
+        """
+        self._require_geodesics("log")
+        a = self.check_point(point_a)
+        b = self.check_point(point_b)
+        if np.linalg.slogdet(a)[0] * np.linalg.slogdet(b)[0] < 0:
+            raise GeodesicUndefinedError(
+                "point_a and point_b have determinants of opposite sign: no curve in GL(n) "
+                "joins them without passing through a singular matrix, so there is no log"
+            )
+        try:
+            return dln_log(b, a, self._depth, max_time=self.max_time)
+        except GeodesicError as exc:
+            raise GeodesicUndefinedError(str(exc), exc.residual) from exc
+
+    def dist(self, point_a, point_b) -> float:
+        """g^N length of Log_{point_a}(point_b) (the geodesic distance for nearby points)."""
+        return self.norm(point_a, self.log(point_a, point_b))
 
     def transport(self, point_a, point_b, tangent_vector_a) -> np.ndarray:
         return np.array(tangent_vector_a, dtype=float, copy=True)

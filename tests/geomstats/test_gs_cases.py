@@ -13,7 +13,13 @@ from geomstats.test.random import EmbeddedSpaceRandomDataGenerator, RandomDataGe
 from geomstats.test_cases.geometry.base import LevelSetTestCase
 from geomstats.test_cases.geometry.fiber_bundle import FiberBundleTestCase
 from geomstats.test_cases.geometry.riemannian_metric import RiemannianMetricTestCase
-from gs_test_data import BalancedSpaceTestData, DLNBundleTestData, DLNMetricTestData
+from gs_test_data import (
+    BalancedMetricTestData,
+    BalancedSpaceTestData,
+    DLNBundleTestData,
+    DLNMetricTestData,
+    QuotientMetricTestData,
+)
 
 from dlnmanifolds.geomstats import BalancedSpace, DLNMetric
 
@@ -44,6 +50,31 @@ class EndToEndGenerator(RandomDataGenerator):
         return self.scale * self._rng.standard_normal(batch + (self.n, self.n))
 
 
+class NearbyBalancedGenerator(RandomDataGenerator):
+    """Points of M near one base point (its component of M: the layer determinant signs are
+    shared) and small tangent vectors, so every pair is joined by a short geodesic.
+
+    BalancedSpace.random_point draws Haar gauges, whose pairs mostly lie in different
+    components of M (no geodesic joins them; log rejects them up front).
+    """
+
+    def __init__(self, space, seed, spread=0.15, scale=0.15):
+        self.space = space
+        self._rng = np.random.default_rng(seed)
+        self._base = space.random_point()
+        self.spread, self.scale = spread, scale
+
+    def random_point(self, n_points=1):
+        noise = self.spread * self._rng.standard_normal((n_points,) + self.space.shape)
+        points = self.space.projection(self._base + noise)
+        return points[0] if n_points == 1 else points
+
+    def random_tangent_vec(self, base_point):
+        batch = np.shape(base_point)[:-3]
+        vector = self._rng.standard_normal(batch + self.space.shape)
+        return self.scale * self.space.to_tangent(vector, base_point)
+
+
 class TestBalancedSpace(LevelSetTestCase, metaclass=DataBasedParametrizer):
     space = BalancedSpace(2, 3, rng=11)
     data_generator = EmbeddedSpaceRandomDataGenerator(space)
@@ -61,6 +92,18 @@ class TestDLNMetric(RiemannianMetricTestCase, metaclass=DataBasedParametrizer):
     space.equip_with_metric(DLNMetric, depth=3)
     data_generator = EndToEndGenerator(2, 3, seed=13)
     testing_data = DLNMetricTestData()
+
+
+class TestBalancedMetric(RiemannianMetricTestCase, metaclass=DataBasedParametrizer):
+    space = BalancedSpace(2, 2, rng=16)
+    data_generator = NearbyBalancedGenerator(space, seed=17)
+    testing_data = BalancedMetricTestData()
+
+
+class TestQuotientMetric(RiemannianMetricTestCase, metaclass=DataBasedParametrizer):
+    space = BalancedSpace(2, 2, rng=18).equip_with_quotient()
+    data_generator = EndToEndGenerator(2, 2, seed=19)
+    testing_data = QuotientMetricTestData()
 
 
 class TestDLNBundle(FiberBundleTestCase, metaclass=DataBasedParametrizer):
