@@ -103,27 +103,30 @@ class WorkerPool:
         proc = self.ctx.Process(
             target=_worker, args=(spec, send, os.getpid(), self.in_child), daemon=True
         )
-        # Blocked across the fork: the child inherits the mask and installs its own
-        # handlers before unblocking; the parent gets a pending signal right after.
+        # Blocked across the fork and until the child is registered: the child inherits
+        # the mask and installs its own handlers before unblocking; the parent's pending
+        # Ctrl-C then interrupts it with the child in ``active``, so ``shutdown`` stops it.
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             proc.start()
+            send.close()  # the child holds the writing end: EOF when it dies
+            self.active[receive] = (proc, spec, attempt)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        send.close()  # the child holds the writing end: EOF when it dies
-        self.active[receive] = (proc, spec, attempt)
 
     def _finish(self, conn) -> dict | None:
-        proc, spec, attempt = self.active.pop(conn)
+        # Kept in ``active`` until joined: a Ctrl-C in between leaves it to ``shutdown``.
+        proc, spec, attempt = self.active[conn]
         try:
             record = conn.recv()
         except (EOFError, OSError, Exception):  # died before (or while) sending
             record = None
-        conn.close()
         proc.join(self.grace)
         if proc.is_alive():
             proc.kill()
             proc.join()
+        del self.active[conn]
+        conn.close()
         if record is not None:
             return record
         code = proc.exitcode
