@@ -57,6 +57,17 @@ def stiefel_volume(n: int, r: int) -> float:
     """vol_F(St(n, r)), the Frobenius volume of n x r orthonormal frames (math.md §6).
 
     Equals vol_F(O(n)) / vol_F(O(n - r)) * 2^{-r(n-r)/2}.
+
+    Example
+    -------
+    St(n, 1) is the unit sphere S^{n-1}, and St(n, n) = O(n):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import orthogonal_group_volume, stiefel_volume
+    >>> bool(np.isclose(stiefel_volume(3, 1), 4 * np.pi))
+    True
+    >>> bool(np.isclose(stiefel_volume(3, 3), orthogonal_group_volume(3)))
+    True
     """
     return float(np.exp(log_stiefel_volume(n, r)))
 
@@ -71,6 +82,15 @@ def orthogonal_group_volume(d: int) -> float:
     """vol_F(O(d)) for the Frobenius metric tr(A^T B) (math.md §6, verified C5).
 
     vol_F(O(1)) = 2, vol_F(O(2)) = 4 sqrt(2) pi, vol_F(O(3)) = 32 sqrt(2) pi^2.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import orthogonal_group_volume
+    >>> orthogonal_group_volume(1)  # O(1) = {-1, 1}
+    2.0
+    >>> bool(np.isclose(orthogonal_group_volume(2), 4 * np.sqrt(2) * np.pi))
+    True
     """
     return float(np.exp(log_orthogonal_group_volume(d)))
 
@@ -121,6 +141,22 @@ def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = 
     Returns
     -------
     float. Invariant under W -> O W O' with O, O' orthogonal.
+
+    Example
+    -------
+    For d = N = 2 the orbit is a circle pair of length 4 sqrt(2) pi sqrt(sigma_1 + sigma_2):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import boltzmann_entropy
+    >>> W = np.diag([2.0, 1.0])
+    >>> bool(np.isclose(boltzmann_entropy(W, 2), np.log(4 * np.sqrt(2) * np.pi * np.sqrt(3))))
+    True
+    >>> boltzmann_entropy(W, 1)  # depth 1: one factorization
+    0.0
+    >>> c, s = np.cos(0.4), np.sin(0.4)
+    >>> O = np.array([[c, -s], [s, c]])
+    >>> bool(np.isclose(boltzmann_entropy(O @ W, 3), boltzmann_entropy(W, 3)))
+    True
     """
     W, depth, widths = check_end_to_end(W, depth, widths)
     return _log_orbit_volume(_rank_spectrum(W, widths), depth, widths)
@@ -180,6 +216,19 @@ def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = N
     Returns
     -------
     array, shape=[m, n]. Zero for depth 1.
+
+    Example
+    -------
+    The g^N gradient represents dS: g^N_W(grad_g S, Z) equals a finite difference of S:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import boltzmann_entropy, dln_inner, entropy_gradient
+    >>> rng = np.random.default_rng(0)
+    >>> W, Z = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    >>> h = 1e-6
+    >>> dS = (boltzmann_entropy(W + h * Z, 3) - boltzmann_entropy(W - h * Z, 3)) / (2 * h)
+    >>> bool(np.isclose(dln_inner(W, entropy_gradient(W, 3), Z, 3), dS, rtol=1e-6))
+    True
     """
     W, depth, widths = check_end_to_end(W, depth, widths)
     u, s, vt = np.linalg.svd(W, full_matrices=False)

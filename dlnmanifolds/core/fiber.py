@@ -87,6 +87,18 @@ def gl_action(weights: Layers, group: Sequence[np.ndarray]) -> list[np.ndarray]:
     ----------
     weights : (W_1, ..., W_N), W_p of shape [d_p, d_{p-1}].
     group : (g_1, ..., g_{N-1}), g_p invertible of shape [d_p, d_p].
+
+    Example
+    -------
+    The action keeps phi but moves off the balanced manifold (unlike O(d)):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, end_to_end, gl_action, imbalance
+    >>> W = balanced_factors(np.diag([3.0, 1.0]), 3, rng=0)
+    >>> g = [np.array([[2.0, 1.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [3.0, 1.0]])]
+    >>> moved = gl_action(W, g)
+    >>> bool(np.allclose(end_to_end(moved), end_to_end(W))), bool(imbalance(moved) > 0.1)
+    (True, True)
     """
     layers = as_weights(weights)
     group = _check_group(layers, group, "group")
@@ -260,6 +272,21 @@ def fiber_projection(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     """P_F xi = xi - Dphi^* A_W^{-1} Dphi xi, orthogonal projection onto ker Dphi(W).
 
     math.md §5 (verified C7); see ``fiber_solver`` for the cost.
+
+    Example
+    -------
+    The projection is idempotent and lands in ker Dphi (phi does not move):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dphi, fiber_projection
+    >>> rng = np.random.default_rng(0)
+    >>> W = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> xi = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> P = fiber_projection(W, xi)
+    >>> bool(np.allclose(dphi(W, P), 0, atol=1e-10))
+    True
+    >>> all(np.allclose(a, b) for a, b in zip(fiber_projection(W, P), P))
+    True
     """
     solver = fiber_solver(weights)
     xi = as_weights(tangent, "tangent", widths_of(solver.weights))

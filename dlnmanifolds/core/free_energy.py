@@ -93,6 +93,16 @@ def free_energy(W: np.ndarray, depth: int, energy, beta: float) -> float:
     ``energy`` is a callable E(X) -> float or the number E(W) itself. The downstairs
     process of the upstairs RLE descends F, and its stationary law is
     exp(-beta F) vol_g (math.md §8.3, verified C8, C11, C12).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import boltzmann_entropy, free_energy
+    >>> W = np.diag([2.0, 1.0])
+    >>> energy = lambda X: 0.5 * np.sum(X**2)
+    >>> bool(np.isclose(free_energy(W, 3, energy, beta=2.0),
+    ...                 energy(W) - boltzmann_entropy(W, 3) / 2.0))
+    True
     """
     beta = check_beta(beta)
     W = as_matrix(W, "W")
@@ -141,6 +151,22 @@ def langevin_drift(
                                = -grad_g F + beta^{-1} Delta_g x,
         stationary law exp(-beta F) vol_g, the law of phi(W) for the upstairs RLE.
     ``egrad`` is E'(W), same shape as W. Square full-rank W; batch axes allowed.
+
+    Example
+    -------
+    The two potentials differ by beta^{-1} grad_g S; as beta -> inf the drift is the
+    gradient flow -A_{N,W}(E'(W)):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dln_operator, entropy_gradient, langevin_drift
+    >>> W = np.random.default_rng(0).standard_normal((3, 3))
+    >>> egrad = W  # E(X) = 1/2 |X|^2
+    >>> d_e = langevin_drift(W, egrad, 3, beta=4.0)
+    >>> d_f = langevin_drift(W, egrad, 3, beta=4.0, potential="free_energy")
+    >>> bool(np.allclose(d_f - d_e, entropy_gradient(W, 3) / 4.0))
+    True
+    >>> bool(np.allclose(langevin_drift(W, egrad, 3, beta=1e12), -dln_operator(W, egrad, 3)))
+    True
     """
     W, depth = _check_square_full_rank(W, depth)
     egrad = as_matrix(egrad, "egrad", batch=True)

@@ -54,6 +54,19 @@ def orthogonal_action(weights: Layers, rotations: Sequence[np.ndarray]) -> list[
 
     The GL action restricted to orthogonal elements: it keeps phi and every
     invariant G_p up to conjugation, so balanced points stay balanced.
+
+    Example
+    -------
+    Rotations of the inner layers keep phi and keep the network balanced:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, end_to_end, imbalance, orthogonal_action
+    >>> W = balanced_factors(np.diag([3.0, 1.0]), 3, rng=0)
+    >>> c, s = np.cos(0.3), np.sin(0.3)
+    >>> Q = [np.array([[c, -s], [s, c]]), np.array([[0.0, 1.0], [1.0, 0.0]])]
+    >>> moved = orthogonal_action(W, Q)
+    >>> bool(np.allclose(end_to_end(moved), end_to_end(W))), bool(imbalance(moved) < 1e-12)
+    (True, True)
     """
     layers = as_weights(weights)
     rotations = _check_group(layers, rotations, "rotations")
@@ -181,6 +194,21 @@ def orbit_projection(weights: Layers, tangent: Layers) -> list[np.ndarray]:
 
     P_V xi = C_W(G^+ C_W^* xi) in frames (module docstring); equals P_T - P_H of
     math.md §2.4 (tested).
+
+    Example
+    -------
+    The projection is idempotent and vertical (Dphi kills it):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, dphi, orbit_projection
+    >>> rng = np.random.default_rng(0)
+    >>> W = balanced_factors(rng.standard_normal((3, 3)), 3, rng=0)
+    >>> xi = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> V = orbit_projection(W, xi)
+    >>> bool(np.allclose(dphi(W, V), 0, atol=1e-10))
+    True
+    >>> all(np.allclose(a, b) for a, b in zip(orbit_projection(W, V), V))
+    True
     """
     layers = as_weights(weights)
     _check_balanced(layers, "weights")

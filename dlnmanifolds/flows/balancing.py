@@ -207,6 +207,22 @@ def balancing_flow(
     and ``rate_regularizer_predicted`` (for "l2": 2 when some layer has
     min(d_p, d_{p-1}) > rank phi(W), a (perp, perp) block, else 4; see
     ``l2_regularizer_rate``).
+
+    Example
+    -------
+    The L^2 flow keeps phi(W) and shrinks every invariant as G(t) = e^{-2t} G(0):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import end_to_end
+    >>> from dlnmanifolds.flows import balancing_flow
+    >>> rng = np.random.default_rng(0)
+    >>> W0 = [rng.standard_normal((2, 2)) for _ in range(3)]
+    >>> result = balancing_flow(W0, t_final=5.0)
+    >>> bool(np.allclose(result.end_to_end[-1], end_to_end(W0)))
+    True
+    >>> ratio = result.invariants_norm[-1] / result.invariants_norm[0]
+    >>> bool(np.isclose(ratio, np.exp(-10.0), rtol=1e-4))
+    True
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

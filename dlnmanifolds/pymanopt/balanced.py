@@ -58,6 +58,21 @@ class BalancedManifold(InvariantManifold):
     widths : (d_0, ..., d_N); every inner width must be >= min(d_0, d_N).
     retraction : "second_order" or "polar".
     rng : Generator or seed used by ``random_point``/``random_tangent_vector``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import end_to_end, imbalance
+    >>> from dlnmanifolds.pymanopt import BalancedManifold
+    >>> M = BalancedManifold((3, 3, 3), rng=0)
+    >>> M.dim  # d^2 + (N - 1) d (d - 1) / 2
+    12
+    >>> W = M.random_point()
+    >>> v = M.projection(W, [np.ones((3, 3)), np.eye(3)])
+    >>> bool(np.allclose(M.projection(W, v)[0], v[0]) and np.allclose(M.projection(W, v)[1], v[1]))
+    True
+    >>> bool(imbalance(M.retraction(W, 0.1 * v)) < 1e-12)  # the retraction stays balanced
+    True
     """
 
     def __init__(

@@ -105,6 +105,20 @@ class Fiber(_PointSetBase):
     weights : (W_1, ..., W_N), a point with full-rank end-to-end matrix.
     retraction : "second_order" or "exponential".
     rng : Generator or seed for ``random_point``/``random_tangent_vector``.
+
+    Example
+    -------
+    Every point of the fiber has the same end-to-end matrix:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, end_to_end
+    >>> from dlnmanifolds.pymanopt import Fiber
+    >>> X = np.diag([2.0, 1.0, 0.5])
+    >>> F = Fiber(balanced_factors(X, 3, rng=0), rng=0)
+    >>> F.dim  # sum_p d_p d_{p-1} - d_N d_0
+    18
+    >>> bool(np.allclose(end_to_end(F.random_point()), X))
+    True
     """
 
     def __init__(

@@ -35,7 +35,21 @@ from dlnmanifolds.pymanopt._membership import CheckedMembership
 
 
 class MissingHessianError(NotImplementedError):
-    """Raised when a second-order solver needs a Riemannian Hessian a manifold lacks."""
+    """Raised when a second-order solver needs a Riemannian Hessian a manifold lacks.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.pymanopt import DLNFixedRank, MissingHessianError
+    >>> M = DLNFixedRank(3, 3, rank=1, depth=2, rng=0)
+    >>> x = M.random_point()
+    >>> factor_gradient = (np.ones((3, 1)), np.ones(1), np.ones((1, 3)))
+    >>> try:
+    ...     M.euclidean_to_riemannian_hessian(x, factor_gradient, factor_gradient, None)
+    ... except MissingHessianError:
+    ...     print("needs the ambient E'(X) and E''(X)[xi]")
+    needs the ambient E'(X) and E''(X)[xi]
+    """
 
 
 class DLNFixedRank(CheckedMembership, Manifold):
@@ -67,6 +81,17 @@ class DLNFixedRank(CheckedMembership, Manifold):
 
     Euclidean gradients may be given as Pymanopt's factor gradients
     ``(du, ds, dvt)`` of ``cost(u, s, vt)`` or as the ambient m x n gradient.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.pymanopt import DLNFixedRank
+    >>> M = DLNFixedRank(4, 3, rank=2, depth=3, rng=0)
+    >>> M.dim  # r (m + n - r)
+    10
+    >>> X = M.to_matrix(M.random_point())
+    >>> int(np.linalg.matrix_rank(X)), bool(np.allclose(M.to_matrix(M.from_matrix(X)), X))
+    (2, True)
     """
 
     #: Order of agreement of ``retraction`` with the exponential map of g^N.
