@@ -144,12 +144,12 @@ def _complement(q: np.ndarray) -> np.ndarray:
 
 
 def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
-    """Recover frames of a balanced network (math.md §2.2, verified C13).
+    """Recover frames of a balanced network (math.md §2.2; checked in math.md §10).
 
     Q_0, Q_1 and Lambda = Sigma_r^{1/N} from the SVD W_1 = Q_1 Lambda Q_0^T
     (the right singular vectors of W_1 are V_r of phi(W)) and
     Q_p = polar(W_p Q_{p-1}) for p >= 2. At a balanced point this equals the
-    W_p Q_{p-1} Lambda^{-1} of math.md §2.2 (C13), also for repeated singular
+    W_p Q_{p-1} Lambda^{-1} of math.md §2.2 (checked in math.md §10), also for repeated singular
     values, but it is backward stable: the frames are orthonormal to round-off
     and rebuild every W_p to eps |W_p| whatever sigma_max/sigma_min (issue 14,
     F3; the division by Lambda amplified errors by lam_1/lam_r per layer).

@@ -2,7 +2,7 @@
 
 O_X = phi^{-1}(X) ∩ M is the orbit of the orthogonal group acting on the
 balanced factorizations of X, with the volume induced by the Frobenius metric
-upstairs (math.md §6; Menon & Yu 2025, Thm 4; verified C5, C13):
+upstairs (math.md §6; Menon & Yu 2025, Thm 4; checked in math.md §10):
 
     vol(O_X) = prod_{p=1}^{N-1} vol_F(St(d_p, r)) * J,
     J = prod_{i<j<=r} kappa_ij^{1/2} * prod_{i<=r} (2 lam_i^2)^{m/2},
@@ -38,8 +38,8 @@ def _log_sphere_volume(k: np.ndarray) -> np.ndarray:
 def log_stiefel_volume(n: int, r: int) -> float:
     """log vol_F(St(n, r)) = r(r-1)/4 log 2 + sum_{i=n-r+1}^{n} log vol(S^{i-1}).
 
-    Frobenius metric on n x r matrices with orthonormal columns (math.md §6,
-    verified C13). St(n, 0) is a point (log volume 0).
+    Frobenius metric on n x r matrices with orthonormal columns (math.md §6; checked in math.md
+    §10). St(n, 0) is a point (log volume 0).
     """
     n = check_positive_int(n, "n", minimum=0)
     r = check_positive_int(r, "r", minimum=0)
@@ -79,7 +79,7 @@ def log_orthogonal_group_volume(d: int) -> float:
 
 
 def orthogonal_group_volume(d: int) -> float:
-    """vol_F(O(d)) for the Frobenius metric tr(A^T B) (math.md §6, verified C5).
+    """vol_F(O(d)) for the Frobenius metric tr(A^T B) (math.md §6; checked in math.md §10).
 
     vol_F(O(1)) = 2, vol_F(O(2)) = 4 sqrt(2) pi, vol_F(O(3)) = 32 sqrt(2) pi^2.
 
@@ -125,9 +125,9 @@ def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = 
     """S(W) = log vol(O_W): log-volume of the balanced factorizations of W (math.md §6).
 
     Main case (square, invertible): S = (N-1) log vol_F(O(d)) + 1/2 sum_{i<j} log kappa_ij
-    (Menon & Yu 2025, Thm 4, with c_d = vol_F(O(d)); verified C5). General widths and
+    (Menon & Yu 2025, Thm 4, with c_d = vol_F(O(d)); checked in math.md §10). General widths and
     rank r: sum_p log vol_F(St(d_p, r)) + 1/2 sum_{i<j<=r} log kappa_ij
-    + m/2 sum_{i<=r} log(2 lam_i^2), m = sum_{p=1}^{N-1}(d_p - r) (verified C5, C13).
+    + m/2 sum_{i<=r} log(2 lam_i^2), m = sum_{p=1}^{N-1}(d_p - r) (checked in math.md §10).
     Singular values below 1e-13 * sigma_max count as zeros (they change the rank,
     hence the orbit dimension: S is discontinuous across rank strata).
 
@@ -202,7 +202,7 @@ def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = N
     c_k = N sigma_k^{2-2/N} * 1/2 sum_{j != k} d/dsigma_k log kappa_kj
         = sum_{j != k} [N sigma_k^{3-2/N}/(sigma_k^2 - sigma_j^2)
                         - sigma_k/(sigma_k^{2/N} - sigma_j^{2/N})]
-    (math.md §6 "Entropy gradient", verified C11). Evaluated with the
+    (math.md §6 "Entropy gradient"; checked in math.md §10). Evaluated with the
     all-positive form of d log kappa (never the cancelling quotient), so it is
     smooth at sigma_k = sigma_j. For general widths the term
     (sum_p (d_p - r)) sigma_k^{1-2/N} of the (2 lam^2)^{m/2} factor is added.

@@ -6,9 +6,9 @@ The group GL(d_1) x ... x GL(d_{N-1}) acts by (g.W)_p = g_p W_p g_{p-1}^{-1}
     C_W(A)_p = A_p W_p - W_p A_{p-1},   A_0 = A_N = 0,
 
 spans T_W F = ker Dphi(W) at generic W (Dphi surjective, e.g. phi(W) of full
-rank), of dimension sum_p d_p d_{p-1} - d_N d_0 (math.md §5, verified C7).
+rank), of dimension sum_p d_p d_{p-1} - d_N d_0 (math.md §5; checked in math.md §10).
 
-Projection onto the fiber (math.md §5, verified C7):
+Projection onto the fiber (math.md §5; checked in math.md §10):
 P_F = I - Dphi^* A_W^{-1} Dphi with the generic A_W(Z) = sum_p L_p Z R_p,
 L_p = W_{>p} W_{>p}^T, R_p = W_{<p}^T W_{<p}. A_W has no common eigenframe off
 the balanced manifold, so ``fiber_solver`` factors the D x mn matrix J of
@@ -141,7 +141,7 @@ def gl_generator_adjoint(weights: Layers, tangent: Layers) -> list[np.ndarray]:
 
 
 def _gl_generator_solve(weights: Layers, xi: Layers) -> list[np.ndarray]:
-    """Minimum-norm least-squares A with C_W(A) = xi (math.md §5, verified C10).
+    """Minimum-norm least-squares A with C_W(A) = xi (math.md §5; checked in math.md §10).
 
     Square invertible layers: the forward recursion A_1 = xi_1 W_1^{-1},
     A_p = (xi_p + W_p A_{p-1}) W_p^{-1} (unique solution, O(N d^3)). Otherwise a
@@ -186,7 +186,7 @@ def gl_generator_solve(weights: Layers, tangent: Layers) -> list[np.ndarray]:
 
 
 def fiber_dimension(widths: Sequence[int]) -> int:
-    """dim phi^{-1}(X) = sum_p d_p d_{p-1} - d_N d_0 at generic points (math.md §5, C7)."""
+    """dim phi^{-1}(X) = sum_p d_p d_{p-1} - d_N d_0 at generic points (math.md §5)."""
     widths = tuple(int(d) for d in widths)
     return sum(widths[p] * widths[p + 1] for p in range(len(widths) - 1)) - widths[0] * widths[-1]
 
@@ -219,7 +219,7 @@ class FiberSolver(NamedTuple):
         return scipy.linalg.solve_triangular(self.r, coefficients).reshape(shape)
 
     def project(self, xi: Layers) -> list[np.ndarray]:
-        """P_F xi = xi - Dphi^*(A_W^{-1} Dphi xi) = xi - Q Q^T xi (math.md §5, verified C7)."""
+        """P_F xi = xi - Dphi^*(A_W^{-1} Dphi xi) = xi - Q Q^T xi (math.md §5; checked in §10)."""
         flat = _flatten(xi)
         return _unflatten(flat - self.q @ (self.q.T @ flat), xi)
 
@@ -271,7 +271,7 @@ def fiber_solver(weights: Layers) -> FiberSolver:
 def fiber_projection(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     """P_F xi = xi - Dphi^* A_W^{-1} Dphi xi, orthogonal projection onto ker Dphi(W).
 
-    math.md §5 (verified C7); see ``fiber_solver`` for the cost.
+    math.md §5 (checked in math.md §10); see ``fiber_solver`` for the cost.
 
     Example
     -------
@@ -297,7 +297,7 @@ def _fiber_weingarten(solver: FiberSolver, xi: Layers, normal: Layers) -> list[n
     """Weingarten map of the fiber: -P_F(D_xi(Dphi^*)(Y)) for the normal vector Dphi^*(Y).
 
     From math.md §5: Hess_F f[xi] = P_F(grad^2 f[xi] - D_xi(Dphi^*)(Y)),
-    Y = A_W^{-1}(Dphi egrad) (verified C14).
+    Y = A_W^{-1}(Dphi egrad) (checked in math.md §10).
     """
     y = solver.normal_multiplier(normal)
     return solver.project([-c for c in _dphi_adjoint_derivative(solver.weights, xi, y)])
@@ -314,7 +314,7 @@ def _fiber_hessian(
 def fiber_hessian(
     weights: Layers, egrad: Layers, ehess: Layers, tangent: Layers
 ) -> list[np.ndarray]:
-    """Riemannian Hessian on the fiber (induced Frobenius metric), math.md §5 (C14).
+    """Riemannian Hessian on the fiber (induced Frobenius metric), math.md §5 (checked in §10).
 
     Hess_F f(W)[xi] = P_F(grad^2 f(W)[xi] - D_xi(Dphi^*)(Y)), Y = A_W^{-1}(Dphi(W)[egrad]),
     D_xi(Dphi^*)(Y)_p = (D_xi W_{>p})^T Y W_{<p}^T + W_{>p}^T Y (D_xi W_{<p})^T.
@@ -362,7 +362,7 @@ def _reproject(layers: list[np.ndarray], target: np.ndarray) -> list[np.ndarray]
     when X has full rank n <= m), W_N + E B^+ maps exactly onto X; for m < n,
     W_1 + C^+ E with C = W_N ... W_2 does. E is rounding (one group step), so the
     change is O(eps) and the retraction keeps its order; without it the rounding
-    of every group step accumulates along a walk (math.md §5, C10).
+    of every group step accumulates along a walk (math.md §5).
     """
     error = target - _end_to_end(layers)
     if not np.any(error):
@@ -392,7 +392,7 @@ def _fiber_retraction(
 
 
 def fiber_retraction(weights: Layers, tangent: Layers) -> list[np.ndarray]:
-    """Exponential fiber retraction R_W(xi)_p = e^{A_p} W_p e^{-A_{p-1}} (math.md §5, C10).
+    """Exponential fiber retraction R_W(xi)_p = e^{A_p} W_p e^{-A_{p-1}} (math.md §5).
 
     A solves A_p W_p - W_p A_{p-1} = xi_p (min-norm least squares). Because the step
     is a group element acting on W, phi(R_W(xi)) = phi(W) holds to rounding for any

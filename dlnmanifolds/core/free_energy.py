@@ -1,7 +1,7 @@
 """Free energy F = E - S/beta of the DLN and the drift of its downstairs Langevin equation.
 
 If W follows the Riemannian Langevin equation (RLE) on the balanced manifold M, then
-X = phi(W) solves, in law (math.md §8.3; Menon 2024; verified C8, C11, C12),
+X = phi(W) solves, in law (math.md §8.3; Menon 2024; checked in math.md §10),
 
     dX = [-A_{N,X}(E'(X)) + beta^{-1} Delta_M phi] dt + sqrt(2/beta) A_{N,X}^{1/2} dB,
     Delta_M phi = Delta_g x + grad_g S = U diag((N-1) sigma_k^{1-2/N} + c_k) V^T,
@@ -66,8 +66,8 @@ def _coordinate_laplacian_coefficients(s: np.ndarray, depth: int) -> np.ndarray:
 def coordinate_laplacian(W: np.ndarray, depth: int) -> np.ndarray:
     """Delta_g x = (N-1) X (X^T X)^{-1/N} = |g|^{-1/2} d_j(|g|^{1/2} g^{ij}) on (M_d, g^N).
 
-    The Ito drift correction of the RLE in X coordinates (math.md §8.1, §8.3,
-    verified C11). Square full-rank W, leading batch axes allowed.
+    The Ito drift correction of the RLE in X coordinates (math.md §8.1, §8.3; checked in math.md
+    §10). Square full-rank W, leading batch axes allowed.
     """
     W, depth = _check_square_full_rank(W, depth)
     u, s, vt = np.linalg.svd(W)
@@ -79,7 +79,7 @@ def laplacian_of_phi(W: np.ndarray, depth: int) -> np.ndarray:
 
     The sum of D^2 phi[e_a, e_a] over an orthonormal basis of T_W M at any balanced
     W over X: the horizontal directions give Delta_g x, the vertical (orbit) ones
-    grad_g S (math.md §8.3, verified C8, C11). Square full-rank W, batch allowed.
+    grad_g S (math.md §8.3; checked in math.md §10). Square full-rank W, batch allowed.
     """
     W, depth = _check_square_full_rank(W, depth)
     u, s, vt = np.linalg.svd(W)
@@ -92,7 +92,7 @@ def free_energy(W: np.ndarray, depth: int, energy, beta: float) -> float:
 
     ``energy`` is a callable E(X) -> float or the number E(W) itself. The downstairs
     process of the upstairs RLE descends F, and its stationary law is
-    exp(-beta F) vol_g (math.md §8.3, verified C8, C11, C12).
+    exp(-beta F) vol_g (math.md §8.3; checked in math.md §10).
 
     Example
     -------

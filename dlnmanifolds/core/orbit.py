@@ -2,7 +2,7 @@
 
 O(d_1) x ... x O(d_{N-1}) acts by W_p -> Q_p W_p Q_{p-1}^T (Q_0 = Q_N = I). It
 preserves the balanced manifold M and phi, and its orbit through a balanced W is
-O_X = phi^{-1}(X) ∩ M in the main case (math.md §6, verified C13). With skew
+O_X = phi^{-1}(X) ∩ M in the main case (math.md §6; checked in math.md §10). With skew
 generators Omega the orbit map has differential
 
     C_W(Omega)_p = Omega_p W_p - W_p Omega_{p-1}    (Omega_0 = Omega_N = 0),
@@ -45,7 +45,7 @@ def _skew(a: np.ndarray) -> np.ndarray:
 
 
 def orbit_dimension(widths: Sequence[int], rank: int) -> int:
-    """dim O_W = sum_{p=1}^{N-1} (d_p r - r(r+1)/2) (math.md §6, verified C13)."""
+    """dim O_W = sum_{p=1}^{N-1} (d_p r - r(r+1)/2) (math.md §6; checked in math.md §10)."""
     return sum(int(d) * rank - rank * (rank + 1) // 2 for d in tuple(widths)[1:-1])
 
 

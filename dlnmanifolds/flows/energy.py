@@ -98,7 +98,7 @@ def quadratic_energy(target: np.ndarray) -> Energy:
 def spectral_quartic_energy(level: float = 2.0) -> Energy:
     """E(X) = 1/4 sum_k (sigma_k^2 - c)^2 = 1/4 ||X^T X - c I||_F^2, E' = X (X^T X - c I).
 
-    The test energy of the Langevin rows C11, C12 of math.md §10 (c = 2). Batched.
+    The test energy of the Langevin checks of math.md §10 (c = 2). Batched.
 
     Example
     -------

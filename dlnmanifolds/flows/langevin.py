@@ -3,7 +3,7 @@
 Upstairs, on the balanced manifold with the Frobenius metric (math.md §8.2; Menon &
 Yu 2023; Menon 2024), stationary law exp(-beta L) vol_M with L = E∘phi:
     dW = -P_T nabla L dt + sqrt(2/beta) P_T ∘ dB.
-Scheme (verified C12): an ambient Euler-Maruyama step
+Scheme (checked in math.md §10): an ambient Euler-Maruyama step
     Y = W_n - h nabla L(W_n) + sqrt(2h/beta) xi_n,   xi_n ~ N(0, I),
 then the orthographic projection W_{n+1} = Y + C_{W_n}(S) onto M (Newton on S).
 The curvature (mean-curvature) drift is produced by the projection, so none is added.
@@ -13,7 +13,7 @@ chart X (an open subset of R^{d x d}, so the chart step is the retraction), Ito 
     dX = [-A(E'(X)) + beta^{-1} Delta_g x (+ beta^{-1} grad_g S)] dt + sqrt(2/beta) A^{1/2} dB,
 stationary law exp(-beta E) vol_g (potential="energy") or exp(-beta F) vol_g with the
 free energy F = E - S/beta (potential="free_energy"), which is the law of phi(W) for
-the upstairs RLE (verified C8, C11, C12). Drift pieces: ``core.free_energy``.
+the upstairs RLE (checked in math.md §10). Drift pieces: ``core.free_energy``.
 
 Both samplers advance P independent paths at once (leading path axis).
 """

@@ -4,9 +4,9 @@ Upstairs (math.md §1, §2.1):  dW/dt = -nabla(E∘phi)(W) - lambda W,
     nabla(E∘phi)(W)_p = W_{>p}^T E'(X) W_{<p}^T.
 Downstairs (Arora, Cohen & Hazan 2018, Thm 1; math.md §3.1):
     dX/dt = -A_{N,X}(E'(X)) - lambda N X.
-From a balanced start phi(W(t)) = X(t) (verified C4); the invariants
+From a balanced start phi(W(t)) = X(t) (checked in math.md §10); the invariants
 G_p = W_{p+1}^T W_{p+1} - W_p W_p^T are conserved (lambda = 0) or decay as
-e^{-2 lambda t} (verified C1).
+e^{-2 lambda t} (checked in math.md §10).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def end_to_end_flow(
 
     The g^N gradient flow of E (math.md §3.1, §4.1; Arora, Cohen & Hazan 2018
     Thm 1; Bah et al. 2019). Equal to phi of the upstairs gradient flow started
-    at any balanced W over X(0) (verified C4).
+    at any balanced W over X(0) (checked in math.md §10).
 
     Parameters
     ----------
@@ -196,10 +196,10 @@ def end_to_end_flow(
         start with entries N(0, init_scale^2 / n) drawn with ``rng``.
     depth : N >= 1, or ``math.inf`` for the infinite-depth limit of Cohen, Menon &
         Veraszto 2022 (math.md §4.6): dY/dtau = -A_inf(E'(Y)) - lambda Y, the limit
-        of Y_N(tau) = X_N(tau / N) (time rescaled by depth; error O(1/N), C9).
+        of Y_N(tau) = X_N(tau / N) (time rescaled by depth; error O(1/N), math.md §4.6).
     rank : integrate on the rank-r matrices: fixed-step methods only, every RK
         stage is truncated to rank r (math.md §3.3: plain RK4 loses accuracy off
-        M_r because the field is only Hoelder-2/N there; verified C9).
+        M_r because the field is only Hoelder-2/N there; checked in math.md §10).
     Other parameters as in ``gradient_flow``; "gd"/"euler" is then the
     preconditioned step X <- X - h A_{N,X}(E'(X)).
 

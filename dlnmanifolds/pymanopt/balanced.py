@@ -26,7 +26,7 @@ from dlnmanifolds.pymanopt.invariant import InvariantManifold
 
 
 def balanced_dimension(widths: Sequence[int], rank: int) -> int:
-    """dim M_r = r + sum_{p=0}^N (d_p r - r(r+1)/2) (math.md §2.3, verified C3)."""
+    """dim M_r = r + sum_{p=0}^N (d_p r - r(r+1)/2) (math.md §2.3; checked in math.md §10)."""
     return rank + sum(d * rank - rank * (rank + 1) // 2 for d in widths)
 
 
@@ -45,12 +45,12 @@ class BalancedManifold(InvariantManifold):
     ``cost(W1, ..., WN)`` (``point_layout = N``). At depth 1 a point is a single array.
 
     * projection: frame form with Jacobi tridiagonal solves, O(N d^3)
-      (math.md §2.4, verified C10);
+      (math.md §2.4; checked in math.md §10);
     * retraction: polar re-balancing of W + xi (``dlnmanifolds.core.balanced.
       _rebalance``), first order (``"polar"``) or with the tangential
       second-order correction of ``LayerSubmanifold.retraction``
       (``"second_order"``, default, twice the cost); both land exactly on M;
-    * Hessian: Weingarten form (math.md §2.6, verified C3);
+    * Hessian: Weingarten form (math.md §2.6; checked in math.md §10);
     * transport: projection onto the new tangent space.
 
     Parameters

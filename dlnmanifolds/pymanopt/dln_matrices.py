@@ -54,7 +54,7 @@ class DLNMatrices(CheckedMembership, Manifold):
 
     * retraction: phi(W + xi^h), a horizontal straight step from a balanced
       lift, second order (see ``dlnmanifolds.core.dln_metric``);
-    * Hessian: through the Riemannian submersion (math.md §4.3, verified C6),
+    * Hessian: through the Riemannian submersion (math.md §4.3; checked in math.md §10),
       so TrustRegions works;
     * transport: identity (every tangent space is R^{m x n});
     * exp, log, dist (square, finite depth): the numerical geodesics of

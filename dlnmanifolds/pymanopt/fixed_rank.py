@@ -63,7 +63,7 @@ class DLNFixedRank(CheckedMembership, Manifold):
         g(xi, xi) = sum_ij M_ij^2 / K_ij + sum_j (|Up_j|^2 + |Vp_j|^2) / c_j
 
     and the Riemannian gradient is A_{N,X}(G) restricted to T_X M_r
-    (Bah et al. 2019 = Menon 2024 Thm 3; math.md §4.1, verified C6). Depth 1 is
+    (Bah et al. 2019 = Menon 2024 Thm 3; math.md §4.1; checked in math.md §10). Depth 1 is
     ``FixedRankEmbedded``.
 
     * projection, transport: those of ``FixedRankEmbedded``, in factored form

@@ -28,7 +28,7 @@ class GroupOrbit(_PointSetBase):
     balanced point W, with the induced Frobenius metric (math.md §6).
 
     O_W = phi^{-1}(X) ∩ M: every point is balanced and has end-to-end matrix X.
-    Its dimension is sum_{p=1}^{N-1} (d_p r - r(r+1)/2) (r = rank X, verified C13)
+    Its dimension is sum_{p=1}^{N-1} (d_p r - r(r+1)/2) (r = rank X; checked in math.md §10)
     and its volume is e^{S(X)}, S the Boltzmann entropy (``log_volume``).
 
     * projection: skew generators Omega = G^+ C_W^* xi solved in the frames of W

@@ -16,7 +16,7 @@ ch. 3, 5, 10):
 * gradient: tangent, g(grad f, xi) = Df(x)[xi], Taylor slope 2;
 * Hessian: tangent, linear, self-adjoint; Taylor slope 3 with a second-order
   retraction or exp; on submanifolds Hess f[xi] = P_x(d/dt grad f(R_x(t xi))|_0)
-  by central differences (math.md §10 C3 style);
+  by central differences (as the checks of math.md §10);
 * transport lands in the target tangent space; exp/log/dist agree;
 * dim equals the numerical rank of the tangent projection.
 """
