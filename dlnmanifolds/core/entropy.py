@@ -144,7 +144,7 @@ def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = 
 
     Example
     -------
-    For d = N = 2 the orbit is a circle pair of length 4 sqrt(2) pi sqrt(sigma_1 + sigma_2):
+    For d = N = 2 the orbit O_W has total length 4 sqrt(2) pi sqrt(sigma_1 + sigma_2):
 
     >>> import numpy as np
     >>> from dlnmanifolds import boltzmann_entropy
