@@ -57,6 +57,25 @@ def balanced_factors(
     widths : (d_0, ..., d_N) with d_0 = n, d_N = m and every d_p >= rank W.
         Default: inner widths min(m, n).
     rng : numpy Generator or int seed for a random orthogonal gauge.
+
+    Example
+    -------
+    The factors multiply back to W and are balanced (all invariants G_p vanish):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, end_to_end, imbalance
+    >>> W = np.random.default_rng(0).standard_normal((3, 3))
+    >>> factors = balanced_factors(W, 3, rng=0)
+    >>> [f.shape for f in factors]
+    [(3, 3), (3, 3), (3, 3)]
+    >>> bool(np.allclose(end_to_end(factors), W)), bool(imbalance(factors) < 1e-12)
+    (True, True)
+
+    Every layer has the singular values sigma^{1/N} of W:
+
+    >>> sigma = np.linalg.svd(W, compute_uv=False)
+    >>> all(np.allclose(np.linalg.svd(f, compute_uv=False), sigma ** (1 / 3)) for f in factors)
+    True
     """
     W, depth, widths = check_end_to_end(W, depth, widths)
     u, s, vt = np.linalg.svd(W, full_matrices=False)
@@ -125,12 +144,12 @@ def _complement(q: np.ndarray) -> np.ndarray:
 
 
 def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
-    """Recover frames of a balanced network (math.md §2.2, verified C13).
+    """Recover frames of a balanced network (math.md §2.2; checked in math.md §10).
 
     Q_0, Q_1 and Lambda = Sigma_r^{1/N} from the SVD W_1 = Q_1 Lambda Q_0^T
     (the right singular vectors of W_1 are V_r of phi(W)) and
     Q_p = polar(W_p Q_{p-1}) for p >= 2. At a balanced point this equals the
-    W_p Q_{p-1} Lambda^{-1} of math.md §2.2 (C13), also for repeated singular
+    W_p Q_{p-1} Lambda^{-1} of math.md §2.2 (checked in math.md §10), also for repeated singular
     values, but it is backward stable: the frames are orthonormal to round-off
     and rebuild every W_p to eps |W_p| whatever sigma_max/sigma_min (issue 14,
     F3; the division by Lambda amplified errors by lam_1/lam_r per layer).
@@ -138,6 +157,18 @@ def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
     Validates shapes, finiteness, ``rank`` (a non-finite layer made the SVD
     hang) and balance: max |G_p| must be <= 1e-8 max(1, max |W_p|^2), since
     frames of an unbalanced network mean nothing.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, balanced_frames
+    >>> W = balanced_factors(np.diag([8.0, 1.0]), 3, rng=0)
+    >>> frames = balanced_frames(W)
+    >>> frames.rank, np.round(frames.lam, 6)  # lam = sigma^{1/N}
+    (2, array([2., 1.]))
+    >>> q0, q1 = frames.q[0], frames.q[1]  # W_1 = Q_1 diag(lam) Q_0^T
+    >>> bool(np.allclose(W[0], q1 @ np.diag(frames.lam) @ q0.T))
+    True
     """
     weights = as_weights(weights)
     scale = max(1.0, max(float(np.max(np.abs(w))) for w in weights) ** 2)

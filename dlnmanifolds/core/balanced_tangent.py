@@ -1,7 +1,7 @@
 """Tangent geometry of the balanced manifold M_r (math.md §2.4–2.6).
 
 Everything is computed in the frames of a balanced point, where the tangent
-projection decouples (math.md §2.4, "frame form", verified C10):
+projection decouples (math.md §2.4, "frame form"; checked in math.md §10):
 
 * diagonal entries of the r x r blocks are averaged over the layers;
 * each pair i < j couples 2N numbers through an (N-1) x (N-1) Jacobi matrix
@@ -285,7 +285,7 @@ def riemannian_hessian(
 ) -> list[np.ndarray]:
     """Riemannian Hessian on M_r: P_T(ehess - C_xi(S) + II_rank(xi, egrad_perp)).
 
-    The first two terms are the Weingarten form of math.md §2.6 (verified C3),
+    The first two terms are the Weingarten form of math.md §2.6 (checked in math.md §10),
     with C_W(S) the part of egrad in range C_W. For general widths the normal
     space also contains the (perp, perp) blocks; those are the normal space of
     the product of fixed-rank-r layer manifolds, whose Weingarten map is

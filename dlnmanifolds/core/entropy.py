@@ -2,7 +2,7 @@
 
 O_X = phi^{-1}(X) ∩ M is the orbit of the orthogonal group acting on the
 balanced factorizations of X, with the volume induced by the Frobenius metric
-upstairs (math.md §6; Menon & Yu 2025, Thm 4; verified C5, C13):
+upstairs (math.md §6; Menon & Yu 2025, Thm 4; checked in math.md §10):
 
     vol(O_X) = prod_{p=1}^{N-1} vol_F(St(d_p, r)) * J,
     J = prod_{i<j<=r} kappa_ij^{1/2} * prod_{i<=r} (2 lam_i^2)^{m/2},
@@ -38,8 +38,8 @@ def _log_sphere_volume(k: np.ndarray) -> np.ndarray:
 def log_stiefel_volume(n: int, r: int) -> float:
     """log vol_F(St(n, r)) = r(r-1)/4 log 2 + sum_{i=n-r+1}^{n} log vol(S^{i-1}).
 
-    Frobenius metric on n x r matrices with orthonormal columns (math.md §6,
-    verified C13). St(n, 0) is a point (log volume 0).
+    Frobenius metric on n x r matrices with orthonormal columns (math.md §6; checked in math.md
+    §10). St(n, 0) is a point (log volume 0).
     """
     n = check_positive_int(n, "n", minimum=0)
     r = check_positive_int(r, "r", minimum=0)
@@ -57,6 +57,17 @@ def stiefel_volume(n: int, r: int) -> float:
     """vol_F(St(n, r)), the Frobenius volume of n x r orthonormal frames (math.md §6).
 
     Equals vol_F(O(n)) / vol_F(O(n - r)) * 2^{-r(n-r)/2}.
+
+    Example
+    -------
+    St(n, 1) is the unit sphere S^{n-1}, and St(n, n) = O(n):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import orthogonal_group_volume, stiefel_volume
+    >>> bool(np.isclose(stiefel_volume(3, 1), 4 * np.pi))
+    True
+    >>> bool(np.isclose(stiefel_volume(3, 3), orthogonal_group_volume(3)))
+    True
     """
     return float(np.exp(log_stiefel_volume(n, r)))
 
@@ -68,9 +79,18 @@ def log_orthogonal_group_volume(d: int) -> float:
 
 
 def orthogonal_group_volume(d: int) -> float:
-    """vol_F(O(d)) for the Frobenius metric tr(A^T B) (math.md §6, verified C5).
+    """vol_F(O(d)) for the Frobenius metric tr(A^T B) (math.md §6; checked in math.md §10).
 
     vol_F(O(1)) = 2, vol_F(O(2)) = 4 sqrt(2) pi, vol_F(O(3)) = 32 sqrt(2) pi^2.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import orthogonal_group_volume
+    >>> orthogonal_group_volume(1)  # O(1) = {-1, 1}
+    2.0
+    >>> bool(np.isclose(orthogonal_group_volume(2), 4 * np.sqrt(2) * np.pi))
+    True
     """
     return float(np.exp(log_orthogonal_group_volume(d)))
 
@@ -105,9 +125,9 @@ def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = 
     """S(W) = log vol(O_W): log-volume of the balanced factorizations of W (math.md §6).
 
     Main case (square, invertible): S = (N-1) log vol_F(O(d)) + 1/2 sum_{i<j} log kappa_ij
-    (Menon & Yu 2025, Thm 4, with c_d = vol_F(O(d)); verified C5). General widths and
+    (Menon & Yu 2025, Thm 4, with c_d = vol_F(O(d)); checked in math.md §10). General widths and
     rank r: sum_p log vol_F(St(d_p, r)) + 1/2 sum_{i<j<=r} log kappa_ij
-    + m/2 sum_{i<=r} log(2 lam_i^2), m = sum_{p=1}^{N-1}(d_p - r) (verified C5, C13).
+    + m/2 sum_{i<=r} log(2 lam_i^2), m = sum_{p=1}^{N-1}(d_p - r) (checked in math.md §10).
     Singular values below 1e-13 * sigma_max count as zeros (they change the rank,
     hence the orbit dimension: S is discontinuous across rank strata).
 
@@ -121,6 +141,22 @@ def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = 
     Returns
     -------
     float. Invariant under W -> O W O' with O, O' orthogonal.
+
+    Example
+    -------
+    For d = N = 2 the orbit O_W has total length 4 sqrt(2) pi sqrt(sigma_1 + sigma_2):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import boltzmann_entropy
+    >>> W = np.diag([2.0, 1.0])
+    >>> bool(np.isclose(boltzmann_entropy(W, 2), np.log(4 * np.sqrt(2) * np.pi * np.sqrt(3))))
+    True
+    >>> boltzmann_entropy(W, 1)  # depth 1: one factorization
+    0.0
+    >>> c, s = np.cos(0.4), np.sin(0.4)
+    >>> O = np.array([[c, -s], [s, c]])
+    >>> bool(np.isclose(boltzmann_entropy(O @ W, 3), boltzmann_entropy(W, 3)))
+    True
     """
     W, depth, widths = check_end_to_end(W, depth, widths)
     return _log_orbit_volume(_rank_spectrum(W, widths), depth, widths)
@@ -166,7 +202,7 @@ def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = N
     c_k = N sigma_k^{2-2/N} * 1/2 sum_{j != k} d/dsigma_k log kappa_kj
         = sum_{j != k} [N sigma_k^{3-2/N}/(sigma_k^2 - sigma_j^2)
                         - sigma_k/(sigma_k^{2/N} - sigma_j^{2/N})]
-    (math.md §6 "Entropy gradient", verified C11). Evaluated with the
+    (math.md §6 "Entropy gradient"; checked in math.md §10). Evaluated with the
     all-positive form of d log kappa (never the cancelling quotient), so it is
     smooth at sigma_k = sigma_j. For general widths the term
     (sum_p (d_p - r)) sigma_k^{1-2/N} of the (2 lam^2)^{m/2} factor is added.
@@ -180,6 +216,19 @@ def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = N
     Returns
     -------
     array, shape=[m, n]. Zero for depth 1.
+
+    Example
+    -------
+    The g^N gradient represents dS: g^N_W(grad_g S, Z) equals a finite difference of S:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import boltzmann_entropy, dln_inner, entropy_gradient
+    >>> rng = np.random.default_rng(0)
+    >>> W, Z = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    >>> h = 1e-6
+    >>> dS = (boltzmann_entropy(W + h * Z, 3) - boltzmann_entropy(W - h * Z, 3)) / (2 * h)
+    >>> bool(np.isclose(dln_inner(W, entropy_gradient(W, 3), Z, 3), dS, rtol=1e-6))
+    True
     """
     W, depth, widths = check_end_to_end(W, depth, widths)
     u, s, vt = np.linalg.svd(W, full_matrices=False)

@@ -6,9 +6,9 @@ The group GL(d_1) x ... x GL(d_{N-1}) acts by (g.W)_p = g_p W_p g_{p-1}^{-1}
     C_W(A)_p = A_p W_p - W_p A_{p-1},   A_0 = A_N = 0,
 
 spans T_W F = ker Dphi(W) at generic W (Dphi surjective, e.g. phi(W) of full
-rank), of dimension sum_p d_p d_{p-1} - d_N d_0 (math.md §5, verified C7).
+rank), of dimension sum_p d_p d_{p-1} - d_N d_0 (math.md §5; checked in math.md §10).
 
-Projection onto the fiber (math.md §5, verified C7):
+Projection onto the fiber (math.md §5; checked in math.md §10):
 P_F = I - Dphi^* A_W^{-1} Dphi with the generic A_W(Z) = sum_p L_p Z R_p,
 L_p = W_{>p} W_{>p}^T, R_p = W_{<p}^T W_{<p}. A_W has no common eigenframe off
 the balanced manifold, so ``fiber_solver`` factors the D x mn matrix J of
@@ -87,6 +87,18 @@ def gl_action(weights: Layers, group: Sequence[np.ndarray]) -> list[np.ndarray]:
     ----------
     weights : (W_1, ..., W_N), W_p of shape [d_p, d_{p-1}].
     group : (g_1, ..., g_{N-1}), g_p invertible of shape [d_p, d_p].
+
+    Example
+    -------
+    The action keeps phi but moves off the balanced manifold (unlike O(d)):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, end_to_end, gl_action, imbalance
+    >>> W = balanced_factors(np.diag([3.0, 1.0]), 3, rng=0)
+    >>> g = [np.array([[2.0, 1.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [3.0, 1.0]])]
+    >>> moved = gl_action(W, g)
+    >>> bool(np.allclose(end_to_end(moved), end_to_end(W))), bool(imbalance(moved) > 0.1)
+    (True, True)
     """
     layers = as_weights(weights)
     group = _check_group(layers, group, "group")
@@ -129,7 +141,7 @@ def gl_generator_adjoint(weights: Layers, tangent: Layers) -> list[np.ndarray]:
 
 
 def _gl_generator_solve(weights: Layers, xi: Layers) -> list[np.ndarray]:
-    """Minimum-norm least-squares A with C_W(A) = xi (math.md §5, verified C10).
+    """Minimum-norm least-squares A with C_W(A) = xi (math.md §5; checked in math.md §10).
 
     Square invertible layers: the forward recursion A_1 = xi_1 W_1^{-1},
     A_p = (xi_p + W_p A_{p-1}) W_p^{-1} (unique solution, O(N d^3)). Otherwise a
@@ -174,7 +186,7 @@ def gl_generator_solve(weights: Layers, tangent: Layers) -> list[np.ndarray]:
 
 
 def fiber_dimension(widths: Sequence[int]) -> int:
-    """dim phi^{-1}(X) = sum_p d_p d_{p-1} - d_N d_0 at generic points (math.md §5, C7)."""
+    """dim phi^{-1}(X) = sum_p d_p d_{p-1} - d_N d_0 at generic points (math.md §5)."""
     widths = tuple(int(d) for d in widths)
     return sum(widths[p] * widths[p + 1] for p in range(len(widths) - 1)) - widths[0] * widths[-1]
 
@@ -207,7 +219,7 @@ class FiberSolver(NamedTuple):
         return scipy.linalg.solve_triangular(self.r, coefficients).reshape(shape)
 
     def project(self, xi: Layers) -> list[np.ndarray]:
-        """P_F xi = xi - Dphi^*(A_W^{-1} Dphi xi) = xi - Q Q^T xi (math.md §5, verified C7)."""
+        """P_F xi = xi - Dphi^*(A_W^{-1} Dphi xi) = xi - Q Q^T xi (math.md §5; checked in §10)."""
         flat = _flatten(xi)
         return _unflatten(flat - self.q @ (self.q.T @ flat), xi)
 
@@ -259,7 +271,22 @@ def fiber_solver(weights: Layers) -> FiberSolver:
 def fiber_projection(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     """P_F xi = xi - Dphi^* A_W^{-1} Dphi xi, orthogonal projection onto ker Dphi(W).
 
-    math.md §5 (verified C7); see ``fiber_solver`` for the cost.
+    math.md §5 (checked in math.md §10); see ``fiber_solver`` for the cost.
+
+    Example
+    -------
+    The projection is idempotent and lands in ker Dphi (phi does not move):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dphi, fiber_projection
+    >>> rng = np.random.default_rng(0)
+    >>> W = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> xi = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> P = fiber_projection(W, xi)
+    >>> bool(np.allclose(dphi(W, P), 0, atol=1e-10))
+    True
+    >>> all(np.allclose(a, b) for a, b in zip(fiber_projection(W, P), P))
+    True
     """
     solver = fiber_solver(weights)
     xi = as_weights(tangent, "tangent", widths_of(solver.weights))
@@ -270,7 +297,7 @@ def _fiber_weingarten(solver: FiberSolver, xi: Layers, normal: Layers) -> list[n
     """Weingarten map of the fiber: -P_F(D_xi(Dphi^*)(Y)) for the normal vector Dphi^*(Y).
 
     From math.md §5: Hess_F f[xi] = P_F(grad^2 f[xi] - D_xi(Dphi^*)(Y)),
-    Y = A_W^{-1}(Dphi egrad) (verified C14).
+    Y = A_W^{-1}(Dphi egrad) (checked in math.md §10).
     """
     y = solver.normal_multiplier(normal)
     return solver.project([-c for c in _dphi_adjoint_derivative(solver.weights, xi, y)])
@@ -287,7 +314,7 @@ def _fiber_hessian(
 def fiber_hessian(
     weights: Layers, egrad: Layers, ehess: Layers, tangent: Layers
 ) -> list[np.ndarray]:
-    """Riemannian Hessian on the fiber (induced Frobenius metric), math.md §5 (C14).
+    """Riemannian Hessian on the fiber (induced Frobenius metric), math.md §5 (checked in §10).
 
     Hess_F f(W)[xi] = P_F(grad^2 f(W)[xi] - D_xi(Dphi^*)(Y)), Y = A_W^{-1}(Dphi(W)[egrad]),
     D_xi(Dphi^*)(Y)_p = (D_xi W_{>p})^T Y W_{<p}^T + W_{>p}^T Y (D_xi W_{<p})^T.
@@ -335,7 +362,7 @@ def _reproject(layers: list[np.ndarray], target: np.ndarray) -> list[np.ndarray]
     when X has full rank n <= m), W_N + E B^+ maps exactly onto X; for m < n,
     W_1 + C^+ E with C = W_N ... W_2 does. E is rounding (one group step), so the
     change is O(eps) and the retraction keeps its order; without it the rounding
-    of every group step accumulates along a walk (math.md §5, C10).
+    of every group step accumulates along a walk (math.md §5).
     """
     error = target - _end_to_end(layers)
     if not np.any(error):
@@ -365,7 +392,7 @@ def _fiber_retraction(
 
 
 def fiber_retraction(weights: Layers, tangent: Layers) -> list[np.ndarray]:
-    """Exponential fiber retraction R_W(xi)_p = e^{A_p} W_p e^{-A_{p-1}} (math.md §5, C10).
+    """Exponential fiber retraction R_W(xi)_p = e^{A_p} W_p e^{-A_{p-1}} (math.md §5).
 
     A solves A_p W_p - W_p A_{p-1} = xi_p (min-norm least squares). Because the step
     is a group element acting on W, phi(R_W(xi)) = phi(W) holds to rounding for any

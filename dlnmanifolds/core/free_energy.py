@@ -1,7 +1,7 @@
 """Free energy F = E - S/beta of the DLN and the drift of its downstairs Langevin equation.
 
 If W follows the Riemannian Langevin equation (RLE) on the balanced manifold M, then
-X = phi(W) solves, in law (math.md §8.3; Menon 2024; verified C8, C11, C12),
+X = phi(W) solves, in law (math.md §8.3; Menon 2024; checked in math.md §10),
 
     dX = [-A_{N,X}(E'(X)) + beta^{-1} Delta_M phi] dt + sqrt(2/beta) A_{N,X}^{1/2} dB,
     Delta_M phi = Delta_g x + grad_g S = U diag((N-1) sigma_k^{1-2/N} + c_k) V^T,
@@ -66,8 +66,8 @@ def _coordinate_laplacian_coefficients(s: np.ndarray, depth: int) -> np.ndarray:
 def coordinate_laplacian(W: np.ndarray, depth: int) -> np.ndarray:
     """Delta_g x = (N-1) X (X^T X)^{-1/N} = |g|^{-1/2} d_j(|g|^{1/2} g^{ij}) on (M_d, g^N).
 
-    The Ito drift correction of the RLE in X coordinates (math.md §8.1, §8.3,
-    verified C11). Square full-rank W, leading batch axes allowed.
+    The Ito drift correction of the RLE in X coordinates (math.md §8.1, §8.3; checked in math.md
+    §10). Square full-rank W, leading batch axes allowed.
     """
     W, depth = _check_square_full_rank(W, depth)
     u, s, vt = np.linalg.svd(W)
@@ -79,7 +79,7 @@ def laplacian_of_phi(W: np.ndarray, depth: int) -> np.ndarray:
 
     The sum of D^2 phi[e_a, e_a] over an orthonormal basis of T_W M at any balanced
     W over X: the horizontal directions give Delta_g x, the vertical (orbit) ones
-    grad_g S (math.md §8.3, verified C8, C11). Square full-rank W, batch allowed.
+    grad_g S (math.md §8.3; checked in math.md §10). Square full-rank W, batch allowed.
     """
     W, depth = _check_square_full_rank(W, depth)
     u, s, vt = np.linalg.svd(W)
@@ -92,7 +92,17 @@ def free_energy(W: np.ndarray, depth: int, energy, beta: float) -> float:
 
     ``energy`` is a callable E(X) -> float or the number E(W) itself. The downstairs
     process of the upstairs RLE descends F, and its stationary law is
-    exp(-beta F) vol_g (math.md §8.3, verified C8, C11, C12).
+    exp(-beta F) vol_g (math.md §8.3; checked in math.md §10).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import boltzmann_entropy, free_energy
+    >>> W = np.diag([2.0, 1.0])
+    >>> energy = lambda X: 0.5 * np.sum(X**2)
+    >>> bool(np.isclose(free_energy(W, 3, energy, beta=2.0),
+    ...                 energy(W) - boltzmann_entropy(W, 3) / 2.0))
+    True
     """
     beta = check_beta(beta)
     W = as_matrix(W, "W")
@@ -141,6 +151,22 @@ def langevin_drift(
                                = -grad_g F + beta^{-1} Delta_g x,
         stationary law exp(-beta F) vol_g, the law of phi(W) for the upstairs RLE.
     ``egrad`` is E'(W), same shape as W. Square full-rank W; batch axes allowed.
+
+    Example
+    -------
+    The two potentials differ by beta^{-1} grad_g S; as beta -> inf the drift is the
+    gradient flow -A_{N,W}(E'(W)):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dln_operator, entropy_gradient, langevin_drift
+    >>> W = np.random.default_rng(0).standard_normal((3, 3))
+    >>> egrad = W  # E(X) = 1/2 |X|^2
+    >>> d_e = langevin_drift(W, egrad, 3, beta=4.0)
+    >>> d_f = langevin_drift(W, egrad, 3, beta=4.0, potential="free_energy")
+    >>> bool(np.allclose(d_f - d_e, entropy_gradient(W, 3) / 4.0))
+    True
+    >>> bool(np.allclose(langevin_drift(W, egrad, 3, beta=1e12), -dln_operator(W, egrad, 3)))
+    True
     """
     W, depth = _check_square_full_rank(W, depth)
     egrad = as_matrix(egrad, "egrad", batch=True)

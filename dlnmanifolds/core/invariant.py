@@ -1,11 +1,11 @@
 """Balanced varieties M_G: level sets of the conserved quantities (math.md §2.1, §2.4-2.6).
 
 G_p(W) = W_{p+1}^T W_{p+1} - W_p W_p^T (p = 1..N-1) is constant along the gradient
-flow of every E∘phi (Arora, Cohen & Hazan 2018; verified C1), so training from any
+flow of every E∘phi (Arora, Cohen & Hazan 2018; checked in math.md §10), so training from any
 start moves on M_G = {W : G(W) = G} -- the leaves of the conic foliation of Menon
 2024, Fig. 9.1; G = 0 is the balanced manifold M. Where DG(W) is onto Sym^{N-1}
 (a regular level set), with C_W(S)_p = S_p W_p - W_p S_{p-1} and DG = -2 C_W^*
-(math.md §2.4, verified C13):
+(math.md §2.4; checked in math.md §10):
 
 * normal space N_W M_G = range C_W, tangent space T_W M_G = ker DG(W);
 * projection P_T xi = xi - C_W(S), C_W^* C_W (S) = C_W^*(xi)      (normal equations);

@@ -38,6 +38,15 @@ def end_to_end(weights: Layers) -> np.ndarray:
 
     Safe inside autograd costs: with traced (non-ndarray) layers no
     validation is done and only ``@`` is used.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import end_to_end
+    >>> w1, w2 = np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> end_to_end([w1, w2])  # W_2 W_1: the last layer acts last
+    array([[0., 1.],
+           [1., 2.]])
     """
     if (
         isinstance(weights, Sequence)
@@ -120,6 +129,17 @@ def partial_products(weights: Layers) -> tuple[list[np.ndarray], list[np.ndarray
 
     ``before[p-1] = W_{p-1}...W_1`` and ``after[p] = W_N...W_{p+1}``, so that
     phi = after[p] @ W_p @ before[p-1] for every p (math.md §1).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, end_to_end, partial_products
+    >>> W = balanced_factors(np.diag([3.0, 2.0, 1.0]), 3, rng=0)
+    >>> below, above = partial_products(W)
+    >>> len(below), len(above)  # N + 1 of each
+    (4, 4)
+    >>> bool(np.allclose(below[3], end_to_end(W)) and np.allclose(above[1], W[2] @ W[1]))
+    True
     """
     layers = as_weights(weights)
     return _prefix_products(layers), _suffix_products(layers)
@@ -137,6 +157,20 @@ def invariants(weights: Layers) -> list[np.ndarray]:
 
     Constant along every gradient flow of E(phi(W)) (math.md §2.1; Arora,
     Cohen & Hazan 2018). The balanced manifold is {G_p = 0 for all p}.
+
+    Example
+    -------
+    Conserved by training, zero exactly on balanced networks:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, invariants
+    >>> w1, w2 = np.diag([2.0, 1.0]), np.eye(2)
+    >>> invariants([w1, w2])[0]  # W_2^T W_2 - W_1 W_1^T
+    array([[-3.,  0.],
+           [ 0.,  0.]])
+    >>> G = invariants(balanced_factors(np.diag([4.0, 1.0]), 2, rng=0))
+    >>> bool(np.allclose(G[0], 0))
+    True
     """
     return _invariants(as_weights(weights))
 
@@ -149,7 +183,17 @@ def _imbalance(weights: Layers) -> float:
 
 
 def imbalance(weights: Layers) -> float:
-    """max_p max |G_p| entry: the distance-to-balanced used in math.md §10."""
+    """max_p max |G_p| entry: the distance-to-balanced used in math.md §10.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, imbalance
+    >>> imbalance([np.diag([2.0, 1.0]), np.eye(2)])  # max |G_1| entry = |1 - 4|
+    3.0
+    >>> bool(imbalance(balanced_factors(np.diag([4.0, 1.0]), 3, rng=0)) < 1e-12)
+    True
+    """
     return _imbalance(as_weights(weights))
 
 
@@ -160,7 +204,23 @@ def _dphi(weights: Layers, xi: Layers, before=None, after=None) -> np.ndarray:
 
 
 def dphi(weights: Layers, tangent: Layers) -> np.ndarray:
-    """Differential Dphi(W)[xi] = sum_p W_{>p} xi_p W_{<p} (math.md §1)."""
+    """Differential Dphi(W)[xi] = sum_p W_{>p} xi_p W_{<p} (math.md §1).
+
+    Example
+    -------
+    The differential against a central finite difference of phi:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dphi, end_to_end
+    >>> rng = np.random.default_rng(0)
+    >>> W = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> xi = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> h = 1e-6
+    >>> fd = (end_to_end([w + h * x for w, x in zip(W, xi)])
+    ...       - end_to_end([w - h * x for w, x in zip(W, xi)])) / (2 * h)
+    >>> bool(np.allclose(dphi(W, xi), fd, atol=1e-8))
+    True
+    """
     layers = as_weights(weights)
     xi = as_weights(tangent, "tangent")
     for p, (w, x) in enumerate(zip(layers, xi)):
@@ -186,6 +246,21 @@ def dphi_adjoint(weights: Layers, z: np.ndarray) -> list[np.ndarray]:
     """Adjoint Dphi(W)^*(Z)_p = W_{>p}^T Z W_{<p}^T (math.md §1).
 
     With Z = E'(X) this is the Euclidean gradient of the lifted loss E∘phi.
+
+    Example
+    -------
+    Adjointness, <Dphi(W)[xi], Z> = sum_p <xi_p, Dphi(W)^*(Z)_p>:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dphi, dphi_adjoint
+    >>> rng = np.random.default_rng(0)
+    >>> W = [rng.standard_normal((4, 3)), rng.standard_normal((2, 4))]
+    >>> xi = [rng.standard_normal(w.shape) for w in W]
+    >>> Z = rng.standard_normal((2, 3))
+    >>> lhs = np.sum(dphi(W, xi) * Z)
+    >>> rhs = sum(np.sum(x * a) for x, a in zip(xi, dphi_adjoint(W, Z)))
+    >>> bool(np.isclose(lhs, rhs))
+    True
     """
     layers = as_weights(weights)
     z = as_matrix(z, "z")

@@ -2,7 +2,7 @@
 
 O(d_1) x ... x O(d_{N-1}) acts by W_p -> Q_p W_p Q_{p-1}^T (Q_0 = Q_N = I). It
 preserves the balanced manifold M and phi, and its orbit through a balanced W is
-O_X = phi^{-1}(X) ∩ M in the main case (math.md §6, verified C13). With skew
+O_X = phi^{-1}(X) ∩ M in the main case (math.md §6; checked in math.md §10). With skew
 generators Omega the orbit map has differential
 
     C_W(Omega)_p = Omega_p W_p - W_p Omega_{p-1}    (Omega_0 = Omega_N = 0),
@@ -45,7 +45,7 @@ def _skew(a: np.ndarray) -> np.ndarray:
 
 
 def orbit_dimension(widths: Sequence[int], rank: int) -> int:
-    """dim O_W = sum_{p=1}^{N-1} (d_p r - r(r+1)/2) (math.md §6, verified C13)."""
+    """dim O_W = sum_{p=1}^{N-1} (d_p r - r(r+1)/2) (math.md §6; checked in math.md §10)."""
     return sum(int(d) * rank - rank * (rank + 1) // 2 for d in tuple(widths)[1:-1])
 
 
@@ -54,6 +54,19 @@ def orthogonal_action(weights: Layers, rotations: Sequence[np.ndarray]) -> list[
 
     The GL action restricted to orthogonal elements: it keeps phi and every
     invariant G_p up to conjugation, so balanced points stay balanced.
+
+    Example
+    -------
+    Rotations of the inner layers keep phi and keep the network balanced:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, end_to_end, imbalance, orthogonal_action
+    >>> W = balanced_factors(np.diag([3.0, 1.0]), 3, rng=0)
+    >>> c, s = np.cos(0.3), np.sin(0.3)
+    >>> Q = [np.array([[c, -s], [s, c]]), np.array([[0.0, 1.0], [1.0, 0.0]])]
+    >>> moved = orthogonal_action(W, Q)
+    >>> bool(np.allclose(end_to_end(moved), end_to_end(W))), bool(imbalance(moved) < 1e-12)
+    (True, True)
     """
     layers = as_weights(weights)
     rotations = _check_group(layers, rotations, "rotations")
@@ -181,6 +194,21 @@ def orbit_projection(weights: Layers, tangent: Layers) -> list[np.ndarray]:
 
     P_V xi = C_W(G^+ C_W^* xi) in frames (module docstring); equals P_T - P_H of
     math.md §2.4 (tested).
+
+    Example
+    -------
+    The projection is idempotent and vertical (Dphi kills it):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, dphi, orbit_projection
+    >>> rng = np.random.default_rng(0)
+    >>> W = balanced_factors(rng.standard_normal((3, 3)), 3, rng=0)
+    >>> xi = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> V = orbit_projection(W, xi)
+    >>> bool(np.allclose(dphi(W, V), 0, atol=1e-10))
+    True
+    >>> all(np.allclose(a, b) for a, b in zip(orbit_projection(W, V), V))
+    True
     """
     layers = as_weights(weights)
     _check_balanced(layers, "weights")

@@ -7,7 +7,7 @@ Given a base point W in M and an ambient point Y near it, find S in Sym(d)^{N-1}
 by Newton's method; the Jacobian is J_V: dS -> DG(V)[C_W(dS)] at the current iterate V.
 Y + C_W(S) - W - P_T(Y - W) is normal, so this is the orthographic retraction when
 Y - W is tangent and the constrained-step projection of the upstairs Langevin
-scheme (math.md §8.2, verified C10, C12). Main case: square widths, W of full rank.
+scheme (math.md §8.2; checked in math.md §10). Main case: square widths, W of full rank.
 
 Structure (issue 12): at the base point the Jacobian decouples in the frames
 W_p = Q_p Lambda Q_{p-1}^T. With S~_p = Q_p^T S_p Q_p and G~_p = Q_p^T G_p Q_p,

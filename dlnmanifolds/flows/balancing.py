@@ -5,13 +5,13 @@ math.md §7 (Lindsey & Menon 2025, "Regularization implies balancedness"):
 * L^2 flow, the gradient of R(W) = 1/2 sum_p ||W_p||^2 restricted to the fiber
   (induced Frobenius metric, math.md §7.2):
       dW/dt = -P_F(W) = -W + Dphi^*(A_W^{-1}(N X)),   A_W = Dphi Dphi^*.
-  phi(W) is constant, G(t) = e^{-2t} G(0) exactly (the uniform rate, verified C7,
-  C10) and R decreases to R_min = (N/2) sum_i sigma_i^{2/N} (rate e^{-4t}, or
-  e^{-2t} when some layer has a (perp, perp) block, min(d_p, d_{p-1}) > rank phi;
-  verified C10, see ``l2_regularizer_rate``).
+  phi(W) is constant, G(t) = e^{-2t} G(0) exactly (the uniform rate; checked in math.md §10) and R
+  decreases to R_min = (N/2) sum_i sigma_i^{2/N} (rate e^{-4t}, or
+  e^{-2t} when some layer has a (perp, perp) block, min(d_p, d_{p-1}) > rank phi; checked in
+  math.md §10, see ``l2_regularizer_rate``).
 * Moment-map flow, the gradient flow of Phi_2(W) = 1/2 sum_p ||G_p||^2:
       dW/dt = -nabla Phi_2(W) = 2 C_W(G(W)),   C_W(S)_p = S_p W_p - W_p S_{p-1}
-  (math.md §7.3, verified C7). It is GL-generated, hence tangent to the fiber, and
+  (math.md §7.3; checked in math.md §10). It is GL-generated, hence tangent to the fiber, and
   converges to M from generic starts. Linearised at a balanced point,
   dG/dt = -4 C_W^* C_W(G), so ||G|| decays at the local rate 4 nu_min with
   nu_min = min {lam_i^2 + lam_j^2 - 2 lam_i lam_j cos(k pi/N)} (math.md §7.3 states
@@ -56,7 +56,7 @@ def solve_generic_operator(weights: Sequence[np.ndarray], z: np.ndarray) -> np.n
     Full-rank phi(W) (Dphi surjective, A_W positive definite): the Cholesky solver of
     ``core.fiber``. Otherwise (a narrow inner layer, rank phi(W) < min(m, n)) A_W is
     singular and its pseudo-inverse is used; for Z = N X in range Dphi this still gives
-    the orthogonal split of math.md §7.2 (the flow of row C10, widths 4x3x5): dense
+    the orthogonal split of math.md §7.2 (the flow checked in math.md §10, widths 4x3x5): dense
     eigen-solve up to m n = 400 unknowns, conjugate gradients beyond.
     """
     s = np.linalg.svd(_end_to_end(weights), compute_uv=False)
@@ -81,7 +81,7 @@ def solve_generic_operator(weights: Sequence[np.ndarray], z: np.ndarray) -> np.n
 
 
 def horizontal_part(weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Dphi^*(A_W^{-1}(N X)): the part of W normal to the fiber (math.md §7.2, verified C7).
+    """Dphi^*(A_W^{-1}(N X)): the part of W normal to the fiber (math.md §7.2; checked in §10).
 
     W = P_F(W) + horizontal_part(W) (the weight-decay split, math.md §7.4).
     """
@@ -95,7 +95,7 @@ def l2_velocity(weights: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def moment_map_velocity(weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """-nabla(1/2 sum ||G_p||^2) = 2 C_W(G(W)) (math.md §7.3, verified C7)."""
+    """-nabla(1/2 sum ||G_p||^2) = 2 C_W(G(W)) (math.md §7.3; checked in math.md §10)."""
     return [2.0 * v for v in normal_generator(weights, _invariants(weights))]
 
 
@@ -105,7 +105,7 @@ def regularizer(weights: Sequence[np.ndarray]) -> float:
 
 
 def regularizer_minimum(x: np.ndarray, depth: int) -> float:
-    """min of R over the fiber phi^{-1}(X): (N/2) sum_{i<=r} sigma_i^{2/N} (math.md §7.1, C10).
+    """min of R over the fiber phi^{-1}(X): (N/2) sum_{i<=r} sigma_i^{2/N} (math.md §7.1).
 
     Only the r = numerical rank of X singular values count (those above
     ``RANK_RTOL`` times the largest, as everywhere in core): a round-off "zero"
@@ -118,7 +118,7 @@ def regularizer_minimum(x: np.ndarray, depth: int) -> float:
 
 
 def l2_regularizer_rate(widths: Sequence[int], rank: int) -> float:
-    """Asymptotic rate of R - R_min ~ e^{-rate t} under the L^2 flow (math.md §7.2, C10).
+    """Asymptotic rate of R - R_min ~ e^{-rate t} under the L^2 flow (math.md §7.2).
 
     rate = 2 if some layer has min(d_p, d_{p-1}) > r = rank phi(W) (a (perp, perp)
     block), else 4. Why: the flow is the gradient flow of R on the fiber and
@@ -138,7 +138,7 @@ def l2_regularizer_rate(widths: Sequence[int], rank: int) -> float:
 
 
 def moment_map_spectrum_minimum(x: np.ndarray, depth: int) -> float:
-    """nu_min = min spec C_W^* C_W at a balanced W over X (main case, math.md §7.3, C7).
+    """nu_min = min spec C_W^* C_W at a balanced W over X (main case, math.md §7.3).
 
     spec = {lam_i^2 + lam_j^2 - 2 lam_i lam_j cos(k pi/N) : i <= j, k = 1..N-1}.
     """
@@ -207,6 +207,22 @@ def balancing_flow(
     and ``rate_regularizer_predicted`` (for "l2": 2 when some layer has
     min(d_p, d_{p-1}) > rank phi(W), a (perp, perp) block, else 4; see
     ``l2_regularizer_rate``).
+
+    Example
+    -------
+    The L^2 flow keeps phi(W) and shrinks every invariant as G(t) = e^{-2t} G(0):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import end_to_end
+    >>> from dlnmanifolds.flows import balancing_flow
+    >>> rng = np.random.default_rng(0)
+    >>> W0 = [rng.standard_normal((2, 2)) for _ in range(3)]
+    >>> result = balancing_flow(W0, t_final=5.0)
+    >>> bool(np.allclose(result.end_to_end[-1], end_to_end(W0)))
+    True
+    >>> ratio = result.invariants_norm[-1] / result.invariants_norm[0]
+    >>> bool(np.isclose(ratio, np.exp(-10.0), rtol=1e-4))
+    True
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

@@ -20,7 +20,16 @@ from dlnmanifolds.core._validate import as_real_array, check_finite
 
 @dataclass(frozen=True)
 class Energy:
-    """E(X) and its Euclidean gradient E'(X) = nabla E(X)."""
+    """E(X) and its Euclidean gradient E'(X) = nabla E(X).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.flows import Energy
+    >>> E = Energy(value=lambda X: 0.5 * np.sum(X**2), gradient=lambda X: X)
+    >>> float(E.value(np.eye(2))), float(E.gradient(np.eye(2))[0, 0])
+    (1.0, 1.0)
+    """
 
     value: Callable[[np.ndarray], float | np.ndarray]
     gradient: Callable[[np.ndarray], np.ndarray]
@@ -65,7 +74,19 @@ def as_energy(energy, name: str = "energy") -> Energy:
 
 
 def quadratic_energy(target: np.ndarray) -> Energy:
-    """E(X) = 1/2 ||X - Y||_F^2, E'(X) = X - Y (batched)."""
+    """E(X) = 1/2 ||X - Y||_F^2, E'(X) = X - Y (batched).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.flows import quadratic_energy
+    >>> E = quadratic_energy(np.diag([2.0, 1.0]))
+    >>> float(E.value(np.zeros((2, 2))))  # 1/2 (4 + 1)
+    2.5
+    >>> E.gradient(np.eye(2))
+    array([[-1.,  0.],
+           [ 0.,  0.]])
+    """
     target = check_finite(as_real_array(target, "target"), "target")
     return Energy(
         lambda x: 0.5 * np.sum((x - target) ** 2, axis=(-2, -1)),
@@ -77,7 +98,17 @@ def quadratic_energy(target: np.ndarray) -> Energy:
 def spectral_quartic_energy(level: float = 2.0) -> Energy:
     """E(X) = 1/4 sum_k (sigma_k^2 - c)^2 = 1/4 ||X^T X - c I||_F^2, E' = X (X^T X - c I).
 
-    The test energy of the Langevin rows C11, C12 of math.md §10 (c = 2). Batched.
+    The test energy of the Langevin checks of math.md §10 (c = 2). Batched.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.flows import spectral_quartic_energy
+    >>> E = spectral_quartic_energy(2.0)
+    >>> float(E.value(np.diag([1.0, 3.0])))  # 1/4 ((1 - 2)^2 + (9 - 2)^2)
+    12.5
+    >>> bool(np.isclose(E.value(np.sqrt(2.0) * np.eye(2)), 0.0))  # minimal on sqrt(c) O(d)
+    True
     """
 
     def gram_shift(x):

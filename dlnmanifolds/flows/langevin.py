@@ -3,7 +3,7 @@
 Upstairs, on the balanced manifold with the Frobenius metric (math.md §8.2; Menon &
 Yu 2023; Menon 2024), stationary law exp(-beta L) vol_M with L = E∘phi:
     dW = -P_T nabla L dt + sqrt(2/beta) P_T ∘ dB.
-Scheme (verified C12): an ambient Euler-Maruyama step
+Scheme (checked in math.md §10): an ambient Euler-Maruyama step
     Y = W_n - h nabla L(W_n) + sqrt(2h/beta) xi_n,   xi_n ~ N(0, I),
 then the orthographic projection W_{n+1} = Y + C_{W_n}(S) onto M (Newton on S).
 The curvature (mean-curvature) drift is produced by the projection, so none is added.
@@ -13,7 +13,7 @@ chart X (an open subset of R^{d x d}, so the chart step is the retraction), Ito 
     dX = [-A(E'(X)) + beta^{-1} Delta_g x (+ beta^{-1} grad_g S)] dt + sqrt(2/beta) A^{1/2} dB,
 stationary law exp(-beta E) vol_g (potential="energy") or exp(-beta F) vol_g with the
 free energy F = E - S/beta (potential="free_energy"), which is the law of phi(W) for
-the upstairs RLE (verified C8, C11, C12). Drift pieces: ``core.free_energy``.
+the upstairs RLE (checked in math.md §10). Drift pieces: ``core.free_energy``.
 
 Both samplers advance P independent paths at once (leading path axis).
 """
@@ -150,6 +150,21 @@ def langevin(
     axis is dropped for a single unbatched path), distance_to_balanced = max |G_p|
     entry per path (upstairs), and extras ``singular_values`` [K, P, d] and, upstairs,
     ``newton_iterations`` [K] (max over the steps since the previous record).
+
+    Example
+    -------
+    Upstairs paths stay on the balanced manifold (one record per step and per path):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors
+    >>> from dlnmanifolds.flows import langevin, spectral_quartic_energy
+    >>> start = balanced_factors(np.eye(2), 2, rng=0)
+    >>> result = langevin(spectral_quartic_energy(2.0), start, beta=20.0, step=1e-3,
+    ...                   t_final=0.05, n_paths=20, rng=0)
+    >>> result.end_to_end.shape  # [K, P, m, n]
+    (51, 20, 2, 2)
+    >>> bool(result.distance_to_balanced.max() < 1e-10)
+    True
     """
     energy = as_energy(energy)
     beta = check_beta(beta)

@@ -36,6 +36,16 @@ class FlowResult:
         Flow-specific monitored quantities (e.g. the fast-slow decomposition of the
         balancing flows, math.md §7.4).
     status : 0 finished, 1 stopped by the callback, -1 blew up.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.flows import quadratic_energy, end_to_end_flow
+    >>> result = end_to_end_flow(quadratic_energy(np.eye(2)), 0.1 * np.eye(2), depth=2, t_final=1.0)
+    >>> result.success, result.message, float(result.t[-1])
+    (True, 'finished', 1.0)
+    >>> result.end_to_end.shape[1:], bool(np.allclose(result.final_state, result.end_to_end[-1]))
+    ((2, 2), True)
     """
 
     t: np.ndarray
@@ -64,6 +74,21 @@ class FlowBlowUpError(FloatingPointError):
 
     ``result`` holds the trajectory up to the last finite record, ``time`` the
     time at which the blow-up was detected and ``quantity`` what blew up.
+
+    Example
+    -------
+    Explicit Euler with too large a step on a quartic energy blows up; the trajectory
+    up to the last finite record is kept:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds.flows import FlowBlowUpError, gradient_flow, spectral_quartic_energy
+    >>> try:
+    ...     with np.errstate(over="ignore", invalid="ignore"):
+    ...         gradient_flow(spectral_quartic_energy(), [3 * np.eye(2)] * 2, t_final=10.0,
+    ...                       method="euler", step=0.5)
+    ... except FlowBlowUpError as error:
+    ...     print(error.quantity, "at t =", error.time, "; kept up to t =", error.result.t[-1])
+    energy E(phi(W)) at t = 1.5 ; kept up to t = 1.0
     """
 
     def __init__(self, quantity: str, time: float, result: FlowResult):

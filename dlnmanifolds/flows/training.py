@@ -4,9 +4,9 @@ Upstairs (math.md §1, §2.1):  dW/dt = -nabla(E∘phi)(W) - lambda W,
     nabla(E∘phi)(W)_p = W_{>p}^T E'(X) W_{<p}^T.
 Downstairs (Arora, Cohen & Hazan 2018, Thm 1; math.md §3.1):
     dX/dt = -A_{N,X}(E'(X)) - lambda N X.
-From a balanced start phi(W(t)) = X(t) (verified C4); the invariants
+From a balanced start phi(W(t)) = X(t) (checked in math.md §10); the invariants
 G_p = W_{p+1}^T W_{p+1} - W_p W_p^T are conserved (lambda = 0) or decay as
-e^{-2 lambda t} (verified C1).
+e^{-2 lambda t} (checked in math.md §10).
 """
 
 from __future__ import annotations
@@ -100,6 +100,18 @@ def gradient_flow(
     Returns
     -------
     FlowResult with energy, end_to_end, invariants_norm, distance_to_balanced.
+
+    Example
+    -------
+    From an unbalanced start the invariants G_p stay constant while E decreases:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds.flows import gradient_flow, quadratic_energy
+    >>> rng = np.random.default_rng(0)
+    >>> W0 = [rng.standard_normal((2, 2)) for _ in range(3)]
+    >>> result = gradient_flow(quadratic_energy(np.diag([2.0, 1.0])), W0, t_final=1.0)
+    >>> bool(np.ptp(result.invariants_norm) < 1e-6), bool(result.energy[-1] < result.energy[0])
+    (True, True)
     """
     energy = as_energy(energy)
     method = check_method(method, _GD_ALIASES)
@@ -176,7 +188,7 @@ def end_to_end_flow(
 
     The g^N gradient flow of E (math.md §3.1, §4.1; Arora, Cohen & Hazan 2018
     Thm 1; Bah et al. 2019). Equal to phi of the upstairs gradient flow started
-    at any balanced W over X(0) (verified C4).
+    at any balanced W over X(0) (checked in math.md §10).
 
     Parameters
     ----------
@@ -184,12 +196,30 @@ def end_to_end_flow(
         start with entries N(0, init_scale^2 / n) drawn with ``rng``.
     depth : N >= 1, or ``math.inf`` for the infinite-depth limit of Cohen, Menon &
         Veraszto 2022 (math.md §4.6): dY/dtau = -A_inf(E'(Y)) - lambda Y, the limit
-        of Y_N(tau) = X_N(tau / N) (time rescaled by depth; error O(1/N), C9).
+        of Y_N(tau) = X_N(tau / N) (time rescaled by depth; error O(1/N), math.md §4.6).
     rank : integrate on the rank-r matrices: fixed-step methods only, every RK
         stage is truncated to rank r (math.md §3.3: plain RK4 loses accuracy off
-        M_r because the field is only Hoelder-2/N there; verified C9).
+        M_r because the field is only Hoelder-2/N there; checked in math.md §10).
     Other parameters as in ``gradient_flow``; "gd"/"euler" is then the
     preconditioned step X <- X - h A_{N,X}(E'(X)).
+
+    Example
+    -------
+    From a small start the flow learns Y; from a balanced start it is phi of the
+    upstairs gradient flow (Arora, Cohen & Hazan 2018):
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors
+    >>> from dlnmanifolds.flows import end_to_end_flow, gradient_flow, quadratic_energy
+    >>> E = quadratic_energy(np.diag([2.0, 1.0]))
+    >>> np.round(end_to_end_flow(E, 0.01 * np.eye(2), depth=3, t_final=20.0).end_to_end[-1], 4)
+    array([[2., 0.],
+           [0., 1.]])
+    >>> W0 = balanced_factors(np.array([[0.3, 0.1], [0.0, 0.2]]), 3, rng=0)
+    >>> down = end_to_end_flow(E, W0[2] @ W0[1] @ W0[0], depth=3, t_final=2.0)
+    >>> up = gradient_flow(E, W0, t_final=2.0)
+    >>> bool(np.allclose(down.end_to_end[-1], up.end_to_end[-1], atol=1e-6))
+    True
     """
     energy = as_energy(energy)
     depth = check_depth(depth, allow_inf=True)

@@ -19,7 +19,17 @@ from dlnmanifolds.pymanopt._membership import CheckedMembership
 
 
 class LayerTuple(ndarraySequenceMixin, list):
-    """A sequence (W_1, ..., W_N) of layer matrices supporting linear algebra."""
+    """A sequence (W_1, ..., W_N) of layer matrices supporting linear algebra.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.pymanopt import LayerTuple
+    >>> a = LayerTuple([np.eye(2), np.ones((3, 2))])
+    >>> b = 2 * a - a / 2
+    >>> type(b).__name__, float(b[1][0, 0])
+    ('LayerTuple', 1.5)
+    """
 
     def __init__(self, layers: Iterable[np.ndarray] = ()):
         super().__init__(layers)

@@ -26,7 +26,7 @@ from dlnmanifolds.pymanopt.invariant import InvariantManifold
 
 
 def balanced_dimension(widths: Sequence[int], rank: int) -> int:
-    """dim M_r = r + sum_{p=0}^N (d_p r - r(r+1)/2) (math.md §2.3, verified C3)."""
+    """dim M_r = r + sum_{p=0}^N (d_p r - r(r+1)/2) (math.md §2.3; checked in math.md §10)."""
     return rank + sum(d * rank - rank * (rank + 1) // 2 for d in widths)
 
 
@@ -45,12 +45,12 @@ class BalancedManifold(InvariantManifold):
     ``cost(W1, ..., WN)`` (``point_layout = N``). At depth 1 a point is a single array.
 
     * projection: frame form with Jacobi tridiagonal solves, O(N d^3)
-      (math.md §2.4, verified C10);
+      (math.md §2.4; checked in math.md §10);
     * retraction: polar re-balancing of W + xi (``dlnmanifolds.core.balanced.
       _rebalance``), first order (``"polar"``) or with the tangential
       second-order correction of ``LayerSubmanifold.retraction``
       (``"second_order"``, default, twice the cost); both land exactly on M;
-    * Hessian: Weingarten form (math.md §2.6, verified C3);
+    * Hessian: Weingarten form (math.md §2.6; checked in math.md §10);
     * transport: projection onto the new tangent space.
 
     Parameters
@@ -58,6 +58,21 @@ class BalancedManifold(InvariantManifold):
     widths : (d_0, ..., d_N); every inner width must be >= min(d_0, d_N).
     retraction : "second_order" or "polar".
     rng : Generator or seed used by ``random_point``/``random_tangent_vector``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import end_to_end, imbalance
+    >>> from dlnmanifolds.pymanopt import BalancedManifold
+    >>> M = BalancedManifold((3, 3, 3), rng=0)
+    >>> M.dim  # d^2 + (N - 1) d (d - 1) / 2
+    12
+    >>> W = M.random_point()
+    >>> v = M.projection(W, [np.ones((3, 3)), np.eye(3)])
+    >>> bool(np.allclose(M.projection(W, v)[0], v[0]) and np.allclose(M.projection(W, v)[1], v[1]))
+    True
+    >>> bool(imbalance(M.retraction(W, 0.1 * v)) < 1e-12)  # the retraction stays balanced
+    True
     """
 
     def __init__(

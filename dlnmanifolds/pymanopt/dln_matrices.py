@@ -54,7 +54,7 @@ class DLNMatrices(CheckedMembership, Manifold):
 
     * retraction: phi(W + xi^h), a horizontal straight step from a balanced
       lift, second order (see ``dlnmanifolds.core.dln_metric``);
-    * Hessian: through the Riemannian submersion (math.md §4.3, verified C6),
+    * Hessian: through the Riemannian submersion (math.md §4.3; checked in math.md §10),
       so TrustRegions works;
     * transport: identity (every tangent space is R^{m x n});
     * exp, log, dist (square, finite depth): the numerical geodesics of
@@ -67,6 +67,22 @@ class DLNMatrices(CheckedMembership, Manifold):
     is X expm(X^{-1} xi) (first order; exact along U diag(delta) V^T, where it is
     the geodesic U Sigma exp(delta / Sigma) V^T) and there is no Hessian
     (``MissingHessianError``).
+
+    Example
+    -------
+    The Riemannian gradient is A_{N,X}(G). At depth 2,
+    A_{2,X}(G) = (X X^T)^{1/2} G + G (X^T X)^{1/2}, which at X = diag(s), s > 0, is
+    (s_i + s_j) G_ij:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds.pymanopt import DLNMatrices
+    >>> M = DLNMatrices(2, 2, depth=2)
+    >>> X, G = np.diag([2.0, 1.0]), np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> M.euclidean_to_riemannian_gradient(X, G)
+    array([[4., 6.],
+           [9., 8.]])
+    >>> bool(np.allclose(M.euclidean_to_riemannian_gradient(X, G), X @ G + G @ X))
+    True
     """
 
     #: Wall-time cap (seconds) of one exp / log / dist call.

@@ -84,17 +84,17 @@ class Fiber(_PointSetBase):
 
     All networks with one end-to-end matrix, a submanifold of the layer space with
     the induced Frobenius metric, of dimension sum_p d_p d_{p-1} - d_N d_0
-    (math.md §5, verified C7). Points are ``LayerTuple`` s; costs take
+    (math.md §5; checked in math.md §10). Points are ``LayerTuple`` s; costs take
     ``cost(W1, ..., WN)``.
 
     * projection: P_F = I - Dphi^* A_W^{-1} Dphi = I - Q Q^T from a thin QR of
       the matrix of Dphi^* (cached per point): O(D (mn)^2) per point, then
       O(D mn) per projection (D = sum_p d_p d_{p-1});
-    * retraction: the GL action R_W(xi)_p = e^{A_p} W_p e^{-A_{p-1}} (math.md §5,
-      C10), so phi is kept to rounding for any step; first order as such
+    * retraction: the GL action R_W(xi)_p = e^{A_p} W_p e^{-A_{p-1}} (math.md §5;
+      checked in math.md §10), so phi is kept to rounding for any step; first order as such
       (``"exponential"``), second order with a tangential correction
       (``"second_order"``, default, two group steps);
-    * Hessian: Weingarten form of math.md §5 (verified C14);
+    * Hessian: Weingarten form of math.md §5 (checked in math.md §10);
     * transport: projection. No closed-form exp.
 
     For non-square widths the fiber can contain several GL orbits (ranks of the
@@ -105,6 +105,20 @@ class Fiber(_PointSetBase):
     weights : (W_1, ..., W_N), a point with full-rank end-to-end matrix.
     retraction : "second_order" or "exponential".
     rng : Generator or seed for ``random_point``/``random_tangent_vector``.
+
+    Example
+    -------
+    Every point of the fiber has the same end-to-end matrix:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, end_to_end
+    >>> from dlnmanifolds.pymanopt import Fiber
+    >>> X = np.diag([2.0, 1.0, 0.5])
+    >>> F = Fiber(balanced_factors(X, 3, rng=0), rng=0)
+    >>> F.dim  # sum_p d_p d_{p-1} - d_N d_0
+    18
+    >>> bool(np.allclose(end_to_end(F.random_point()), X))
+    True
     """
 
     def __init__(

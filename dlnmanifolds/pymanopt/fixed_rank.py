@@ -35,7 +35,21 @@ from dlnmanifolds.pymanopt._membership import CheckedMembership
 
 
 class MissingHessianError(NotImplementedError):
-    """Raised when a second-order solver needs a Riemannian Hessian a manifold lacks."""
+    """Raised when a second-order solver needs a Riemannian Hessian a manifold lacks.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.pymanopt import DLNFixedRank, MissingHessianError
+    >>> M = DLNFixedRank(3, 3, rank=1, depth=2, rng=0)
+    >>> x = M.random_point()
+    >>> factor_gradient = (np.ones((3, 1)), np.ones(1), np.ones((1, 3)))
+    >>> try:
+    ...     M.euclidean_to_riemannian_hessian(x, factor_gradient, factor_gradient, None)
+    ... except MissingHessianError:
+    ...     print("needs the ambient E'(X) and E''(X)[xi]")
+    needs the ambient E'(X) and E''(X)[xi]
+    """
 
 
 class DLNFixedRank(CheckedMembership, Manifold):
@@ -49,7 +63,7 @@ class DLNFixedRank(CheckedMembership, Manifold):
         g(xi, xi) = sum_ij M_ij^2 / K_ij + sum_j (|Up_j|^2 + |Vp_j|^2) / c_j
 
     and the Riemannian gradient is A_{N,X}(G) restricted to T_X M_r
-    (Bah et al. 2019 = Menon 2024 Thm 3; math.md §4.1, verified C6). Depth 1 is
+    (Bah et al. 2019 = Menon 2024 Thm 3; math.md §4.1; checked in math.md §10). Depth 1 is
     ``FixedRankEmbedded``.
 
     * projection, transport: those of ``FixedRankEmbedded``, in factored form
@@ -67,6 +81,17 @@ class DLNFixedRank(CheckedMembership, Manifold):
 
     Euclidean gradients may be given as Pymanopt's factor gradients
     ``(du, ds, dvt)`` of ``cost(u, s, vt)`` or as the ambient m x n gradient.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.pymanopt import DLNFixedRank
+    >>> M = DLNFixedRank(4, 3, rank=2, depth=3, rng=0)
+    >>> M.dim  # r (m + n - r)
+    10
+    >>> X = M.to_matrix(M.random_point())
+    >>> int(np.linalg.matrix_rank(X)), bool(np.allclose(M.to_matrix(M.from_matrix(X)), X))
+    (2, True)
     """
 
     #: Order of agreement of ``retraction`` with the exponential map of g^N.

@@ -55,7 +55,7 @@ class InvariantManifold(LayerSubmanifold):
     """The balanced variety M_G = {W : W_{p+1}^T W_{p+1} - W_p W_p^T = G_p, p < N}.
 
     Gradient training of any E∘phi from any start moves on the M_G of its start
-    (the invariants are conserved, math.md §2.1, verified C1): the leaves of the
+    (the invariants are conserved, math.md §2.1; checked in math.md §10): the leaves of the
     conic foliation of Menon 2024, Fig. 9.1, with G = 0 the balanced manifold.
     A Riemannian submanifold of the layer space (Frobenius metric) where DG(W) is
     onto Sym^{N-1}; ``BalancedManifold`` is its G = 0 case.

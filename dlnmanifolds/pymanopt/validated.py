@@ -75,6 +75,19 @@ class ValidatedManifold(Manifold):
     atol : tolerance passed to ``check_point`` (None: the manifold's default).
     tangent_rtol : relative tolerance of the tangency test.
     check_results : also check the points and vectors the methods return.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.pymanopt import BalancedManifold, ValidatedManifold
+    >>> M = ValidatedManifold(BalancedManifold((2, 2, 2), rng=0))
+    >>> W = M.random_point()
+    >>> M.inner_product(W, M.zero_vector(W), M.zero_vector(W))
+    0.0
+    >>> M.projection(W, [np.full((2, 2), np.nan), np.eye(2)])
+    Traceback (most recent call last):
+    ...
+    ValueError: projection: argument vector[0] contains 4 NaN/inf entries (of 4)
     """
 
     def __new__(cls, manifold: Manifold, *args, **kwargs):

@@ -118,6 +118,17 @@ class Embedding:
     size(x)             -> dimension of the ambient space;
     traced_point(*args) -> ambient coordinates of a point from the cost's
                            arguments, with autograd-safe operations only.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.testing import identity_embedding
+    >>> e = identity_embedding()  # an Embedding
+    >>> x = [np.eye(2), np.ones((2, 3))]
+    >>> e.size(x), e.point(x)[:4]
+    (10, array([1., 0., 0., 1.]))
+    >>> bool(np.allclose(e.ambient(x, e.point(x))[1], x[1]))  # ambient inverts point
+    True
     """
 
     point: Callable[[Any], np.ndarray | None]
@@ -129,7 +140,15 @@ class Embedding:
 
 
 def identity_embedding() -> Embedding:
-    """Points and tangent vectors are already ambient arrays (or sequences of them)."""
+    """Points and tangent vectors are already ambient arrays (or sequences of them).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.testing import identity_embedding
+    >>> identity_embedding().point([np.eye(2), np.zeros(1)])
+    array([1., 0., 0., 1., 0.])
+    """
     return Embedding(
         point=flatten,
         tangent=lambda x, v: flatten(v),
@@ -154,7 +173,19 @@ def embedded_tangent(manifold: Manifold, point: Any, vector: Any) -> np.ndarray:
 
 def factored_embedding(manifold: Manifold) -> Embedding:
     """Fixed-rank style: points (U, s, V^T) embed as U diag(s) V^T, tangent vectors
-    through ``manifold.embedding``, ambient vectors are m x n matrices."""
+    through ``manifold.embedding``, ambient vectors are m x n matrices.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from pymanopt.manifolds import FixedRankEmbedded
+    >>> from dlnmanifolds.testing import factored_embedding
+    >>> M = FixedRankEmbedded(4, 3, 2)
+    >>> u, s, vt = np.eye(4, 2), np.array([2.0, 1.0]), np.eye(2, 3)
+    >>> e = factored_embedding(M)
+    >>> e.size((u, s, vt)), bool(np.allclose(e.point((u, s, vt)), ((u * s) @ vt).ravel()))
+    (12, True)
+    """
 
     def shape(x):
         return (x[0].shape[0], x[2].shape[1])

@@ -160,6 +160,15 @@ def check_geomstats_space(
     points : check at these points instead.
     tolerances : per-check overrides of ``GEOMSTATS_TOLERANCES``.
     max_ambient_dim : largest ambient size for the dense rank/Gram checks.
+
+    Example
+    -------
+    >>> import geomstats.backend  # noqa: F401 (numpy backend, selected by dlnmanifolds)
+    >>> from geomstats.geometry.hypersphere import Hypersphere
+    >>> from dlnmanifolds.testing import check_geomstats_space
+    >>> report = check_geomstats_space(Hypersphere(2), n_points=1, rng=0)
+    >>> report.passed
+    True
     """
     tol, gen = _check_common(
         space, n_points, rng, points, tolerances, max_ambient_dim, GEOMSTATS_TOLERANCES, "space"
@@ -333,6 +342,18 @@ def check_geomstats_bundle(
     base : the base space, if explicit (then submersion images must belong to it).
     points : total-space points to check at (default random ones).
     check_align : also check ``align`` (may run an optimizer).
+
+    Example
+    -------
+    The DLN bundle M -> (GL(2), g^N) passes every check, ``align`` included:
+
+    >>> from dlnmanifolds.geomstats import BalancedSpace
+    >>> from dlnmanifolds.testing import check_geomstats_bundle
+    >>> space = BalancedSpace(2, depth=3, rng=0)
+    >>> _ = space.equip_with_quotient()
+    >>> report = check_geomstats_bundle(space.fiber_bundle, n_points=1, rng=0)
+    >>> report.passed, report["bundle.orthogonal"].status
+    (True, 'pass')
     """
     from geomstats.geometry.fiber_bundle import FiberBundle
 
@@ -410,7 +431,9 @@ def check_geomstats_bundle(
         if not check_align:
             raise _Skip("check_align=False")
         x = xs[0]
-        y = xs[1] if len(xs) > 1 else xs[0] + 0.1 * _tangent(total, metric, xs[0], gen)
+        # A second point of the total space: with one sample, step along a geodesic
+        # (x + 0.1 v leaves a curved total space, and align rejects it).
+        y = xs[1] if len(xs) > 1 else metric.exp(0.1 * _tangent(total, metric, xs[0], gen), xs[0])
         aligned = np.asarray(bundle.align(y, x))
         b = np.asarray(bundle.riemannian_submersion(y))
         closer = float(metric.dist(aligned, x)) - float(metric.dist(y, x))
@@ -441,7 +464,16 @@ def check_geomstats_bundle(
 
 def assert_geomstats_conforms(subject: Any, **kwargs: Any) -> ConformanceReport:
     """``check_geomstats_space`` (or ``check_geomstats_bundle`` for a FiberBundle);
-    raise one AssertionError listing every failed check."""
+    raise one AssertionError listing every failed check.
+
+    Example
+    -------
+    >>> from dlnmanifolds.geomstats import BalancedSpace
+    >>> from dlnmanifolds.testing import assert_geomstats_conforms
+    >>> report = assert_geomstats_conforms(BalancedSpace(2, depth=2, rng=0), n_points=1, rng=0)
+    >>> report.passed  # it raises AssertionError, listing the failures, when not
+    True
+    """
     from geomstats.geometry.fiber_bundle import FiberBundle
 
     check = check_geomstats_bundle if isinstance(subject, FiberBundle) else check_geomstats_space

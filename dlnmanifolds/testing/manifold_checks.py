@@ -16,7 +16,7 @@ ch. 3, 5, 10):
 * gradient: tangent, g(grad f, xi) = Df(x)[xi], Taylor slope 2;
 * Hessian: tangent, linear, self-adjoint; Taylor slope 3 with a second-order
   retraction or exp; on submanifolds Hess f[xi] = P_x(d/dt grad f(R_x(t xi))|_0)
-  by central differences (math.md §10 C3 style);
+  by central differences (as the checks of math.md §10);
 * transport lands in the target tangent space; exp/log/dist agree;
 * dim equals the numerical rank of the tangent projection.
 """
@@ -686,6 +686,14 @@ def check_manifold(
     Returns
     -------
     ConformanceReport with one ``CheckResult`` per check.
+
+    Example
+    -------
+    >>> from pymanopt.manifolds import Sphere
+    >>> from dlnmanifolds.testing import check_manifold
+    >>> report = check_manifold(Sphere(3), rng=0)
+    >>> report.passed, report["projection.idempotent"].status
+    (True, 'pass')
     """
     _validate(
         manifold, cost, n_points, points, membership, embedding, retraction_order, max_ambient_dim
@@ -760,6 +768,22 @@ def assert_manifold_conforms(manifold: Manifold, **kwargs: Any) -> ConformanceRe
 
     Accepts the keyword arguments of ``check_manifold``; returns the report when
     everything passes (so a test can inspect individual numbers).
+
+    Example
+    -------
+    A sphere whose projection forgets to project fails, with every failure listed:
+
+    >>> from pymanopt.manifolds import Sphere
+    >>> from dlnmanifolds.testing import assert_manifold_conforms
+    >>> class BrokenSphere(Sphere):
+    ...     def projection(self, point, vector):
+    ...         return vector
+    >>> assert_manifold_conforms(BrokenSphere(3), rng=0)
+    Traceback (most recent call last):
+    ...
+    AssertionError: Sphere manifold of 3-vectors fails ... conformance check(s):
+      - dim.tangent_rank = 3 (need == 2): rank of the 3 x 3 projection matrix
+    ...
     """
     report = check_manifold(manifold, **kwargs)
     report.raise_for_failures()

@@ -24,6 +24,13 @@ class CheckResult:
     ``value`` is the worst number measured over all points tried, compared to
     ``tolerance`` with ``comparison`` (``"<="`` for errors, ``">="`` for slopes
     and eigenvalues, ``"=="`` for dimensions).
+
+    Example
+    -------
+    >>> from dlnmanifolds.testing import CheckResult
+    >>> result = CheckResult("metric.symmetric", "pass", value=2e-16, tolerance=1e-8)
+    >>> result.failed, result.line()
+    (False, 'metric.symmetric = 2e-16 (need <= 1e-08)')
     """
 
     name: str
@@ -75,7 +82,17 @@ def _fmt(x: float) -> str:
 
 @dataclass
 class ConformanceReport:
-    """Every check run on one manifold (or space, or bundle)."""
+    """Every check run on one manifold (or space, or bundle).
+
+    Example
+    -------
+    >>> from dlnmanifolds.testing import CheckResult, ConformanceReport
+    >>> report = ConformanceReport("my manifold")
+    >>> report.add(CheckResult("a", "pass", 1e-15, 1e-8))
+    >>> report.add(CheckResult("b", "fail", 0.3, 1e-8))
+    >>> report.passed, [r.name for r in report.failures], "b" in report
+    (False, ['b'], True)
+    """
 
     subject: str
     results: list[CheckResult] = field(default_factory=list)

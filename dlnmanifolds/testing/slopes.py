@@ -96,6 +96,18 @@ def random_quadratic_cost(
     Returns an autograd cost, or, for a manifold with
     ``ambient_euclidean_derivatives = True`` (factored points, e.g. ``DLNFixedRank``),
     a ``pymanopt.Problem`` with the ambient gradient and Hessian written out.
+
+    Example
+    -------
+    >>> import numpy as np, pymanopt
+    >>> from pymanopt.manifolds import Sphere
+    >>> from dlnmanifolds.testing import identity_embedding, random_quadratic_cost
+    >>> S = Sphere(3)
+    >>> x = np.array([0.0, 0.0, 1.0])
+    >>> cost = random_quadratic_cost(S, identity_embedding(), x, np.random.default_rng(0))
+    >>> grad = pymanopt.Problem(S, cost).riemannian_gradient(x)
+    >>> bool(abs(x @ grad) < 1e-12)  # the Riemannian gradient is tangent
+    True
     """
     n = embedding.size(point)
     diag = rng.standard_normal(n)
