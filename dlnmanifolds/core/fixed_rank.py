@@ -474,9 +474,7 @@ def fixed_rank_retraction(
     weights = fixed_rank_weights(s, depth)
     m, n, r = u.shape[0], v.shape[0], weights.c.shape[0]
     tangent = _check_tangent(tangent, m, n, r, "tangent")
-    return _lifted_retraction(
-        u, _as_float_s(s), v, weights, check_depth(depth), tangent
-    )
+    return _lifted_retraction(u, _as_float_s(s), v, weights, check_depth(depth), tangent)
 
 
 def transport_tangent(u_a, v_a, tangent, u_b, v_b):
