@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,10 @@ _NUMPY_TYPES = (np.ndarray, np.generic, float, int)
 
 
 def _is_torch(value: Any) -> bool:
-    # No torch import: a tensor's class lives in the torch module.
-    return type(value).__module__.startswith("torch")
+    # No torch import: if torch was never imported, nothing is a tensor. Subclasses
+    # (geoopt.ManifoldParameter, nn.Parameter) are tensors too.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, getattr(torch, "Tensor", ()))
 
 
 def _describe(value: Any) -> str:
