@@ -14,7 +14,7 @@ import numpy as np
 
 from dlnmanifolds.core import _backend
 from dlnmanifolds.core.balanced import balanced_factors
-from dlnmanifolds.core.fixed_rank import _lifted_retraction, _project_factored, _weights
+from dlnmanifolds.core.fixed_rank import _lifted_factors, _project_factored, _weights
 from dlnmanifolds.core.network import (
     _dphi,
     _dphi_adjoint,
@@ -62,17 +62,18 @@ def lifted_retraction(x: np.ndarray, xi: np.ndarray, depth: int) -> np.ndarray:
     project to g^N geodesics (submersion, math.md §4.2).
 
     Evaluated on the rank lift of the thin SVD X = U diag(s) V^T with inner widths
-    r = min(m, n) (``fixed_rank._lifted_retraction``: one lift, gauge-independent,
+    r = min(m, n) (``fixed_rank._lifted_factors``: one lift, gauge-independent,
     math.md §4.2 C6): for full-rank X, T_X M_r is all of R^{m x n}, so xi in
-    (U_p, M, V_p) form is exact, and the step costs O(N (m + n) r^2) plus two thin
-    QRs and an r x r SVD. numpy or torch (internal: no validation).
+    (U_p, M, V_p) form is exact, and the step costs one thin SVD plus
+    O(N (m + n) r^2) products (no balanced_factors, no m x m or n x n frame).
+    numpy or torch (internal: no validation).
     """
     xp = _backend.namespace(x, xi)
     u, s, vt = xp.linalg.svd(x, full_matrices=False)
     v = vt.swapaxes(-1, -2)
     tangent = _project_factored(u, v, xi)
-    u2, s2, v2 = _lifted_retraction(u, s, v, _weights(s, depth), depth, tangent)
-    return (u2 * s2) @ v2.swapaxes(-1, -2)
+    left, right = _lifted_factors(u, s, v, _weights(s, depth), depth, tangent)
+    return left @ right.swapaxes(-1, -2)
 
 
 def exp_fixed_singular_vectors(x: np.ndarray, delta: np.ndarray, depth: int) -> np.ndarray:

@@ -433,9 +433,8 @@ def fixed_rank_hessian(
     )
 
 
-def _lifted_retraction(u, s, v, weights: FixedRankWeights, depth, tangent):
-    """(U, s, V) of phi(W + xi^h) (internal; see fixed_rank_retraction)."""
-    r = s.shape[0]
+def _lifted_factors(u, s, v, weights: FixedRankWeights, depth, tangent):
+    """(left [m, k], right [n, k]) with phi(W + xi^h) = left right^T (internal)."""
     xp = _backend.namespace(u)
     if depth == 1:
         # X + xi = [U S + U M + U_p, U] [V, V_p]^T: the rank-r SVD truncation from two
@@ -450,6 +449,14 @@ def _lifted_retraction(u, s, v, weights: FixedRankWeights, depth, tangent):
         for w in moved[-2:0:-1]:
             left = left @ w
         right = moved[0].T
+    return left, right
+
+
+def _lifted_retraction(u, s, v, weights: FixedRankWeights, depth, tangent):
+    """(U, s, V) of phi(W + xi^h) (internal; see fixed_rank_retraction)."""
+    r = s.shape[0]
+    xp = _backend.namespace(u)
+    left, right = _lifted_factors(u, s, v, weights, depth, tangent)
     q_left, r_left = xp.linalg.qr(left)
     q_right, r_right = xp.linalg.qr(right)
     uu, ss, vt = xp.linalg.svd(r_left @ r_right.T)

@@ -126,13 +126,14 @@ def kernel_matrix(sigma: np.ndarray, shape: tuple[int, int], depth: int) -> np.n
     or a torch tensor (its dtype and device).
     """
     m, n = shape
-    if _backend.is_numpy(sigma):
-        sigma = np.asarray(sigma, dtype=np.float64)
     k = sigma.shape[-1]
     batch = tuple(sigma.shape[:-1])
-    # Fresh arrays: the slice writes never touch the caller's sigma.
-    pad_u = _backend.zeros(sigma, batch + (m,))
-    pad_v = _backend.zeros(sigma, batch + (n,))
+    # Fresh arrays (per-backend allocation): the slice writes never touch sigma.
+    if _backend._is_torch(sigma):
+        pad_u, pad_v = sigma.new_zeros(batch + (m,)), sigma.new_zeros(batch + (n,))
+    else:
+        sigma = np.asarray(sigma, dtype=np.float64)
+        pad_u, pad_v = np.zeros(batch + (m,)), np.zeros(batch + (n,))
     pad_u[..., :k] = sigma[..., :m]
     pad_v[..., :k] = sigma[..., :n]
     return _dln_kernel(pad_u[..., :, None], pad_v[..., None, :], depth)
