@@ -42,8 +42,8 @@ def dln_kernel(a: np.ndarray, b: np.ndarray, depth: int) -> np.ndarray:
 
     Example
     -------
-    >>> float(dln_kernel(np.array(2.0), np.array(2.0), 3))  # N s^{2(N-1)/N}
-    7.559526299369235
+    >>> round(float(dln_kernel(np.array(2.0), np.array(2.0), 3)), 10)  # N s^{2(N-1)/N}
+    7.5595262994
     """
     depth = check_depth(depth, allow_inf=True)
     _backend.namespace(a, b, names=("a", "b"))
