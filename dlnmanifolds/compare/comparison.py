@@ -537,9 +537,7 @@ def _run_grid(
             plots=plots,
             metadata=meta,
         )
-    result = ComparisonResult(
-        records, grid.skipped, out_dir, settings.target, test_target, notes
-    )
+    result = ComparisonResult(records, grid.skipped, out_dir, settings.target, test_target, notes)
     if isinstance(stopped, TotalTimeExceeded):
         notes.append(
             f"max_total_time reached: {remaining} of {len(grid.runs)} runs not done "

@@ -70,7 +70,12 @@ def lifted_retraction(x: np.ndarray, xi: np.ndarray, depth: int) -> np.ndarray:
     """
     xp = _backend.namespace(x, xi)
     u, s, vt = xp.linalg.svd(x, full_matrices=False)
-    v = vt.swapaxes(-1, -2)
+    return lifted_retraction_svd(u, s, vt.swapaxes(-1, -2), xi, depth)
+
+
+def lifted_retraction_svd(u, s, v, xi, depth: int):
+    """``lifted_retraction`` from the thin SVD x = U diag(s) V^T (U [m, r], V [n, r],
+    r = min(m, n)), for callers that hold it already (internal: no validation)."""
     tangent = _project_factored(u, v, xi)
     left, right = _lifted_factors(u, s, v, _weights(s, depth), depth, tangent)
     return left @ right.swapaxes(-1, -2)

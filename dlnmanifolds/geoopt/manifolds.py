@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import geoopt
 import torch
@@ -11,8 +12,7 @@ from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import check_depth, check_positive_int
 from dlnmanifolds.core.dln_metric import (
     infinite_depth_retraction,
-    lifted_retraction,
-    riemannian_gradient,
+    lifted_retraction_svd,
 )
 from dlnmanifolds.core.fixed_rank import (
     _inner,
@@ -24,7 +24,9 @@ from dlnmanifolds.core.fixed_rank import (
 )
 from dlnmanifolds.core.operator import (
     RANK_RTOL,
+    SVDFrame,
     _inner_in_frame,
+    _operator_in_frame,
     check_infinite_depth_square,
     svd_frame,
 )
@@ -77,6 +79,10 @@ class DLNMatrices(geoopt.Manifold):
       ``projx`` are the identity (an open set).
 
     Points are single matrices (no batch axes). float32 and float64, CPU or CUDA.
+    The SVD of the last point is kept (keyed on the tensor object and its in-place
+    version counter), so one optimizer step (egrad2rgrad, inner, retr at the same
+    point) computes one SVD; the frame is taken from ``x.detach()``, so autograd
+    does not differentiate the metric's dependence on the point.
 
     Example
     -------
@@ -99,6 +105,16 @@ class DLNMatrices(geoopt.Manifold):
         self.n = check_positive_int(n, "n")
         self.depth = check_depth(depth, allow_inf=True)
         check_infinite_depth_square((self.m, self.n), self.depth, "DLNMatrices")
+        self._cache: tuple | None = None
+
+    def _frame(self, x: torch.Tensor) -> SVDFrame:
+        """svd_frame(x), reused while x is the same tensor, unmodified in place."""
+        cache = self._cache
+        if cache is not None and cache[0]() is x and cache[1] == x._version:
+            return cache[2]
+        frame = svd_frame(x.detach())
+        self._cache = (weakref.ref(x), x._version, frame)
+        return frame
 
     def extra_repr(self) -> str:
         return f"m={self.m}, n={self.n}, depth={self.depth}"
@@ -129,20 +145,21 @@ class DLNMatrices(geoopt.Manifold):
     def egrad2rgrad(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """A_{N,X}(G): the g^N gradient of a loss with Euclidean gradient G = u."""
         _check(("x", "u"), x, u)
-        return riemannian_gradient(x, u, self.depth)
+        return _operator_in_frame(self._frame(x), u, self.depth, 1.0)
 
     def inner(self, x: torch.Tensor, u: torch.Tensor, v=None, *, keepdim=False) -> torch.Tensor:
         """g^N_X(u, v) = sum_ij (U^T u V)_ij (U^T v V)_ij / K_ij (math.md §4.1)."""
         v = u if v is None else v
         _check(("x", "u", "v"), x, u, v)
-        return _keep(_inner_in_frame(svd_frame(x), u, v, self.depth), keepdim)
+        return _keep(_inner_in_frame(self._frame(x), u, v, self.depth), keepdim)
 
     def retr(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """phi(W + u^h) (second order); X expm(X^{-1} u) at depth inf (first order)."""
         _check(("x", "u"), x, u)
         if self.depth == math.inf:
             return infinite_depth_retraction(x, u)
-        return lifted_retraction(x, u, self.depth)
+        frame, r = self._frame(x), min(self.m, self.n)
+        return lifted_retraction_svd(frame.u[:, :r], frame.s, frame.v[:, :r], u, self.depth)
 
     def expmap(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """The retraction ``retr`` (documented: g^N has no closed-form Exp, math.md §4.5)."""

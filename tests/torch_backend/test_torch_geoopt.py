@@ -97,6 +97,37 @@ def test_matrices_retraction_properties(case):
     assert torch.allclose(manifold.expmap(x, 0.1 * xi), y)
 
 
+def test_matrices_svd_reuse_follows_in_place_updates():
+    manifold = DLNMatrices(4, 3, 3)
+    x = manifold.random(generator=gen(0))
+    g = randn((4, 3), 1)
+    first = manifold.egrad2rgrad(x, g)
+    with torch.no_grad():
+        x.mul_(2.0)  # in place: same object, new version -> a new SVD
+    np.testing.assert_allclose(
+        manifold.egrad2rgrad(x, g).numpy(), dln_operator(x.numpy(), g.numpy(), 3), atol=1e-12
+    )
+    assert float((manifold.egrad2rgrad(x, g) - first).norm()) > 1e-3
+    y = x.clone()  # equal values, another tensor
+    np.testing.assert_allclose(manifold.retr(y, g).numpy(), manifold.retr(x, g).numpy())
+
+
+def test_matrices_infinite_depth():
+    # g^inf = lim N g^N on square matrices: the Riesz map holds, retr = X expm(X^-1 u).
+    manifold = DLNMatrices(4, 4, float("inf"))
+    x = manifold.random(generator=gen(2))
+    g, xi = randn((4, 4), 3), randn((4, 4), 4)
+    rhs = float((g * xi).sum())
+    assert abs(float(manifold.inner(x, manifold.egrad2rgrad(x, g), xi)) - rhs) <= 1e-10 * (
+        1 + abs(rhs)
+    )
+    y = manifold.retr(x, 0.1 * xi)
+    expected = x @ torch.linalg.matrix_exp(torch.linalg.solve(x, 0.1 * xi))
+    assert torch.allclose(y, expected, atol=1e-12)
+    with pytest.raises(ValueError, match="square"):
+        DLNMatrices(4, 3, float("inf"))
+
+
 # -- DLNFixedRank -----------------------------------------------------------------
 
 
