@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from dlnmanifolds.core import _backend
+
 
 def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
@@ -111,9 +113,15 @@ def require_finite_arrays(arrays: Sequence[Any], name: str) -> None:
 
 
 def as_matrix(value: Any, name: str, batch: bool = False) -> np.ndarray:
-    """Convert to a finite float array of ndim 2 (or >= 2 with ``batch``)."""
+    """Convert to a finite float array of ndim 2 (or >= 2 with ``batch``).
+
+    A torch tensor is checked (float32/float64, shape, finite) and returned as it
+    is: same dtype and device, no copy to numpy.
+    """
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real matrix, got {_describe(value)}")
+    if not isinstance(value, np.ndarray) and _backend._is_torch(value):
+        return _as_torch_matrix(value, name, batch)
     try:
         array = np.asarray(value)
     except Exception as exc:  # pragma: no cover - exotic objects
@@ -129,6 +137,18 @@ def as_matrix(value: Any, name: str, batch: bool = False) -> np.ndarray:
         raise ValueError(f"{name} must be a non-empty matrix, got shape {array.shape}")
     array = array.astype(np.float64, copy=False)
     return check_finite(array, name)
+
+
+def _as_torch_matrix(value: Any, name: str, batch: bool):
+    _backend.check_float_dtype(value, name)
+    if (value.ndim != 2 and not batch) or value.ndim < 2:
+        expected = "a 2-d tensor" if not batch else "a tensor with ndim >= 2"
+        raise ValueError(f"{name} must be {expected}, got shape {tuple(value.shape)}")
+    if 0 in value.shape[-2:]:
+        raise ValueError(f"{name} must be a non-empty matrix, got shape {tuple(value.shape)}")
+    if not _backend.all_finite(value):
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    return value
 
 
 def as_weights(

@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.linalg
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core.balanced import balanced_factors
+from dlnmanifolds.core.fixed_rank import _lifted_factors, _project_factored, _weights
 from dlnmanifolds.core.network import (
     _dphi,
     _dphi_adjoint,
     _dphi_adjoint_derivative,
-    _end_to_end,
 )
 from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
 
@@ -32,7 +32,9 @@ def canonical_lift(x: np.ndarray, depth: int) -> tuple[np.ndarray, ...]:
 
 
 def riemannian_gradient(x: np.ndarray, egrad: np.ndarray, depth: int) -> np.ndarray:
-    """grad_g E(X) = A_{N,X}(E'(X)) (math.md §4.1; Bah et al. 2019, Menon 2024 Thm 1)."""
+    """grad_g E(X) = A_{N,X}(E'(X)) (math.md §4.1; Bah et al. 2019, Menon 2024 Thm 1).
+
+    numpy or torch (internal: no validation)."""
     return _operator_in_frame(svd_frame(x), egrad, depth, 1.0)
 
 
@@ -58,11 +60,25 @@ def lifted_retraction(x: np.ndarray, xi: np.ndarray, depth: int) -> np.ndarray:
     differs from the horizontal geodesic of M by an O(t^2) normal vector, which
     Dphi annihilates (N_W M ⊂ ker Dphi, math.md §8.3), and horizontal geodesics
     project to g^N geodesics (submersion, math.md §4.2).
+
+    Evaluated on the rank lift of the thin SVD X = U diag(s) V^T with inner widths
+    r = min(m, n) (``fixed_rank._lifted_factors``: one lift, gauge-independent,
+    math.md §4.2 C6): for full-rank X, T_X M_r is all of R^{m x n}, so xi in
+    (U_p, M, V_p) form is exact, and the step costs one thin SVD plus
+    O(N (m + n) r^2) products (no balanced_factors, no m x m or n x n frame).
+    numpy or torch (internal: no validation).
     """
-    frame = svd_frame(x)
-    weights = canonical_lift(x, depth)
-    lift = _dphi_adjoint(weights, _operator_in_frame(frame, xi, depth, -1.0))
-    return _end_to_end([w + v for w, v in zip(weights, lift)])
+    xp = _backend.namespace(x, xi)
+    u, s, vt = xp.linalg.svd(x, full_matrices=False)
+    return lifted_retraction_svd(u, s, vt.swapaxes(-1, -2), xi, depth)
+
+
+def lifted_retraction_svd(u, s, v, xi, depth: int):
+    """``lifted_retraction`` from the thin SVD x = U diag(s) V^T (U [m, r], V [n, r],
+    r = min(m, n)), for callers that hold it already (internal: no validation)."""
+    tangent = _project_factored(u, v, xi)
+    left, right = _lifted_factors(u, s, v, _weights(s, depth), depth, tangent)
+    return left @ right.swapaxes(-1, -2)
 
 
 def exp_fixed_singular_vectors(x: np.ndarray, delta: np.ndarray, depth: int) -> np.ndarray:
@@ -94,8 +110,9 @@ def infinite_depth_retraction(x: np.ndarray, xi: np.ndarray) -> np.ndarray:
     a line search's trial steps overflow expm: X^{-1} xi is scaled down to
     Frobenius norm ``INFINITE_DEPTH_STEP_CAP`` beyond it (exact below).
     """
-    generator = np.linalg.solve(x, xi)
-    size = float(np.linalg.norm(generator))
+    xp = _backend.namespace(x, xi)
+    generator = xp.linalg.solve(x, xi)
+    size = float(xp.sqrt(xp.sum(generator * generator)))
     if size > INFINITE_DEPTH_STEP_CAP:
         generator = generator * (INFINITE_DEPTH_STEP_CAP / size)
-    return x @ scipy.linalg.expm(generator)
+    return x @ _backend.expm(generator)

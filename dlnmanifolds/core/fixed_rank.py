@@ -16,6 +16,12 @@ and the Riemannian gradient of E with Euclidean gradient G is
 verified C6). Its embedding equals A_{N,X}(G) for N >= 2, the rank-r blocks of
 math.md §3.2. Because the factored point stores exactly r singular values, no
 round-off "zero" singular value can leak into K or c (the caveat of math.md §3.3).
+
+Every function takes numpy arrays (float64) or torch tensors (float32/float64, one
+device) and returns the same kind (``dlnmanifolds.core._backend``); ``egrad`` of
+the Hessian may also be a scipy.sparse matrix (numpy only). In float32 the
+weights 1/K and 1/c amplify round-off by sigma_max^{2(N-1)/N} / sigma_min^{2(N-1)/N}:
+relative accuracy ~1e-6 times that ratio.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import as_matrix, check_depth
 from dlnmanifolds.core.kernel import kernel_matrix
 
@@ -45,18 +52,45 @@ def fixed_rank_weights(s: np.ndarray, depth: int) -> FixedRankWeights:
     s : array, shape=[r], the positive singular values of X.
     depth : int, N >= 1.
     """
-    s = np.asarray(s, dtype=np.float64)
-    if s.ndim != 1 or s.size == 0:
-        raise ValueError(f"s must be a non-empty 1-d array, got shape {s.shape}")
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+    if _backend.is_numpy(s) or not _backend._is_torch(s):
+        s = np.asarray(s, dtype=np.float64)
+    else:
+        _backend.check_float_dtype(s, "s")
+    if s.ndim != 1 or s.shape[0] == 0:
+        raise ValueError(f"s must be a non-empty 1-d array, got shape {tuple(s.shape)}")
+    if not _backend.all_finite(s) or bool((s <= 0).any()):
         raise ValueError(f"s must contain finite positive singular values, got {s}")
     depth = check_depth(depth)
     return _weights(s, depth)
 
 
+def _as_float_s(s):
+    """numpy (or list) s as float64; a tensor unchanged (validated by fixed_rank_weights)."""
+    return s if _backend._is_torch(s) else np.asarray(s, dtype=float)
+
+
 def _weights(s: np.ndarray, depth: int) -> FixedRankWeights:
     r = s.shape[0]
     return FixedRankWeights(kernel_matrix(s, (r, r), depth), s ** (2.0 * (depth - 1) / depth))
+
+
+_NAMES_TANGENT = ("tangent.U_p", "tangent.M", "tangent.V_p")
+_NAMES_INNER = (
+    "s",
+    *(f"tangent_a.{x}" for x in ("U_p", "M", "V_p")),
+    *(f"tangent_b.{x}" for x in ("U_p", "M", "V_p")),
+)
+
+
+def _parts(tangent) -> tuple:
+    """The three arrays of a factored tangent (or None placeholders, for the checks)."""
+    if isinstance(tangent, (tuple, list)) and len(tangent) == 3:
+        return tuple(tangent)
+    return (None, None, None)
+
+
+def _first_dim(array) -> int:
+    return array.shape[0] if _backend._is_torch(array) else np.shape(array)[0]
 
 
 def _check_tangent(tangent, m: int, n: int, r: int, name: str):
@@ -75,9 +109,12 @@ def _inner(weights: FixedRankWeights, a, b) -> float:
     """g(a, b) in factored form (internal, no validation)."""
     up_a, m_a, vp_a = a
     up_b, m_b, vp_b = b
-    # einsum/dot: the same sums without the np.sum wrappers (6-7 calls per CG step).
-    side = np.einsum("ij,ij->j", up_a, up_b) + np.einsum("ij,ij->j", vp_a, vp_b)
-    return float(np.einsum("ij,ij->", m_a, m_b / weights.k) + np.dot(side, 1.0 / weights.c))
+    xp = _backend.namespace(weights.c)
+    # einsum/matmul: the same sums without the np.sum wrappers (6-7 calls per CG step).
+    side = xp.einsum("ij,ij->j", up_a, up_b) + xp.einsum("ij,ij->j", vp_a, vp_b)
+    value = xp.einsum("ij,ij->", m_a, m_b / weights.k) + side @ (1.0 / weights.c)
+    # numpy: a Python float; torch: a 0-d tensor (no host sync inside a training step).
+    return float(value) if xp is np else value
 
 
 def fixed_rank_inner(s: np.ndarray, tangent_a, tangent_b, depth: int) -> float:
@@ -89,12 +126,13 @@ def fixed_rank_inner(s: np.ndarray, tangent_a, tangent_b, depth: int) -> float:
     tangent_a, tangent_b : tuples (U_p [m, r], M [r, r], V_p [n, r]).
     depth : int, N >= 1.
     """
+    _backend.namespace(s, *_parts(tangent_a), *_parts(tangent_b), names=_NAMES_INNER)
     weights = fixed_rank_weights(s, depth)
     r = weights.c.shape[0]
     a = tangent_a
     if not isinstance(a, (tuple, list)) or len(a) != 3:
         raise TypeError("tangent_a must be a tuple (U_p, M, V_p)")
-    m, n = np.shape(a[0])[0], np.shape(a[2])[0]
+    m, n = _first_dim(a[0]), _first_dim(a[2])
     a = _check_tangent(tangent_a, m, n, r, "tangent_a")
     b = _check_tangent(tangent_b, m, n, r, "tangent_b")
     return _inner(weights, a, b)
@@ -130,6 +168,7 @@ def fixed_rank_riemannian_gradient(
     -------
     (U_p, M, V_p) with shapes [m, r], [r, r], [n, r].
     """
+    _backend.namespace(u, s, v, euclidean_gradient, names=("u", "s", "v", "euclidean_gradient"))
     u = as_matrix(u, "u")
     v = as_matrix(v, "v")
     g = as_matrix(euclidean_gradient, "euclidean_gradient")
@@ -192,7 +231,7 @@ def rank_lift(u: np.ndarray, s: np.ndarray, v: np.ndarray, depth: int) -> list[n
     if depth == 1:
         return [(u * s) @ v.T]
     lam = s ** (1.0 / depth)
-    middle = [np.diag(lam) for _ in range(depth - 2)]
+    middle = [_backend.diag(lam) for _ in range(depth - 2)]
     return [lam[:, None] * v.T, *middle, u * lam]
 
 
@@ -204,8 +243,9 @@ def _lift_tangent(u, s, v, weights: FixedRankWeights, tangent, depth: int):
     W_{>p}^T a b^T W_{<p}^T is a product of thin factors: O((m + n) r^2), no m x n array.
     """
     up, mm, vp = tangent
-    a = np.hstack([u @ (mm / weights.k) + up / weights.c, u])
-    b = np.hstack([v, vp / weights.c])
+    xp = _backend.namespace(u)
+    a = xp.hstack([u @ (mm / weights.k) + up / weights.c, u])
+    b = xp.hstack([v, vp / weights.c])
     lam = s ** (1.0 / depth)
     uta = u.T @ a
     btv = b.T @ v
@@ -262,13 +302,14 @@ def _curvature(u, s, v, weights: FixedRankWeights, depth: int, egrad, tangent):
     if depth == 2:  # no middle layers: Y V and Y^T U are not needed
         right, left = egrad @ db[1].T, egrad.T @ da[0]
     else:
-        right = egrad @ np.hstack([v, db[depth - 1].T])
-        left = egrad.T @ np.hstack([u, da[0]])
+        xp = _backend.namespace(u)
+        right = egrad @ xp.hstack([v, db[depth - 1].T])
+        left = egrad.T @ xp.hstack([u, da[0]])
         yv, ytu = right[:, :r], left[:, :r]
         right, left = right[:, r:], left[:, r:]
     b = right * lam ** (depth - 1)
     at = left * lam ** (depth - 1)  # A^T, n x r
-    k = np.zeros((r, r))
+    k = _backend.zeros(u, (r, r))
     for p in range(1, depth - 1):
         k += lam[:, None] ** (depth - 1 - p) * (da[p].T @ yv) * lam[None, :] ** (2 * p)
         k += lam[:, None] ** (2 * (depth - 1 - p)) * (ytu.T @ db[p].T) * lam[None, :] ** p
@@ -369,6 +410,15 @@ def fixed_rank_hessian(
     >>> up.shape, mm.shape, vp.shape
     ((4, 1), (1, 1), (3, 1))
     """
+    _backend.namespace(
+        u,
+        s,
+        v,
+        euclidean_gradient,
+        euclidean_hessian,
+        *_parts(tangent),
+        names=("u", "s", "v", "euclidean_gradient", "euclidean_hessian", *_NAMES_TANGENT),
+    )
     u = as_matrix(u, "u")
     v = as_matrix(v, "v")
     weights = fixed_rank_weights(s, depth)
@@ -379,18 +429,18 @@ def fixed_rank_hessian(
     ehess = _as_operator(euclidean_hessian, "euclidean_hessian", (m, n))
     tangent = _check_tangent(tangent, m, n, r, "tangent")
     return _riemannian_hessian(
-        u, np.asarray(s, dtype=float), v, weights, check_depth(depth), egrad, ehess, tangent
+        u, _as_float_s(s), v, weights, check_depth(depth), egrad, ehess, tangent
     )
 
 
-def _lifted_retraction(u, s, v, weights: FixedRankWeights, depth, tangent):
-    """(U, s, V) of phi(W + xi^h) (internal; see fixed_rank_retraction)."""
-    r = s.shape[0]
+def _lifted_factors(u, s, v, weights: FixedRankWeights, depth, tangent):
+    """(left [m, k], right [n, k]) with phi(W + xi^h) = left right^T (internal)."""
+    xp = _backend.namespace(u)
     if depth == 1:
         # X + xi = [U S + U M + U_p, U] [V, V_p]^T: the rank-r SVD truncation from two
         # thin QRs and a 2r x 2r SVD (Pymanopt's FixedRankEmbedded retraction, factored).
         up, mm, vp = tangent
-        left, right = np.hstack([u * s + u @ mm + up, u]), np.hstack([v, vp])
+        left, right = xp.hstack([u * s + u @ mm + up, u]), xp.hstack([v, vp])
     else:
         layers = rank_lift(u, s, v, depth)
         moved = [w + e for w, e in zip(layers, _lift_tangent(u, s, v, weights, tangent, depth))]
@@ -399,9 +449,17 @@ def _lifted_retraction(u, s, v, weights: FixedRankWeights, depth, tangent):
         for w in moved[-2:0:-1]:
             left = left @ w
         right = moved[0].T
-    q_left, r_left = np.linalg.qr(left)
-    q_right, r_right = np.linalg.qr(right)
-    uu, ss, vt = np.linalg.svd(r_left @ r_right.T)
+    return left, right
+
+
+def _lifted_retraction(u, s, v, weights: FixedRankWeights, depth, tangent):
+    """(U, s, V) of phi(W + xi^h) (internal; see fixed_rank_retraction)."""
+    r = s.shape[0]
+    xp = _backend.namespace(u)
+    left, right = _lifted_factors(u, s, v, weights, depth, tangent)
+    q_left, r_left = xp.linalg.qr(left)
+    q_right, r_right = xp.linalg.qr(right)
+    uu, ss, vt = xp.linalg.svd(r_left @ r_right.T)
     return q_left @ uu[:, :r], ss[:r], q_right @ vt[:r].T
 
 
@@ -415,15 +473,15 @@ def fixed_rank_retraction(
     O(t^2) vector normal to the leaf, which Dphi annihilates. With inner widths
     r the result has rank <= r; it is returned as (U [m, r], s [r], V [n, r]).
     N = 1 is the rank-r SVD truncation of X + xi (Pymanopt's ``FixedRankEmbedded``).
+    numpy or torch (one backend and device for all arguments).
     """
+    _backend.namespace(u, s, v, *_parts(tangent), names=("u", "s", "v", *_NAMES_TANGENT))
     u = as_matrix(u, "u")
     v = as_matrix(v, "v")
     weights = fixed_rank_weights(s, depth)
     m, n, r = u.shape[0], v.shape[0], weights.c.shape[0]
     tangent = _check_tangent(tangent, m, n, r, "tangent")
-    return _lifted_retraction(
-        u, np.asarray(s, dtype=float), v, weights, check_depth(depth), tangent
-    )
+    return _lifted_retraction(u, _as_float_s(s), v, weights, check_depth(depth), tangent)
 
 
 def transport_tangent(u_a, v_a, tangent, u_b, v_b):

@@ -1,0 +1,123 @@
+"""numpy vs torch for the array-generic core (issue 16, first slice).
+
+One formula, two backends, timed alternately in one process (medians of paired
+ratios, single-threaded BLAS for numpy and ``torch.set_num_threads(1)``):
+
+* ``g^N gradient``: A_{N,X}(G) on a full-rank n x n X (depth 3), i.e.
+  ``DLNMatrices.egrad2rgrad``: one full SVD, the kernel matrix, four products;
+* ``rank-r step``: one Riemannian gradient step on (M_r, g^N), r = 10: the
+  factored gradient from G V and G^T U, then the lifted retraction
+  (``DLNFixedRank.egrad2rgrad`` + ``retr``), with the ambient G given dense;
+* ``geoopt SGD step`` (torch only, no numpy peer): one ``RiemannianSGD`` step on
+  ``DLNMatrices`` with the autograd gradient of 1/2 ||X - Y||^2, against the
+  torch ``g^N gradient`` alone (the adapter's and optimizer's overhead).
+
+Target (issue 16): torch CPU within 1.3x of numpy for n >= 256. It prints the
+device it ran on; CUDA is timed too when ``torch.cuda.is_available()``.
+
+Run: ``python benchmarks/bench_backends.py [--fast] [--sizes 256,512,1024,2048]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+import _timing
+import numpy as np
+
+try:
+    import geoopt
+    import torch
+except ImportError:  # the torch extra is optional
+    torch = None
+
+from dlnmanifolds.core.dln_metric import riemannian_gradient
+from dlnmanifolds.core.fixed_rank import _lifted_retraction, _riemannian_gradient, _weights
+
+
+def rank_step(u, s, v, g, depth, lr):
+    weights = _weights(s, depth)
+    up, mm, vp = _riemannian_gradient(u, v, weights, g @ v, g.T @ u)
+    return _lifted_retraction(u, s, v, weights, depth, (-lr * up, -lr * mm, -lr * vp))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fast", action="store_true", help="n = 256, 512, few repeats")
+    parser.add_argument("--sizes", default="256,512,1024,2048")
+    args = parser.parse_args(argv)
+    if torch is None:
+        print("skipped: needs the torch extra (pip install 'dlnmanifolds[torch]')")
+        return
+    torch.set_num_threads(1)
+    sizes = [256, 512] if args.fast else [int(x) for x in args.sizes.split(",")]
+    repeats = 3 if args.fast else 7
+    depth, rank = 3, 10
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"device: {platform.processor() or platform.machine()} CPU, torch {torch.__version__}")
+    print("cuda: " + (torch.cuda.get_device_name(0) if "cuda" in devices else "not available"))
+    print(f"numpy {np.__version__}, single-threaded BLAS, depth {depth}, rank {rank}")
+    print(f"{'n':>5} {'what':18} {'device':6} {'numpy ms':>9} {'torch ms':>9} {'torch/numpy':>11}")
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        x = rng.standard_normal((n, n))
+        g = rng.standard_normal((n, n))
+        u, _ = np.linalg.qr(rng.standard_normal((n, rank)))
+        v, _ = np.linalg.qr(rng.standard_normal((n, rank)))
+        s = np.linspace(2.0, 1.0, rank)
+        for device in devices:
+            arrays = dict(x=x, g=g, u=u, v=v, s=s)
+            t = {k: torch.from_numpy(a).to(device) for k, a in arrays.items()}
+            sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+            def torch_grad(t=t, sync=sync):
+                riemannian_gradient(t["x"], t["g"], depth)
+                sync()
+
+            def torch_step(t=t, sync=sync):
+                rank_step(t["u"], t["s"], t["v"], t["g"], depth, 1e-3)
+                sync()
+
+            def numpy_grad(x=x, g=g):
+                riemannian_gradient(x, g, depth)
+
+            def numpy_step(u=u, s=s, v=v, g=g):
+                rank_step(u, s, v, g, depth, 1e-3)
+
+            cases = [
+                ("g^N gradient", numpy_grad, torch_grad),
+                ("rank-r step", numpy_step, torch_step),
+            ]
+            for what, fn_np, fn_t in cases:
+                t_t, t_np, ratio = _timing.paired_ratio(fn_t, fn_np, repeats)
+                print(
+                    f"{n:5d} {what:18} {device:6} {1e3 * t_np:9.2f} {1e3 * t_t:9.2f} {ratio:11.2f}"
+                )
+            manifold = _matrices(n, depth)
+            point = geoopt.ManifoldParameter(t["x"].clone(), manifold=manifold)
+            optimizer = geoopt.optim.RiemannianSGD([point], lr=1e-4)
+
+            def sgd_step(point=point, optimizer=optimizer, target=t["g"], sync=sync):
+                optimizer.zero_grad()
+                (0.5 * ((point - target) ** 2).sum()).backward()
+                optimizer.step()
+                sync()
+
+            t_step, t_grad, ratio = _timing.paired_ratio(sgd_step, torch_grad, repeats)
+            print(
+                f"{n:5d} {'geoopt SGD step':18} {device:6} {'(grad)':>9} {1e3 * t_step:9.2f} "
+                f"{ratio:11.2f}  <- step / torch g^N gradient"
+            )
+    sys.stdout.flush()
+
+
+def _matrices(n, depth):
+    from dlnmanifolds.geoopt import DLNMatrices
+
+    return DLNMatrices(n, n, depth)
+
+
+if __name__ == "__main__":
+    main()

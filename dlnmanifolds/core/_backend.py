@@ -1,0 +1,192 @@
+"""The array backend of core: numpy arrays or torch tensors, one formula each.
+
+``namespace(*arrays)`` returns the module that a core formula calls its functions
+from: ``numpy`` itself for numpy inputs (the fast path: no wrapper layer, no
+import of array-api-compat, one ``type`` test per argument), and
+``array_api_compat.torch`` for torch tensors (CPU or CUDA), whose names and keyword
+arguments (``axis=``, ``linalg.svd(..., full_matrices=)``, ``expm1``, ``where``,
+``einsum``, ``hstack``, ``swapaxes``) are the ones numpy uses. A core formula is
+written once against that common subset plus the few helpers below (``zeros``,
+``diag``, ``all_finite``), which dispatch per backend where the two disagree
+(creation functions need a device; reductions to a Python bool).
+
+The checks of issue 16 ("Bad input") live here too: mixed backends in one call,
+tensors on different devices, and integer, complex, float16 or bfloat16 tensors
+are a ``TypeError`` naming the argument (numpy integer arrays keep their old
+behaviour: core casts them to float64).
+
+Example
+-------
+>>> import numpy as np
+>>> namespace(np.ones(2), 3.0) is np
+True
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+_NUMPY_TYPES = (np.ndarray, np.generic, float, int)
+_NUMPY_OR_NONE = (np.ndarray, np.generic, float, int, type(None))
+
+
+def _is_torch(value: Any) -> bool:
+    # No torch import: if torch was never imported, nothing is a tensor. Subclasses
+    # (geoopt.ManifoldParameter, nn.Parameter) are tensors too.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, getattr(torch, "Tensor", ()))
+
+
+def _describe(value: Any) -> str:
+    if _is_torch(value):
+        return f"a torch tensor of dtype {value.dtype} on {value.device}"
+    if isinstance(value, np.ndarray):
+        return f"a numpy array of dtype {value.dtype}"
+    return type(value).__name__
+
+
+def is_numpy(value: Any) -> bool:
+    """True for numpy arrays and scalars (and Python numbers, which go with numpy)."""
+    return isinstance(value, _NUMPY_TYPES)
+
+
+def namespace(*arrays: Any, names: tuple[str, ...] | None = None):
+    """The array namespace of ``arrays``: ``numpy`` or ``array_api_compat.torch``.
+
+    Python numbers and ``None`` go with either. Torch tensors must share one
+    device and be float32 or float64. ``names`` (one per array) name the argument
+    in the error.
+
+    Raises
+    ------
+    TypeError
+        a numpy array and a torch tensor in one call; tensors on different devices;
+        a tensor of dtype other than float32/float64.
+    """
+    # Fast path (numpy inputs): one isinstance per argument, no enumerate, no import.
+    for a in arrays:
+        if not isinstance(a, _NUMPY_OR_NONE):
+            break
+    else:
+        return np
+    return _namespace_checked(arrays, names)
+
+
+def _namespace_checked(arrays: tuple, names: tuple[str, ...] | None):
+    torch_index = None
+    numpy_index = None
+    for k, a in enumerate(arrays):
+        if isinstance(a, np.ndarray):
+            numpy_index = k if numpy_index is None else numpy_index
+        elif _is_torch(a):
+            torch_index = k if torch_index is None else torch_index
+    if torch_index is None:
+        return np
+    label = (lambda k: names[k]) if names is not None else (lambda k: f"argument {k}")
+    if numpy_index is not None:
+        raise TypeError(
+            f"mixed array backends: {label(torch_index)} is {_describe(arrays[torch_index])} "
+            f"but {label(numpy_index)} is {_describe(arrays[numpy_index])}; pass all arrays "
+            f"of one call as numpy arrays or all as torch tensors"
+        )
+    device = arrays[torch_index].device
+    for k, a in enumerate(arrays):
+        if not _is_torch(a):
+            continue
+        if a.device != device:
+            raise TypeError(
+                f"{label(k)} is on device {a.device} but {label(torch_index)} is on "
+                f"{device}; move all tensors of one call to one device"
+            )
+        check_float_dtype(a, label(k))
+    import array_api_compat.torch
+
+    return array_api_compat.torch
+
+
+def check_float_dtype(value: Any, name: str) -> None:
+    """TypeError naming ``name`` unless a torch tensor is float32 or float64."""
+    import torch
+
+    if value.dtype not in (torch.float32, torch.float64):
+        kind = (
+            "complex"
+            if value.dtype.is_complex
+            else "integer or boolean"
+            if not value.dtype.is_floating_point
+            else "half precision"
+        )
+        raise TypeError(
+            f"{name} must be a real float32 or float64 tensor, got {kind} dtype {value.dtype}"
+        )
+
+
+def dtype_eps(array: Any) -> float:
+    """Machine epsilon of ``array``'s float dtype (2.2e-16 in float64, 1.2e-7 in float32)."""
+    if is_numpy(array):
+        return float(np.finfo(np.asarray(array).dtype).eps) if _floating(array) else 2.2e-16
+    import torch
+
+    return float(torch.finfo(array.dtype).eps)
+
+
+def _floating(array: Any) -> bool:
+    return np.issubdtype(np.asarray(array).dtype, np.floating)
+
+
+def zeros(like: Any, shape: tuple[int, ...]):
+    """Zeros of ``shape`` with the dtype and device of ``like``."""
+    if is_numpy(like):
+        return np.zeros(shape, dtype=like.dtype if isinstance(like, np.ndarray) else float)
+    return like.new_zeros(shape)
+
+
+def diag(vector: Any):
+    """The square matrix with ``vector`` (1-d) on its diagonal."""
+    if is_numpy(vector):
+        return np.diag(vector)
+    import torch
+
+    return torch.diag(vector)
+
+
+def all_finite(array: Any) -> bool:
+    """Python bool: every entry finite (one pass; a device sync for CUDA tensors)."""
+    if is_numpy(array):
+        return bool(np.all(np.isfinite(array)))
+    import torch
+
+    return bool(torch.isfinite(array).all())
+
+
+def to_float(value: Any) -> float:
+    """A 0-d array or tensor as a Python float."""
+    return float(value)
+
+
+def copy(array: Any):
+    """A fresh copy (numpy ``copy``, torch ``clone``)."""
+    return array.copy() if is_numpy(array) else array.clone()
+
+
+def svdvals(x: Any):
+    """Singular values (batched, decreasing) without the vectors."""
+    if is_numpy(x):
+        return np.linalg.svd(x, compute_uv=False)
+    import torch
+
+    return torch.linalg.svdvals(x)
+
+
+def expm(x: Any):
+    """The matrix exponential: ``scipy.linalg.expm`` or ``torch.linalg.matrix_exp``."""
+    if is_numpy(x):
+        import scipy.linalg
+
+        return scipy.linalg.expm(x)
+    import torch
+
+    return torch.linalg.matrix_exp(x)
