@@ -83,7 +83,15 @@ GEODESIC_RTOL = 1e-12
 #: Relative tolerance of the cheap integrations used for the Newton Jacobians of shooting.
 LOOSE_RTOL = 1e-5
 #: Integrator tolerance of the cheap Broyden steps that follow a single Jacobian (d^2 >= 16).
-CHORD_RTOL = 1e-6
+CHORD_RTOL = 1e-7
+#: The cheap chord steps continue to this relative residual (DOP853 at CHORD_RTOL is in
+#: practice far more accurate than asked on these smooth flows), so that the accurate chord
+#: needs about two shots; a cheap step that stalls above it but below LOOSE_STOP hands over.
+CHORD_STOP = 1e-10
+#: Fixed RK4 steps of the batched finite-difference Jacobian of shooting for d^2 >= 16.
+JACOBIAN_STEPS = 2
+#: Integrations at rtol >= this use one eigendecomposition per field evaluation (not two).
+ONE_FRAME_RTOL = 1e-7
 #: A loose Newton iteration that stalls at this relative residual is accepted (handed to chord).
 STALL_ACCEPT = 1e-3
 #: Relative residual at which shooting switches from loose Newton to accurate chord steps.
@@ -164,8 +172,15 @@ def _integrate(
     state: Sequence[np.ndarray],
     rtol: float,
     budget: _Budget | None = None,
+    step: float | None = None,
+    record: list | None = None,
 ) -> list[np.ndarray]:
-    """Integrate ydot = field(*y) from t = 0 to 1 with DOP853; y is a tuple of arrays."""
+    """Integrate ydot = field(*y) from t = 0 to 1 with DOP853; y is a tuple of arrays.
+
+    ``step``: first and largest step (DOP853's error control still rejects and shrinks
+    steps, so the accuracy is unchanged); ``record``: a list that receives the accepted
+    step sizes.
+    """
     shapes = [s.shape for s in state]
     sizes = np.cumsum([s.size for s in state])[:-1]
     ends = np.cumsum([s.size for s in state])
@@ -188,15 +203,69 @@ def _integrate(
         return np.concatenate([d.ravel() for d in field(*parts)])
 
     y0 = np.concatenate([np.ravel(s) for s in state])
+    hints = {} if step is None else {"first_step": step, "max_step": step * (1.0 + 1e-9)}
     with np.errstate(all="ignore"):
-        sol = solve_ivp(rhs, (0.0, 1.0), y0, method="DOP853", rtol=rtol, atol=1e-2 * rtol)
+        sol = solve_ivp(rhs, (0.0, 1.0), y0, method="DOP853", rtol=rtol, atol=1e-2 * rtol, **hints)
     if sol.status != 0 or not np.all(np.isfinite(sol.y[:, -1])):
         raise GeodesicError(
             "the geodesic ODE could not be integrated to t = 1 (it probably reaches a "
             f"singular matrix; shorten the tangent vector): {sol.message}",
             float("inf"),
         )
+    if record is not None:
+        record.extend(np.diff(sol.t))
     return [p.reshape(shape) for p, shape in zip(np.split(sol.y[:, -1], sizes), shapes)]
+
+
+def _step_hint(accepted: Sequence[float]) -> float | None:
+    """A uniform step 1/n for repeated integrations of nearly the same trajectory (shooting).
+
+    DOP853 starts with a tiny step from its initial-step heuristic and ends with a truncated
+    one; the interior accepted steps show what the tolerance allows. n = ceil(1 / (0.95 h)),
+    h the largest interior step: equal steps that the error control (still active) accepts.
+    """
+    interior = list(accepted[1:-1])
+    if not interior:
+        return None
+    return 1.0 / int(np.ceil(1.0 / (0.95 * max(interior))))
+
+
+def _integrate_fixed(
+    field: Callable[..., tuple[np.ndarray, ...]],
+    state: Sequence[np.ndarray],
+    steps: int,
+    budget: _Budget | None = None,
+) -> list[np.ndarray]:
+    """Integrate ydot = field(*y) from t = 0 to 1 by ``steps`` classical RK4 steps (4 field
+    evaluations each, no error control, no flattening of the state).
+
+    Only for the finite-difference Jacobians of shooting: the probes of one Jacobian share
+    the base trajectory's step sequence, so the difference quotients are those of one smooth
+    discrete map, whose Jacobian is within O(h^4) of the exact one (about 1e-3 relative for
+    2 steps, 1e-4 for 3 at g-distances <= 1). Every end point it produces is checked again
+    by an accurate DOP853 shot before it is returned.
+    """
+    h = 1.0 / steps
+    y = list(state)
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            if budget is not None:
+                budget.check()
+            k1 = field(*y)
+            k2 = field(*[a + (0.5 * h) * k for a, k in zip(y, k1)])
+            k3 = field(*[a + (0.5 * h) * k for a, k in zip(y, k2)])
+            k4 = field(*[a + h * k for a, k in zip(y, k3)])
+            y = [
+                a + (h / 6.0) * (b1 + 2.0 * (b2 + b3) + b4)
+                for a, b1, b2, b3, b4 in zip(y, k1, k2, k3, k4)
+            ]
+    if not all(np.all(np.isfinite(a)) for a in y):
+        raise GeodesicError(
+            "the geodesic ODE (fixed-step RK4) produced non-finite values; it probably "
+            "reaches a singular matrix",
+            float("inf"),
+        )
+    return y
 
 
 # --------------------------------------------------------------------------------------
@@ -246,7 +315,9 @@ def canonical_lift_stacked(x: np.ndarray, depth: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def _horizontal_geodesic_field(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _horizontal_geodesic_field(
+    w: np.ndarray, p: np.ndarray, one_frame: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(Wdot, Pdot) of the g^N geodesic flow lifted to M (module docstring); batched.
 
     With before_q = W_{<q} (W_{q-1}...W_1) and after_q = W_{>q} (W_N...W_{q+1}), stacked over
@@ -258,6 +329,11 @@ def _horizontal_geodesic_field(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray
     DG∘Dphi^* = 0): X X^T = (W_N W_N^T)^N and X^T X = (W_1^T W_1)^N, so two symmetric
     eigendecompositions give A_X(Z) = U (K ∘ U^T Z V) V^T with K_ij = sum_p mu_i^{N-p}
     nu_j^{p-1} (math.md §3.2), no SVD. One evaluation is O(N d^3).
+
+    ``one_frame=True`` (used by the loose integrations of shooting only) replaces the second
+    eigendecomposition by V = X^T U Sigma^{-1}, Sigma = diag(mu)^{N/2}, nu = mu (exact on M,
+    where X = U Sigma V^T; its error grows like eps sigma_max/sigma_min, far below a loose
+    tolerance): the batched eigh of the probe batch was half the cost of an evaluation.
     """
     depth = w.shape[-3]
     if depth == 1:
@@ -293,15 +369,22 @@ def _horizontal_geodesic_field(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray
     eta = d_after.swapaxes(-1, -2) @ pb @ before_t + after_t @ pb @ d_before.swapaxes(-1, -2)
     grad = (after_s @ eta @ before_s).sum(axis=-3)
     first, last = w[..., 0, :, :], w[..., depth - 1, :, :]
-    grams = np.stack([last @ last.swapaxes(-1, -2), first.swapaxes(-1, -2) @ first])
-    eig, vecs = np.linalg.eigh(grams)
-    mu, nu, u, v = eig[0], eig[1], vecs[0], vecs[1]
+    if one_frame:
+        mu, u = np.linalg.eigh(last @ last.swapaxes(-1, -2))
+        nu = mu
+    else:
+        grams = np.stack([last @ last.swapaxes(-1, -2), first.swapaxes(-1, -2) @ first])
+        eig, vecs = np.linalg.eigh(grams)
+        mu, nu, u, v = eig[0], eig[1], vecs[0], vecs[1]
     if np.any(mu[..., 0] <= SINGULAR_RTOL ** (2.0 / depth) * mu[..., -1]):
         raise GeodesicError(
             "the geodesic reaches a (numerically) singular matrix before t = 1; "
             "shorten the tangent vector",
             float("inf"),
         )
+    if one_frame:
+        x = last @ before_s[..., depth - 1, :, :]
+        v = (x.swapaxes(-1, -2) @ u) / mu[..., None, :] ** (0.5 * depth)
     mu_c, nu_r = mu[..., :, None], nu[..., None, :]
     kernel = mu_c ** (depth - 1)
     for k in range(1, depth):
@@ -310,9 +393,27 @@ def _horizontal_geodesic_field(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray
     return xi, pdot
 
 
-def _exp_momentum(w0: np.ndarray, p0: np.ndarray, rtol: float, budget=None) -> np.ndarray:
-    """phi(W(1)) of the lifted Hamiltonian flow from (w0, p0); batched, unvalidated."""
-    w1, _ = _integrate(_horizontal_geodesic_field, (w0, p0), rtol, budget)
+def _exp_momentum(
+    w0: np.ndarray,
+    p0: np.ndarray,
+    rtol: float,
+    budget=None,
+    steps: int | None = None,
+    step: float | None = None,
+    record: list | None = None,
+) -> np.ndarray:
+    """phi(W(1)) of the lifted Hamiltonian flow from (w0, p0); batched, unvalidated.
+
+    DOP853 at ``rtol``, or ``steps`` fixed RK4 steps when given (``_integrate_fixed``).
+    Loose integrations (rtol >= ONE_FRAME_RTOL or fixed steps: shooting's Newton and chord
+    stages, always followed by accurate shots) use the one-eigendecomposition field."""
+    field = _horizontal_geodesic_field
+    if steps is not None or rtol >= ONE_FRAME_RTOL:
+        field = functools.partial(_horizontal_geodesic_field, one_frame=True)
+    if steps is not None:
+        w1, _ = _integrate_fixed(field, (w0, p0), steps, budget)
+    else:
+        w1, _ = _integrate(field, (w0, p0), rtol, budget, step, record)
     return _end_to_end(_layers(w1))
 
 
@@ -492,6 +593,8 @@ class _Pairs:
         self.rel_tol = rel_tol
         # Absolute end-point tolerance of each pair: rel_tol * max(1, max|Y|).
         self.tol = rel_tol * np.maximum(1.0, np.max(np.abs(self.target), axis=1))
+        # Step hints (``_step_hint``) of repeated shots of the same pairs at the same rtol.
+        self.hints: dict = {}
 
     def velocity(self, p: np.ndarray, idx) -> np.ndarray:
         """V = A_X(P) for momenta p (len(idx), k)."""
@@ -509,13 +612,28 @@ class _Pairs:
         out = _apply_operator(self.u[sl], self.kernel[sl], self.vt[sl], z, -1.0)
         return out.reshape(1, self.k)
 
-    def shots(self, idx: np.ndarray, coords: np.ndarray, rtol: float, budget) -> np.ndarray:
+    def shots(
+        self, idx: np.ndarray, coords: np.ndarray, rtol: float, budget, steps: int | None = None
+    ) -> np.ndarray:
         """End points (len(idx), m, k) of momenta coords (len(idx), m, k), NaN where a shot
-        fails; one integration for the whole batch, pair by pair only after a failure."""
+        fails; one integration for the whole batch, pair by pair only after a failure.
+        ``steps``: fixed RK4 steps instead of DOP853 at ``rtol`` (Jacobian probes only)."""
         a, m, k = coords.shape
         w = np.repeat(self.w0[idx], m, axis=0)
+        key = (rtol, m, np.asarray(idx).tobytes())
+        record: list = []
         try:
-            ends = _exp_momentum(w, coords.reshape(a * m, self.d, self.d), rtol, budget)
+            ends = _exp_momentum(
+                w,
+                coords.reshape(a * m, self.d, self.d),
+                rtol,
+                budget,
+                steps,
+                None if steps is not None else self.hints.get(key),
+                record,
+            )
+            if steps is None and key not in self.hints:
+                self.hints[key] = _step_hint(record)
             return ends.reshape(a, m, k)
         except _TimeUp:
             raise
@@ -523,7 +641,7 @@ class _Pairs:
             if a == 1:
                 return np.full((1, m, k), np.nan)
         return np.concatenate(
-            [self.shots(idx[i : i + 1], coords[i : i + 1], rtol, budget) for i in range(a)]
+            [self.shots(idx[i : i + 1], coords[i : i + 1], rtol, budget, steps) for i in range(a)]
         )
 
 
@@ -537,7 +655,7 @@ def _solve(jac: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(jac, rhs, rcond=None)[0]
 
 
-def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
+def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget, steps=None):
     """Newton on Exp(A p) = target with forward-difference Jacobians (batched probes).
 
     Each iteration shoots every active pair and its k probes in one integration at ``rtol``.
@@ -562,7 +680,7 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
         budget.check()
         h = 1e-6 * np.maximum(1.0, np.max(np.abs(p[act]), axis=1))
         probes = np.concatenate([p[act, None, :], p[act, None, :] + h[:, None, None] * eye], axis=1)
-        ends = pairs.shots(idx[act], probes, rtol, budget)
+        ends = pairs.shots(idx[act], probes, rtol, budget, steps)
         residual = ends[:, 0] - targets[act]
         err = np.max(np.abs(residual), axis=1) / pairs.tol[idx[act]]
         for j, i in enumerate(act):
@@ -590,10 +708,11 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
     return p, jac, best_err, ok & have_jac
 
 
-def _chord(pairs, idx, p, jac, max_iter, rtol, budget, stop=1.0):
+def _chord(pairs, idx, p, jac, max_iter, rtol, budget, stop=1.0, stall=0.0):
     """Chord steps p -= J^{-1} r at ``rtol`` until err <= stop (units of tol), with Broyden's
     rank-one update J += (dr - J dp) dp^T / |dp|^2 after every step; the Jacobian is
-    recomputed by probes only when a step makes no progress (err > 0.9 prev)."""
+    recomputed by probes only when a step makes no progress (err > 0.9 prev), unless err is
+    already <= ``stall`` (then the pair is done: the integrator's own floor at ``rtol``)."""
     n, k = p.shape
     prev = np.full(n, np.inf)
     ok = np.zeros(n, dtype=bool)
@@ -613,6 +732,9 @@ def _chord(pairs, idx, p, jac, max_iter, rtol, budget, stop=1.0):
             break
         budget.best = float(np.max(e)) * pairs.rel_tol
         slow = act[(~ok[act]) & (e > 0.9 * prev[act])]
+        floor = slow[err[slow] <= stall]
+        ok[floor] = True
+        slow = slow[err[slow] > stall]
         if slow.size:
             p[slow], jac[slow], _, _ = _newton(
                 pairs, idx[slow], p[slow].copy(), pairs.target[idx[slow]], 0.0, 1, rtol, budget
@@ -707,25 +829,41 @@ def _log_normalised(x, y, depth, tol, max_iter, rtol, budget) -> np.ndarray:
     # The probes of one Newton Jacobian cost k = d^2 shots: for large d, stop the loose Newton
     # early and let Broyden-updated chord steps (one shot each) finish.
     stop = (LOOSE_STOP if pairs.k < 16 else BIG_STOP) / tol
-    p, jac, _, ok = _newton(pairs, local, guess, pairs.target, stop, max_iter, LOOSE_RTOL, budget)
+    # That single Jacobian only has to be good to ~1e-3 (the chord steps' convergence rate is
+    # limited by the distance of the guess to the root): fixed-step RK4 probes suffice.
+    steps = None if pairs.k < 16 else JACOBIAN_STEPS
+    p, jac, _, ok = _newton(
+        pairs, local, guess, pairs.target, stop, max_iter, LOOSE_RTOL, budget, steps
+    )
     for i in local[~ok]:
         start = _continuation(pairs, i, max_iter, budget)
         if start is None:
             continue
         one = np.array([i])
         p[one], jac[one], _, ok[one] = _newton(
-            pairs, one, start[None, :], pairs.target[one], stop, max_iter, LOOSE_RTOL, budget
+            pairs, one, start[None, :], pairs.target[one], stop, max_iter, LOOSE_RTOL, budget, steps
         )
     done = local[ok]
     if done.size and pairs.k >= 16:
         # One Jacobian only: let cheap Broyden steps at CHORD_RTOL do most of the work first.
+        jd = jac[done]  # a copy: _chord's Broyden updates are written back below
         p[done], _, good = _chord(
-            pairs, done, p[done], jac[done], max_iter, CHORD_RTOL, budget, LOOSE_STOP / tol
+            pairs,
+            done,
+            p[done],
+            jd,
+            max_iter,
+            CHORD_RTOL,
+            budget,
+            CHORD_STOP / tol,
+            LOOSE_STOP / tol,
         )
+        jac[done] = jd
         ok[done] = good
         done = local[ok]
     if done.size:
-        p[done], err, good = _chord(pairs, done, p[done], jac[done], max_iter, rtol, budget)
+        jd = jac[done]
+        p[done], err, good = _chord(pairs, done, p[done], jd, max_iter, rtol, budget)
         ok[done] = good
     if not np.all(ok):
         raise GeodesicError(
@@ -985,7 +1123,8 @@ class _BalancedPair:
         self.rel_tol = rel_tol
         self.tol = rel_tol * np.maximum(1.0, np.max(np.abs(self.target), axis=1))
 
-    def shots(self, idx, coords, rtol, budget):
+    def shots(self, idx, coords, rtol, budget, steps=None):
+        # DOP853 only (``steps`` is part of the shared interface of ``_newton``; never given).
         m = coords.shape[1]
         xi = (coords[0] @ self.basis.T).reshape((m,) + self.w0.shape)
         base = np.broadcast_to(self.w0, xi.shape)
