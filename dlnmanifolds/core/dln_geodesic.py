@@ -88,6 +88,10 @@ CHORD_RTOL = 1e-7
 #: practice far more accurate than asked on these smooth flows), so that the accurate chord
 #: needs about two shots; a cheap step that stalls above it but below LOOSE_STOP hands over.
 CHORD_STOP = 1e-10
+#: A direct balanced shot gives up after NEWTON_PATIENCE Newton iterations that did not bring
+#: its residual below PROGRESS times the first one (continuation takes over).
+NEWTON_PATIENCE = 3
+PROGRESS = 0.5
 #: Fixed RK4 steps of the batched finite-difference Jacobian of shooting for d^2 >= 16.
 JACOBIAN_STEPS = 2
 #: Integrations at rtol >= this use one eigendecomposition per field evaluation (not two).
@@ -655,7 +659,7 @@ def _solve(jac: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(jac, rhs, rcond=None)[0]
 
 
-def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget, steps=None):
+def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget, steps=None, patience=None):
     """Newton on Exp(A p) = target with forward-difference Jacobians (batched probes).
 
     Each iteration shoots every active pair and its k probes in one integration at ``rtol``.
@@ -663,7 +667,9 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget, steps=None):
     (singular matrix on the way) is halved the same way, or the guess itself is halved when
     no shot succeeded yet. A pair also counts as done when a step stalls at a relative
     residual <= STALL_ACCEPT: the loose integrator's own error floor (long geodesics), which
-    the accurate chord steps then remove. Returns (p, jac, err, ok) per pair.
+    the accurate chord steps then remove. With ``patience`` = m, a pair whose best residual
+    did not drop below PROGRESS times its value m iterations earlier is given up (not ok): a
+    direct shot that stagnates is left to continuation early. Returns (p, jac, err, ok).
     """
     accept = STALL_ACCEPT / pairs.rel_tol
     n, k = p.shape
@@ -673,8 +679,12 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget, steps=None):
     jac = np.zeros((n, pairs.target.shape[1], k))
     have_jac = np.zeros(n, dtype=bool)
     ok = np.zeros(n, dtype=bool)
-    for _ in range(max_iter):
-        act = np.flatnonzero(~ok)
+    gave_up = np.zeros(n, dtype=bool)
+    history = []  # best residual after each iteration
+    for iteration in range(max_iter):
+        if patience is not None and iteration > patience:
+            gave_up |= ~ok & ~(best_err <= PROGRESS * history[iteration - 1 - patience])
+        act = np.flatnonzero(~ok & ~gave_up)
         if act.size == 0:
             break
         budget.check()
@@ -702,6 +712,7 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget, steps=None):
                 p[i] = best_p[i] + step[i]
             else:
                 p[i] = 0.5 * p[i]
+        history.append(best_err.copy())
         finite = best_err[np.isfinite(best_err)]
         budget.best = float(np.max(finite)) * pairs.rel_tol if finite.size else float("nan")
     # Converged pairs were not stepped (p = best_p); the others continue from their next guess.
@@ -1044,19 +1055,23 @@ def _sym_basis(count: int, d: int) -> np.ndarray:
     return out
 
 
-def _normal_generator(layers: Sequence[np.ndarray], s: np.ndarray) -> list[np.ndarray]:
-    """C_W(S)_q = S_q W_q - W_q S_{q-1} (S_0 = S_N = 0), the adjoint of
-    C_W^*(xi)_p = sym(xi_p W_p^T - W_{p+1}^T xi_{p+1}) (math.md §2.4); its range is N_W M."""
-    depth = len(layers)
-    out = []
-    for q in range(depth):
-        term = 0.0
-        if q < depth - 1:
-            term = s[..., q, :, :] @ layers[q]
-        if q > 0:
-            term = term - layers[q] @ s[..., q - 1, :, :]
-        out.append(term)
-    return out
+@functools.lru_cache(maxsize=32)
+def _sym_basis_padded(depth: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_sym_basis(depth - 1, d)`` and its blocks placed for C_W: left[a, q] = S_q (q < N-1,
+    else 0) and right[a, q] = S_{q-1} (q > 0, else 0), shapes (m, N, d, d).
+
+    C_W(S)_q = S_q W_q - W_q S_{q-1} (S_0 = S_N = 0) is the adjoint of
+    C_W^*(xi)_p = sym(xi_p W_p^T - W_{p+1}^T xi_{p+1}) (math.md §2.4); its range is N_W M.
+    """
+    basis = _sym_basis(depth - 1, d)
+    m = basis.shape[0]
+    left = np.zeros((m, depth, d, d))
+    right = np.zeros((m, depth, d, d))
+    left[:, : depth - 1] = basis
+    right[:, 1:] = basis
+    for a in (left, right):
+        a.setflags(write=False)
+    return basis, left, right
 
 
 def _balanced_geodesic_field(w: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1069,13 +1084,17 @@ def _balanced_geodesic_field(w: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray,
     depth, d = w.shape[-3], w.shape[-1]
     if depth == 1:
         return xi, np.zeros_like(xi)
-    basis = _sym_basis(depth - 1, d)
+    basis, left, right = _sym_basis_padded(depth, d)
     m = basis.shape[0]
-    layers = [w[..., None, q, :, :] for q in range(depth)]
-    images = np.stack(_normal_generator(layers, basis), axis=-3)  # (..., m, N, d, d)
+    # C_W(E_a)_q = S_q W_q - W_q S_{q-1} for every basis element at once (blocks padded and
+    # shifted once, in ``_sym_basis_padded``): two matmuls.
+    wb = w[..., None, :, :, :]
+    images = left @ wb - wb @ right  # (..., m, N, d, d)
     flat = images.reshape(images.shape[:-4] + (m, depth * d * d))
     gram = flat @ np.swapaxes(flat, -1, -2)
-    invariants = np.stack(_invariants(_layers(xi)), axis=-3)
+    # G_p(xi) = xi_{p+1}^T xi_{p+1} - xi_p xi_p^T (core.network.invariants), all p at once.
+    upper, lower = xi[..., 1:, :, :], xi[..., :-1, :, :]
+    invariants = upper.swapaxes(-1, -2) @ upper - lower @ lower.swapaxes(-1, -2)
     rhs = invariants.reshape(invariants.shape[:-3] + (1, -1)) @ basis.reshape(m, -1).T
     coef = np.swapaxes(np.linalg.solve(gram, np.swapaxes(rhs, -1, -2)), -1, -2)
     return xi, (coef @ flat).reshape(xi.shape)
@@ -1208,12 +1227,28 @@ def _balanced_log_one(a, b, tol, max_iter, rtol, budget):
         h = 1e-6
         start = ((np.ravel(path(h)) - np.ravel(a)) / h @ pair.basis)[None, :]
     p, jac, _, ok = _newton(
-        pair, one, start, pair.target, stop, min(max_iter, 10), LOOSE_RTOL, budget
+        pair,
+        one,
+        start,
+        pair.target,
+        stop,
+        min(max_iter, 10),
+        LOOSE_RTOL,
+        budget,
+        patience=NEWTON_PATIENCE,
     )
     if not ok[0] and path is not None:
         start = (np.ravel(b - a) @ pair.basis)[None, :]
         p, jac, _, ok = _newton(
-            pair, one, start, pair.target, stop, min(max_iter, 10), LOOSE_RTOL, budget
+            pair,
+            one,
+            start,
+            pair.target,
+            stop,
+            min(max_iter, 10),
+            LOOSE_RTOL,
+            budget,
+            patience=NEWTON_PATIENCE,
         )
     if not ok[0]:
         if path is not None:
