@@ -324,6 +324,13 @@ def canonical_lift_stacked(x: np.ndarray, depth: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
+def _identity(d: int) -> np.ndarray:
+    eye = np.eye(d)
+    eye.setflags(write=False)
+    return eye
+
+
 def _horizontal_geodesic_field(
     w: np.ndarray, p: np.ndarray, one_frame: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -347,58 +354,76 @@ def _horizontal_geodesic_field(
     depth = w.shape[-3]
     if depth == 1:
         return p[..., None, :, :], np.zeros_like(p)
-    # Small batched matrices: the cost is numpy call overhead, so arrays are filled in place
-    # and transposes are views (ndarray.swapaxes), not library calls.
+    # Small batched matrices: the cost is numpy call overhead, so arrays are filled in place,
+    # transposes are views (ndarray.swapaxes) and per-layer products are batched over q.
+    d = w.shape[-1]
+    layer = [w[..., q, :, :] for q in range(depth)]
     before_s = np.empty_like(w)  # before_s[q] = W_{<q+1} (W_q ... W_1), before_s[0] = I
     after_s = np.empty_like(w)  # after_s[q] = W_{>q+1} (W_N ... W_{q+2}), after_s[N-1] = I
-    before_s[..., 0, :, :] = np.eye(w.shape[-1])
-    after_s[..., depth - 1, :, :] = np.eye(w.shape[-1])
-    before_s[..., 1, :, :] = w[..., 0, :, :]
+    before = [before_s[..., q, :, :] for q in range(depth)]
+    after = [after_s[..., q, :, :] for q in range(depth)]
+    before[0][...] = _identity(d)
+    after[depth - 1][...] = _identity(d)
+    before[1][...] = layer[0]
     for q in range(2, depth):
-        np.matmul(w[..., q - 1, :, :], before_s[..., q - 1, :, :], out=before_s[..., q, :, :])
-    after_s[..., depth - 2, :, :] = w[..., depth - 1, :, :]
+        np.matmul(layer[q - 1], before[q - 1], out=before[q])
+    after[depth - 2][...] = layer[depth - 1]
     for q in range(depth - 3, -1, -1):
-        np.matmul(after_s[..., q + 1, :, :], w[..., q + 1, :, :], out=after_s[..., q, :, :])
+        np.matmul(after[q + 1], layer[q + 1], out=after[q])
     pb = p[..., None, :, :]
     after_t = after_s.swapaxes(-1, -2)
     before_t = before_s.swapaxes(-1, -2)
     xi = after_t @ pb @ before_t
-    d_before = np.zeros_like(w)  # D before_s along xi
-    d_after = np.zeros_like(w)  # D after_s along xi
-    d_before[..., 1, :, :] = xi[..., 0, :, :] @ before_s[..., 0, :, :]
+    # D before_{q+1} = xi_q before_q + W_q D before_q, D after_{q-1} = after_q xi_q +
+    # D after_q W_q: the first terms for every q in one batched product each.
+    xi_before = xi @ before_s
+    after_xi = after_s @ xi
+    d_before_s = np.empty_like(w)  # D before_s along xi
+    d_after_s = np.empty_like(w)  # D after_s along xi
+    d_before = [d_before_s[..., q, :, :] for q in range(depth)]
+    d_after = [d_after_s[..., q, :, :] for q in range(depth)]
+    d_before[0][...] = 0.0
+    d_after[depth - 1][...] = 0.0
+    d_before[1][...] = xi_before[..., 0, :, :]
     for q in range(1, depth - 1):
-        d_before[..., q + 1, :, :] = (
-            xi[..., q, :, :] @ before_s[..., q, :, :] + w[..., q, :, :] @ d_before[..., q, :, :]
-        )
-    d_after[..., depth - 2, :, :] = after_s[..., depth - 1, :, :] @ xi[..., depth - 1, :, :]
+        np.matmul(layer[q], d_before[q], out=d_before[q + 1])
+        d_before[q + 1] += xi_before[..., q, :, :]
+    d_after[depth - 2][...] = after_xi[..., depth - 1, :, :]
     for q in range(depth - 2, 0, -1):
-        d_after[..., q - 1, :, :] = (
-            after_s[..., q, :, :] @ xi[..., q, :, :] + d_after[..., q, :, :] @ w[..., q, :, :]
-        )
-    eta = d_after.swapaxes(-1, -2) @ pb @ before_t + after_t @ pb @ d_before.swapaxes(-1, -2)
+        np.matmul(d_after[q], layer[q], out=d_after[q - 1])
+        d_after[q - 1] += after_xi[..., q, :, :]
+    eta = d_after_s.swapaxes(-1, -2) @ pb @ before_t
+    eta += after_t @ pb @ d_before_s.swapaxes(-1, -2)
     grad = (after_s @ eta @ before_s).sum(axis=-3)
-    first, last = w[..., 0, :, :], w[..., depth - 1, :, :]
+    first, last = layer[0], layer[depth - 1]
     if one_frame:
         mu, u = np.linalg.eigh(last @ last.swapaxes(-1, -2))
         nu = mu
     else:
-        grams = np.stack([last @ last.swapaxes(-1, -2), first.swapaxes(-1, -2) @ first])
+        grams = np.empty((2,) + first.shape)
+        np.matmul(last, last.swapaxes(-1, -2), out=grams[0])
+        np.matmul(first.swapaxes(-1, -2), first, out=grams[1])
         eig, vecs = np.linalg.eigh(grams)
         mu, nu, u, v = eig[0], eig[1], vecs[0], vecs[1]
-    if np.any(mu[..., 0] <= SINGULAR_RTOL ** (2.0 / depth) * mu[..., -1]):
+    if (mu[..., 0] <= SINGULAR_RTOL ** (2.0 / depth) * mu[..., -1]).any():
         raise GeodesicError(
             "the geodesic reaches a (numerically) singular matrix before t = 1; "
             "shorten the tangent vector",
             float("inf"),
         )
     if one_frame:
-        x = last @ before_s[..., depth - 1, :, :]
+        x = last @ before[depth - 1]
         v = (x.swapaxes(-1, -2) @ u) / mu[..., None, :] ** (0.5 * depth)
-    mu_c, nu_r = mu[..., :, None], nu[..., None, :]
-    kernel = mu_c ** (depth - 1)
-    for k in range(1, depth):
-        kernel = kernel + mu_c ** (depth - 1 - k) * nu_r**k
-    pdot = -(u @ ((u.swapaxes(-1, -2) @ grad @ v) / kernel) @ v.swapaxes(-1, -2))
+    # K_ij = sum_k mu_i^(N-1-k) nu_j^k = mu_i^(N-1) (1 + r + ... + r^(N-1)), r = nu_j / mu_i,
+    # by Horner (positive terms, no cancellation).
+    ratio = nu[..., None, :] / mu[..., :, None]
+    kernel = ratio + 1.0
+    for _ in range(depth - 2):
+        kernel *= ratio
+        kernel += 1.0
+    kernel *= mu[..., :, None] ** (depth - 1)
+    pdot = u @ ((u.swapaxes(-1, -2) @ grad @ v) / kernel) @ v.swapaxes(-1, -2)
+    np.negative(pdot, out=pdot)
     return xi, pdot
 
 
