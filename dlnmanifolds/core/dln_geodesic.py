@@ -193,7 +193,11 @@ def _integrate(
     shapes = [s.shape for s in state]
     sizes = np.cumsum([s.size for s in state])[:-1]
     ends = np.cumsum([s.size for s in state])
-    bounds = list(zip(np.concatenate([[0], ends[:-1]]), ends))
+    # Python slices (not numpy integers): this runs once per field evaluation.
+    parts_of = [
+        (slice(int(a), int(b)), shape)
+        for (a, b), shape in zip(zip(np.concatenate([[0], ends[:-1]]), ends), shapes)
+    ]
 
     calls = [0]
 
@@ -208,8 +212,9 @@ def _integrate(
             )
         if budget is not None and calls[0] % 8 == 0:
             budget.check()
-        parts = [y[a:b].reshape(shape) for (a, b), shape in zip(bounds, shapes)]
-        return np.concatenate([d.ravel() for d in field(*parts)])
+        return np.concatenate(
+            [d.reshape(-1) for d in field(*[y[s].reshape(t) for s, t in parts_of])]
+        )
 
     y0 = np.concatenate([np.ravel(s) for s in state])
     hints = {} if step is None else {"first_step": step, "max_step": step * (1.0 + 1e-9)}
@@ -373,7 +378,10 @@ def _horizontal_geodesic_field(
     pb = p[..., None, :, :]
     after_t = after_s.swapaxes(-1, -2)
     before_t = before_s.swapaxes(-1, -2)
-    xi = after_t @ pb @ before_t
+    # Shared halves: xi = (A^T P) B^T and eta = dA^T (P B^T) + (A^T P) dB^T.
+    after_p = after_t @ pb
+    p_before = pb @ before_t
+    xi = after_p @ before_t
     # D before_{q+1} = xi_q before_q + W_q D before_q, D after_{q-1} = after_q xi_q +
     # D after_q W_q: the first terms for every q in one batched product each.
     xi_before = xi @ before_s
@@ -392,8 +400,8 @@ def _horizontal_geodesic_field(
     for q in range(depth - 2, 0, -1):
         np.matmul(d_after[q], layer[q], out=d_after[q - 1])
         d_after[q - 1] += after_xi[..., q, :, :]
-    eta = d_after_s.swapaxes(-1, -2) @ pb @ before_t
-    eta += after_t @ pb @ d_before_s.swapaxes(-1, -2)
+    eta = d_after_s.swapaxes(-1, -2) @ p_before
+    eta += after_p @ d_before_s.swapaxes(-1, -2)
     grad = (after_s @ eta @ before_s).sum(axis=-3)
     first, last = layer[0], layer[depth - 1]
     if one_frame:
