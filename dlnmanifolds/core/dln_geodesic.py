@@ -234,14 +234,15 @@ def _integrate(
 def _step_hint(accepted: Sequence[float]) -> float | None:
     """A uniform step 1/n for repeated integrations of nearly the same trajectory (shooting).
 
-    DOP853 starts with a tiny step from its initial-step heuristic and ends with a truncated
-    one; the interior accepted steps show what the tolerance allows. n = ceil(1 / (0.95 h)),
-    h the largest interior step: equal steps that the error control (still active) accepts.
+    DOP853 starts with a small step from its initial-step heuristic; the later accepted steps
+    (the last one truncated to reach t = 1, so no larger than allowed) show what the tolerance
+    allows. n = ceil(1 / (0.95 h)), h the largest of them: equal steps that the error control
+    (still active) accepts.
     """
-    interior = list(accepted[1:-1])
-    if not interior:
+    later = list(accepted[1:])
+    if not later:
         return None
-    return 1.0 / int(np.ceil(1.0 / (0.95 * max(interior))))
+    return 1.0 / int(np.ceil(1.0 / (0.95 * max(later))))
 
 
 def _integrate_fixed(
