@@ -93,8 +93,10 @@ CHORD_RTOL = 1e-7
 #: practice far more accurate than asked on these smooth flows), so that the accurate chord
 #: needs about two shots; a cheap step that stalls above it but below LOOSE_STOP hands over.
 CHORD_STOP = 1e-10
-#: A direct balanced shot gives up after NEWTON_PATIENCE Newton iterations that did not bring
-#: its residual below PROGRESS times the first one (continuation takes over).
+#: A direct balanced shot from the frame-rotating path's velocity gives up after
+#: NEWTON_PATIENCE Newton iterations that did not bring its residual below PROGRESS times its
+#: value NEWTON_PATIENCE iterations earlier; the second one (from the projected chord) after
+#: 2 NEWTON_PATIENCE, as it may need a long damped phase (continuation is the slower fallback).
 NEWTON_PATIENCE = 3
 PROGRESS = 0.5
 #: Fixed RK4 steps of the batched finite-difference Jacobian of shooting for d^2 >= 16.
@@ -1315,7 +1317,7 @@ def _balanced_log_one(a, b, tol, max_iter, rtol, budget):
             min(max_iter, 10),
             LOOSE_RTOL,
             budget,
-            patience=NEWTON_PATIENCE,
+            patience=2 * NEWTON_PATIENCE,
         )
     if not ok[0]:
         if path is not None:
