@@ -25,6 +25,10 @@ Two independent geodesic equations (square case, full rank; math.md §2.4, §4.2
 
 Both are integrated with scipy's DOP853 (explicit Runge-Kutta of order 8, adaptive) at relative
 tolerance ``rtol`` (default 1e-12); batches are integrated as one system (one time grid).
+Inside shooting only (every result is checked by a final DOP853 shot at ``rtol``): the loose
+stages use a field with one eigendecomposition instead of two, repeated shots of the same
+pairs reuse a uniform step read off the first one (DOP853's error control stays on), and for
+d^2 >= 16 the d^2 + 1 probes of the Newton Jacobian are integrated by two fixed RK4 steps.
 Horizontal geodesics of M project to g^N geodesics, so the two forms check each other.
 
 **Closed forms** (used by ``dln_log``/``dln_exp`` before any integration):
@@ -48,8 +52,9 @@ homothety and Exp_{cX}(cV) = c Exp_X(V). Every computation is done on X / sigma_
 **Logs** are computed by Newton shooting in momentum coordinates P (V = A_X P): a third-order
 initial guess from inverting the second-order lifted retraction phi(W + (A^{-1}V)^h)
 (algebraic, no integration), Newton steps with forward-difference Jacobians integrated at a
-loose tolerance in the same batch as the base shot (for d^2 >= 16 a single Jacobian), then
-chord steps with Broyden updates (cheap ones first for d^2 >= 16, then at ``rtol``); if direct
+loose tolerance in the same batch as the base shot (for d^2 >= 16 a single Jacobian, by RK4
+probes, and its step), then chord steps with Broyden updates (cheap ones first for d^2 >= 16,
+down to a relative residual CHORD_STOP, then at ``rtol``); if direct
 shooting fails, continuation along the path O(s) P(s) in GL+ (polar factors interpolated by
 the matrix exponential, SPD parts linearly). Every solver stops after
 ``max_iter`` Newton iterations or ``max_time`` seconds with a ``GeodesicError`` that carries
@@ -83,7 +88,21 @@ GEODESIC_RTOL = 1e-12
 #: Relative tolerance of the cheap integrations used for the Newton Jacobians of shooting.
 LOOSE_RTOL = 1e-5
 #: Integrator tolerance of the cheap Broyden steps that follow a single Jacobian (d^2 >= 16).
-CHORD_RTOL = 1e-6
+CHORD_RTOL = 1e-7
+#: The cheap chord steps continue to this relative residual (DOP853 at CHORD_RTOL is in
+#: practice far more accurate than asked on these smooth flows), so that the accurate chord
+#: needs about two shots; a cheap step that stalls above it but below LOOSE_STOP hands over.
+CHORD_STOP = 1e-10
+#: A direct balanced shot from the frame-rotating path's velocity gives up after
+#: NEWTON_PATIENCE Newton iterations that did not bring its residual below PROGRESS times its
+#: value NEWTON_PATIENCE iterations earlier; the second one (from the projected chord) after
+#: 2 NEWTON_PATIENCE, as it may need a long damped phase (continuation is the slower fallback).
+NEWTON_PATIENCE = 3
+PROGRESS = 0.5
+#: Fixed RK4 steps of the batched finite-difference Jacobian of shooting for d^2 >= 16.
+JACOBIAN_STEPS = 2
+#: Integrations at rtol >= this use one eigendecomposition per field evaluation (not two).
+ONE_FRAME_RTOL = 1e-7
 #: A loose Newton iteration that stalls at this relative residual is accepted (handed to chord).
 STALL_ACCEPT = 1e-3
 #: Relative residual at which shooting switches from loose Newton to accurate chord steps.
@@ -164,12 +183,23 @@ def _integrate(
     state: Sequence[np.ndarray],
     rtol: float,
     budget: _Budget | None = None,
+    step: float | None = None,
+    record: list | None = None,
 ) -> list[np.ndarray]:
-    """Integrate ydot = field(*y) from t = 0 to 1 with DOP853; y is a tuple of arrays."""
+    """Integrate ydot = field(*y) from t = 0 to 1 with DOP853; y is a tuple of arrays.
+
+    ``step``: first and largest step (DOP853's error control still rejects and shrinks
+    steps, so the accuracy is unchanged); ``record``: a list that receives the accepted
+    step sizes.
+    """
     shapes = [s.shape for s in state]
     sizes = np.cumsum([s.size for s in state])[:-1]
     ends = np.cumsum([s.size for s in state])
-    bounds = list(zip(np.concatenate([[0], ends[:-1]]), ends))
+    # Python slices (not numpy integers): this runs once per field evaluation.
+    parts_of = [
+        (slice(int(a), int(b)), shape)
+        for (a, b), shape in zip(zip(np.concatenate([[0], ends[:-1]]), ends), shapes)
+    ]
 
     calls = [0]
 
@@ -184,19 +214,75 @@ def _integrate(
             )
         if budget is not None and calls[0] % 8 == 0:
             budget.check()
-        parts = [y[a:b].reshape(shape) for (a, b), shape in zip(bounds, shapes)]
-        return np.concatenate([d.ravel() for d in field(*parts)])
+        return np.concatenate(
+            [d.reshape(-1) for d in field(*[y[s].reshape(t) for s, t in parts_of])]
+        )
 
     y0 = np.concatenate([np.ravel(s) for s in state])
+    hints = {} if step is None else {"first_step": step, "max_step": step * (1.0 + 1e-9)}
     with np.errstate(all="ignore"):
-        sol = solve_ivp(rhs, (0.0, 1.0), y0, method="DOP853", rtol=rtol, atol=1e-2 * rtol)
+        sol = solve_ivp(rhs, (0.0, 1.0), y0, method="DOP853", rtol=rtol, atol=1e-2 * rtol, **hints)
     if sol.status != 0 or not np.all(np.isfinite(sol.y[:, -1])):
         raise GeodesicError(
             "the geodesic ODE could not be integrated to t = 1 (it probably reaches a "
             f"singular matrix; shorten the tangent vector): {sol.message}",
             float("inf"),
         )
+    if record is not None:
+        record.extend(np.diff(sol.t))
     return [p.reshape(shape) for p, shape in zip(np.split(sol.y[:, -1], sizes), shapes)]
+
+
+def _step_hint(accepted: Sequence[float]) -> float | None:
+    """A uniform step 1/n for repeated integrations of nearly the same trajectory (shooting).
+
+    DOP853 starts with a small step from its initial-step heuristic; the later accepted steps
+    (the last one truncated to reach t = 1, so no larger than allowed) show what the tolerance
+    allows. n = ceil(1 / (0.95 h)), h the largest of them: equal steps that the error control
+    (still active) accepts.
+    """
+    later = list(accepted[1:])
+    if not later:
+        return None
+    return 1.0 / int(np.ceil(1.0 / (0.95 * max(later))))
+
+
+def _integrate_fixed(
+    field: Callable[..., tuple[np.ndarray, ...]],
+    state: Sequence[np.ndarray],
+    steps: int,
+    budget: _Budget | None = None,
+) -> list[np.ndarray]:
+    """Integrate ydot = field(*y) from t = 0 to 1 by ``steps`` classical RK4 steps (4 field
+    evaluations each, no error control, no flattening of the state).
+
+    Only for the finite-difference Jacobians of shooting: the probes of one Jacobian share
+    the base trajectory's step sequence, so the difference quotients are those of one smooth
+    discrete map, whose Jacobian is within O(h^4) of the exact one (about 1e-3 relative for
+    2 steps, 1e-4 for 3 at g-distances <= 1). Every end point it produces is checked again
+    by an accurate DOP853 shot before it is returned.
+    """
+    h = 1.0 / steps
+    y = list(state)
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            if budget is not None:
+                budget.check()
+            k1 = field(*y)
+            k2 = field(*[a + (0.5 * h) * k for a, k in zip(y, k1)])
+            k3 = field(*[a + (0.5 * h) * k for a, k in zip(y, k2)])
+            k4 = field(*[a + h * k for a, k in zip(y, k3)])
+            y = [
+                a + (h / 6.0) * (b1 + 2.0 * (b2 + b3) + b4)
+                for a, b1, b2, b3, b4 in zip(y, k1, k2, k3, k4)
+            ]
+    if not all(np.all(np.isfinite(a)) for a in y):
+        raise GeodesicError(
+            "the geodesic ODE (fixed-step RK4) produced non-finite values; it probably "
+            "reaches a singular matrix",
+            float("inf"),
+        )
+    return y
 
 
 # --------------------------------------------------------------------------------------
@@ -246,7 +332,16 @@ def canonical_lift_stacked(x: np.ndarray, depth: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def _horizontal_geodesic_field(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=64)
+def _identity(d: int) -> np.ndarray:
+    eye = np.eye(d)
+    eye.setflags(write=False)
+    return eye
+
+
+def _horizontal_geodesic_field(
+    w: np.ndarray, p: np.ndarray, one_frame: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(Wdot, Pdot) of the g^N geodesic flow lifted to M (module docstring); batched.
 
     With before_q = W_{<q} (W_{q-1}...W_1) and after_q = W_{>q} (W_N...W_{q+1}), stacked over
@@ -258,61 +353,112 @@ def _horizontal_geodesic_field(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray
     DG∘Dphi^* = 0): X X^T = (W_N W_N^T)^N and X^T X = (W_1^T W_1)^N, so two symmetric
     eigendecompositions give A_X(Z) = U (K ∘ U^T Z V) V^T with K_ij = sum_p mu_i^{N-p}
     nu_j^{p-1} (math.md §3.2), no SVD. One evaluation is O(N d^3).
+
+    ``one_frame=True`` (used by the loose integrations of shooting only) replaces the second
+    eigendecomposition by V = X^T U Sigma^{-1}, Sigma = diag(mu)^{N/2}, nu = mu (exact on M,
+    where X = U Sigma V^T; its error grows like eps sigma_max/sigma_min, far below a loose
+    tolerance): the batched eigh of the probe batch was half the cost of an evaluation.
     """
     depth = w.shape[-3]
     if depth == 1:
         return p[..., None, :, :], np.zeros_like(p)
-    # Small batched matrices: the cost is numpy call overhead, so arrays are filled in place
-    # and transposes are views (ndarray.swapaxes), not library calls.
+    # Small batched matrices: the cost is numpy call overhead, so arrays are filled in place,
+    # transposes are views (ndarray.swapaxes) and per-layer products are batched over q.
+    d = w.shape[-1]
+    layer = [w[..., q, :, :] for q in range(depth)]
     before_s = np.empty_like(w)  # before_s[q] = W_{<q+1} (W_q ... W_1), before_s[0] = I
     after_s = np.empty_like(w)  # after_s[q] = W_{>q+1} (W_N ... W_{q+2}), after_s[N-1] = I
-    before_s[..., 0, :, :] = np.eye(w.shape[-1])
-    after_s[..., depth - 1, :, :] = np.eye(w.shape[-1])
-    before_s[..., 1, :, :] = w[..., 0, :, :]
+    before = [before_s[..., q, :, :] for q in range(depth)]
+    after = [after_s[..., q, :, :] for q in range(depth)]
+    before[0][...] = _identity(d)
+    after[depth - 1][...] = _identity(d)
+    before[1][...] = layer[0]
     for q in range(2, depth):
-        np.matmul(w[..., q - 1, :, :], before_s[..., q - 1, :, :], out=before_s[..., q, :, :])
-    after_s[..., depth - 2, :, :] = w[..., depth - 1, :, :]
+        np.matmul(layer[q - 1], before[q - 1], out=before[q])
+    after[depth - 2][...] = layer[depth - 1]
     for q in range(depth - 3, -1, -1):
-        np.matmul(after_s[..., q + 1, :, :], w[..., q + 1, :, :], out=after_s[..., q, :, :])
+        np.matmul(after[q + 1], layer[q + 1], out=after[q])
     pb = p[..., None, :, :]
     after_t = after_s.swapaxes(-1, -2)
     before_t = before_s.swapaxes(-1, -2)
-    xi = after_t @ pb @ before_t
-    d_before = np.zeros_like(w)  # D before_s along xi
-    d_after = np.zeros_like(w)  # D after_s along xi
-    d_before[..., 1, :, :] = xi[..., 0, :, :] @ before_s[..., 0, :, :]
+    # Shared halves: xi = (A^T P) B^T and eta = dA^T (P B^T) + (A^T P) dB^T.
+    after_p = after_t @ pb
+    p_before = pb @ before_t
+    xi = after_p @ before_t
+    # D before_{q+1} = xi_q before_q + W_q D before_q, D after_{q-1} = after_q xi_q +
+    # D after_q W_q: the first terms for every q in one batched product each.
+    xi_before = xi @ before_s
+    after_xi = after_s @ xi
+    d_before_s = np.empty_like(w)  # D before_s along xi
+    d_after_s = np.empty_like(w)  # D after_s along xi
+    d_before = [d_before_s[..., q, :, :] for q in range(depth)]
+    d_after = [d_after_s[..., q, :, :] for q in range(depth)]
+    d_before[0][...] = 0.0
+    d_after[depth - 1][...] = 0.0
+    d_before[1][...] = xi_before[..., 0, :, :]
     for q in range(1, depth - 1):
-        d_before[..., q + 1, :, :] = (
-            xi[..., q, :, :] @ before_s[..., q, :, :] + w[..., q, :, :] @ d_before[..., q, :, :]
-        )
-    d_after[..., depth - 2, :, :] = after_s[..., depth - 1, :, :] @ xi[..., depth - 1, :, :]
+        np.matmul(layer[q], d_before[q], out=d_before[q + 1])
+        d_before[q + 1] += xi_before[..., q, :, :]
+    d_after[depth - 2][...] = after_xi[..., depth - 1, :, :]
     for q in range(depth - 2, 0, -1):
-        d_after[..., q - 1, :, :] = (
-            after_s[..., q, :, :] @ xi[..., q, :, :] + d_after[..., q, :, :] @ w[..., q, :, :]
-        )
-    eta = d_after.swapaxes(-1, -2) @ pb @ before_t + after_t @ pb @ d_before.swapaxes(-1, -2)
+        np.matmul(d_after[q], layer[q], out=d_after[q - 1])
+        d_after[q - 1] += after_xi[..., q, :, :]
+    eta = d_after_s.swapaxes(-1, -2) @ p_before
+    eta += after_p @ d_before_s.swapaxes(-1, -2)
     grad = (after_s @ eta @ before_s).sum(axis=-3)
-    first, last = w[..., 0, :, :], w[..., depth - 1, :, :]
-    grams = np.stack([last @ last.swapaxes(-1, -2), first.swapaxes(-1, -2) @ first])
-    eig, vecs = np.linalg.eigh(grams)
-    mu, nu, u, v = eig[0], eig[1], vecs[0], vecs[1]
-    if np.any(mu[..., 0] <= SINGULAR_RTOL ** (2.0 / depth) * mu[..., -1]):
+    first, last = layer[0], layer[depth - 1]
+    if one_frame:
+        mu, u = np.linalg.eigh(last @ last.swapaxes(-1, -2))
+        nu = mu
+    else:
+        grams = np.empty((2,) + first.shape)
+        np.matmul(last, last.swapaxes(-1, -2), out=grams[0])
+        np.matmul(first.swapaxes(-1, -2), first, out=grams[1])
+        eig, vecs = np.linalg.eigh(grams)
+        mu, nu, u, v = eig[0], eig[1], vecs[0], vecs[1]
+    if (mu[..., 0] <= SINGULAR_RTOL ** (2.0 / depth) * mu[..., -1]).any():
         raise GeodesicError(
             "the geodesic reaches a (numerically) singular matrix before t = 1; "
             "shorten the tangent vector",
             float("inf"),
         )
-    mu_c, nu_r = mu[..., :, None], nu[..., None, :]
-    kernel = mu_c ** (depth - 1)
-    for k in range(1, depth):
-        kernel = kernel + mu_c ** (depth - 1 - k) * nu_r**k
-    pdot = -(u @ ((u.swapaxes(-1, -2) @ grad @ v) / kernel) @ v.swapaxes(-1, -2))
+    if one_frame:
+        x = last @ before[depth - 1]
+        v = (x.swapaxes(-1, -2) @ u) / mu[..., None, :] ** (0.5 * depth)
+    # K_ij = sum_k mu_i^(N-1-k) nu_j^k = mu_i^(N-1) (1 + r + ... + r^(N-1)), r = nu_j / mu_i,
+    # by Horner (positive terms, no cancellation).
+    ratio = nu[..., None, :] / mu[..., :, None]
+    kernel = ratio + 1.0
+    for _ in range(depth - 2):
+        kernel *= ratio
+        kernel += 1.0
+    kernel *= mu[..., :, None] ** (depth - 1)
+    pdot = u @ ((u.swapaxes(-1, -2) @ grad @ v) / kernel) @ v.swapaxes(-1, -2)
+    np.negative(pdot, out=pdot)
     return xi, pdot
 
 
-def _exp_momentum(w0: np.ndarray, p0: np.ndarray, rtol: float, budget=None) -> np.ndarray:
-    """phi(W(1)) of the lifted Hamiltonian flow from (w0, p0); batched, unvalidated."""
-    w1, _ = _integrate(_horizontal_geodesic_field, (w0, p0), rtol, budget)
+def _exp_momentum(
+    w0: np.ndarray,
+    p0: np.ndarray,
+    rtol: float,
+    budget=None,
+    steps: int | None = None,
+    step: float | None = None,
+    record: list | None = None,
+) -> np.ndarray:
+    """phi(W(1)) of the lifted Hamiltonian flow from (w0, p0); batched, unvalidated.
+
+    DOP853 at ``rtol``, or ``steps`` fixed RK4 steps when given (``_integrate_fixed``).
+    Loose integrations (rtol >= ONE_FRAME_RTOL or fixed steps: shooting's Newton and chord
+    stages, always followed by accurate shots) use the one-eigendecomposition field."""
+    field = _horizontal_geodesic_field
+    if steps is not None or rtol >= ONE_FRAME_RTOL:
+        field = functools.partial(_horizontal_geodesic_field, one_frame=True)
+    if steps is not None:
+        w1, _ = _integrate_fixed(field, (w0, p0), steps, budget)
+    else:
+        w1, _ = _integrate(field, (w0, p0), rtol, budget, step, record)
     return _end_to_end(_layers(w1))
 
 
@@ -492,6 +638,8 @@ class _Pairs:
         self.rel_tol = rel_tol
         # Absolute end-point tolerance of each pair: rel_tol * max(1, max|Y|).
         self.tol = rel_tol * np.maximum(1.0, np.max(np.abs(self.target), axis=1))
+        # Step hints (``_step_hint``) of repeated shots of the same pairs at the same rtol.
+        self.hints: dict = {}
 
     def velocity(self, p: np.ndarray, idx) -> np.ndarray:
         """V = A_X(P) for momenta p (len(idx), k)."""
@@ -509,13 +657,28 @@ class _Pairs:
         out = _apply_operator(self.u[sl], self.kernel[sl], self.vt[sl], z, -1.0)
         return out.reshape(1, self.k)
 
-    def shots(self, idx: np.ndarray, coords: np.ndarray, rtol: float, budget) -> np.ndarray:
+    def shots(
+        self, idx: np.ndarray, coords: np.ndarray, rtol: float, budget, steps: int | None = None
+    ) -> np.ndarray:
         """End points (len(idx), m, k) of momenta coords (len(idx), m, k), NaN where a shot
-        fails; one integration for the whole batch, pair by pair only after a failure."""
+        fails; one integration for the whole batch, pair by pair only after a failure.
+        ``steps``: fixed RK4 steps instead of DOP853 at ``rtol`` (Jacobian probes only)."""
         a, m, k = coords.shape
         w = np.repeat(self.w0[idx], m, axis=0)
+        key = (rtol, m, np.asarray(idx).tobytes())
+        record: list = []
         try:
-            ends = _exp_momentum(w, coords.reshape(a * m, self.d, self.d), rtol, budget)
+            ends = _exp_momentum(
+                w,
+                coords.reshape(a * m, self.d, self.d),
+                rtol,
+                budget,
+                steps,
+                None if steps is not None else self.hints.get(key),
+                record,
+            )
+            if steps is None and key not in self.hints:
+                self.hints[key] = _step_hint(record)
             return ends.reshape(a, m, k)
         except _TimeUp:
             raise
@@ -523,7 +686,7 @@ class _Pairs:
             if a == 1:
                 return np.full((1, m, k), np.nan)
         return np.concatenate(
-            [self.shots(idx[i : i + 1], coords[i : i + 1], rtol, budget) for i in range(a)]
+            [self.shots(idx[i : i + 1], coords[i : i + 1], rtol, budget, steps) for i in range(a)]
         )
 
 
@@ -537,7 +700,19 @@ def _solve(jac: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(jac, rhs, rcond=None)[0]
 
 
-def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
+def _newton(
+    pairs,
+    idx,
+    p,
+    targets,
+    stop,
+    max_iter,
+    rtol,
+    budget,
+    steps=None,
+    patience=None,
+    final_step=False,
+):
     """Newton on Exp(A p) = target with forward-difference Jacobians (batched probes).
 
     Each iteration shoots every active pair and its k probes in one integration at ``rtol``.
@@ -545,7 +720,11 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
     (singular matrix on the way) is halved the same way, or the guess itself is halved when
     no shot succeeded yet. A pair also counts as done when a step stalls at a relative
     residual <= STALL_ACCEPT: the loose integrator's own error floor (long geodesics), which
-    the accurate chord steps then remove. Returns (p, jac, err, ok) per pair.
+    the accurate chord steps then remove. With ``patience`` = m, a pair whose best residual
+    did not drop below PROGRESS times its value m iterations earlier is given up (not ok): a
+    direct shot that stagnates is left to continuation early. ``final_step``: a pair that
+    meets ``stop`` still takes its Newton step (returned p is the stepped one; used with the
+    fixed-step RK4 probes, whose base residual is good to ~1e-4). Returns (p, jac, err, ok).
     """
     accept = STALL_ACCEPT / pairs.rel_tol
     n, k = p.shape
@@ -555,14 +734,18 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
     jac = np.zeros((n, pairs.target.shape[1], k))
     have_jac = np.zeros(n, dtype=bool)
     ok = np.zeros(n, dtype=bool)
-    for _ in range(max_iter):
-        act = np.flatnonzero(~ok)
+    gave_up = np.zeros(n, dtype=bool)
+    history = []  # best residual after each iteration
+    for iteration in range(max_iter):
+        if patience is not None and iteration > patience:
+            gave_up |= ~ok & ~(best_err <= PROGRESS * history[iteration - 1 - patience])
+        act = np.flatnonzero(~ok & ~gave_up)
         if act.size == 0:
             break
         budget.check()
         h = 1e-6 * np.maximum(1.0, np.max(np.abs(p[act]), axis=1))
         probes = np.concatenate([p[act, None, :], p[act, None, :] + h[:, None, None] * eye], axis=1)
-        ends = pairs.shots(idx[act], probes, rtol, budget)
+        ends = pairs.shots(idx[act], probes, rtol, budget, steps)
         residual = ends[:, 0] - targets[act]
         err = np.max(np.abs(residual), axis=1) / pairs.tol[idx[act]]
         for j, i in enumerate(act):
@@ -571,10 +754,13 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
                 best_err[i], best_p[i] = e, p[i]
                 jac[i] = (ends[j, 1:] - ends[j, :1]).T / h[j]
                 have_jac[i] = True
-                if e <= stop:
+                if e <= stop and not final_step:
                     ok[i] = True
                     continue
                 step[i] = _solve(jac[i], -residual[j])
+                if e <= stop:
+                    ok[i], p[i] = True, p[i] + step[i]
+                    continue
                 p[i] = p[i] + step[i]
             elif np.isfinite(best_err[i]):
                 if best_err[i] <= accept and rtol >= LOOSE_RTOL:
@@ -584,16 +770,18 @@ def _newton(pairs, idx, p, targets, stop, max_iter, rtol, budget):
                 p[i] = best_p[i] + step[i]
             else:
                 p[i] = 0.5 * p[i]
+        history.append(best_err.copy())
         finite = best_err[np.isfinite(best_err)]
         budget.best = float(np.max(finite)) * pairs.rel_tol if finite.size else float("nan")
     # Converged pairs were not stepped (p = best_p); the others continue from their next guess.
     return p, jac, best_err, ok & have_jac
 
 
-def _chord(pairs, idx, p, jac, max_iter, rtol, budget, stop=1.0):
+def _chord(pairs, idx, p, jac, max_iter, rtol, budget, stop=1.0, stall=0.0):
     """Chord steps p -= J^{-1} r at ``rtol`` until err <= stop (units of tol), with Broyden's
     rank-one update J += (dr - J dp) dp^T / |dp|^2 after every step; the Jacobian is
-    recomputed by probes only when a step makes no progress (err > 0.9 prev)."""
+    recomputed by probes only when a step makes no progress (err > 0.9 prev), unless err is
+    already <= ``stall`` (then the pair is done: the integrator's own floor at ``rtol``)."""
     n, k = p.shape
     prev = np.full(n, np.inf)
     ok = np.zeros(n, dtype=bool)
@@ -613,6 +801,9 @@ def _chord(pairs, idx, p, jac, max_iter, rtol, budget, stop=1.0):
             break
         budget.best = float(np.max(e)) * pairs.rel_tol
         slow = act[(~ok[act]) & (e > 0.9 * prev[act])]
+        floor = slow[err[slow] <= stall]
+        ok[floor] = True
+        slow = slow[err[slow] > stall]
         if slow.size:
             p[slow], jac[slow], _, _ = _newton(
                 pairs, idx[slow], p[slow].copy(), pairs.target[idx[slow]], 0.0, 1, rtol, budget
@@ -707,25 +898,52 @@ def _log_normalised(x, y, depth, tol, max_iter, rtol, budget) -> np.ndarray:
     # The probes of one Newton Jacobian cost k = d^2 shots: for large d, stop the loose Newton
     # early and let Broyden-updated chord steps (one shot each) finish.
     stop = (LOOSE_STOP if pairs.k < 16 else BIG_STOP) / tol
-    p, jac, _, ok = _newton(pairs, local, guess, pairs.target, stop, max_iter, LOOSE_RTOL, budget)
+    # That single Jacobian only has to be good to ~1e-3 (the chord steps' convergence rate is
+    # limited by the distance of the guess to the root): fixed-step RK4 probes suffice, and
+    # the step from their base residual (RK4 end point, good to ~1e-4) is taken too: it cuts
+    # the residual of the retraction guess by ~50x, for free.
+    steps = None if pairs.k < 16 else JACOBIAN_STEPS
+    p, jac, _, ok = _newton(
+        pairs,
+        local,
+        guess,
+        pairs.target,
+        stop,
+        max_iter,
+        LOOSE_RTOL,
+        budget,
+        steps,
+        final_step=steps is not None,
+    )
     for i in local[~ok]:
         start = _continuation(pairs, i, max_iter, budget)
         if start is None:
             continue
         one = np.array([i])
         p[one], jac[one], _, ok[one] = _newton(
-            pairs, one, start[None, :], pairs.target[one], stop, max_iter, LOOSE_RTOL, budget
+            pairs, one, start[None, :], pairs.target[one], stop, max_iter, LOOSE_RTOL, budget, steps
         )
     done = local[ok]
     if done.size and pairs.k >= 16:
         # One Jacobian only: let cheap Broyden steps at CHORD_RTOL do most of the work first.
+        jd = jac[done]  # a copy: _chord's Broyden updates are written back below
         p[done], _, good = _chord(
-            pairs, done, p[done], jac[done], max_iter, CHORD_RTOL, budget, LOOSE_STOP / tol
+            pairs,
+            done,
+            p[done],
+            jd,
+            max_iter,
+            CHORD_RTOL,
+            budget,
+            CHORD_STOP / tol,
+            LOOSE_STOP / tol,
         )
+        jac[done] = jd
         ok[done] = good
         done = local[ok]
     if done.size:
-        p[done], err, good = _chord(pairs, done, p[done], jac[done], max_iter, rtol, budget)
+        jd = jac[done]
+        p[done], err, good = _chord(pairs, done, p[done], jd, max_iter, rtol, budget)
         ok[done] = good
     if not np.all(ok):
         raise GeodesicError(
@@ -906,19 +1124,23 @@ def _sym_basis(count: int, d: int) -> np.ndarray:
     return out
 
 
-def _normal_generator(layers: Sequence[np.ndarray], s: np.ndarray) -> list[np.ndarray]:
-    """C_W(S)_q = S_q W_q - W_q S_{q-1} (S_0 = S_N = 0), the adjoint of
-    C_W^*(xi)_p = sym(xi_p W_p^T - W_{p+1}^T xi_{p+1}) (math.md §2.4); its range is N_W M."""
-    depth = len(layers)
-    out = []
-    for q in range(depth):
-        term = 0.0
-        if q < depth - 1:
-            term = s[..., q, :, :] @ layers[q]
-        if q > 0:
-            term = term - layers[q] @ s[..., q - 1, :, :]
-        out.append(term)
-    return out
+@functools.lru_cache(maxsize=32)
+def _sym_basis_padded(depth: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_sym_basis(depth - 1, d)`` and its blocks placed for C_W: left[a, q] = S_q (q < N-1,
+    else 0) and right[a, q] = S_{q-1} (q > 0, else 0), shapes (m, N, d, d).
+
+    C_W(S)_q = S_q W_q - W_q S_{q-1} (S_0 = S_N = 0) is the adjoint of
+    C_W^*(xi)_p = sym(xi_p W_p^T - W_{p+1}^T xi_{p+1}) (math.md §2.4); its range is N_W M.
+    """
+    basis = _sym_basis(depth - 1, d)
+    m = basis.shape[0]
+    left = np.zeros((m, depth, d, d))
+    right = np.zeros((m, depth, d, d))
+    left[:, : depth - 1] = basis
+    right[:, 1:] = basis
+    for a in (left, right):
+        a.setflags(write=False)
+    return basis, left, right
 
 
 def _balanced_geodesic_field(w: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -931,13 +1153,17 @@ def _balanced_geodesic_field(w: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray,
     depth, d = w.shape[-3], w.shape[-1]
     if depth == 1:
         return xi, np.zeros_like(xi)
-    basis = _sym_basis(depth - 1, d)
+    basis, left, right = _sym_basis_padded(depth, d)
     m = basis.shape[0]
-    layers = [w[..., None, q, :, :] for q in range(depth)]
-    images = np.stack(_normal_generator(layers, basis), axis=-3)  # (..., m, N, d, d)
+    # C_W(E_a)_q = S_q W_q - W_q S_{q-1} for every basis element at once (blocks padded and
+    # shifted once, in ``_sym_basis_padded``): two matmuls.
+    wb = w[..., None, :, :, :]
+    images = left @ wb - wb @ right  # (..., m, N, d, d)
     flat = images.reshape(images.shape[:-4] + (m, depth * d * d))
     gram = flat @ np.swapaxes(flat, -1, -2)
-    invariants = np.stack(_invariants(_layers(xi)), axis=-3)
+    # G_p(xi) = xi_{p+1}^T xi_{p+1} - xi_p xi_p^T (core.network.invariants), all p at once.
+    upper, lower = xi[..., 1:, :, :], xi[..., :-1, :, :]
+    invariants = upper.swapaxes(-1, -2) @ upper - lower @ lower.swapaxes(-1, -2)
     rhs = invariants.reshape(invariants.shape[:-3] + (1, -1)) @ basis.reshape(m, -1).T
     coef = np.swapaxes(np.linalg.solve(gram, np.swapaxes(rhs, -1, -2)), -1, -2)
     return xi, (coef @ flat).reshape(xi.shape)
@@ -985,7 +1211,8 @@ class _BalancedPair:
         self.rel_tol = rel_tol
         self.tol = rel_tol * np.maximum(1.0, np.max(np.abs(self.target), axis=1))
 
-    def shots(self, idx, coords, rtol, budget):
+    def shots(self, idx, coords, rtol, budget, steps=None):
+        # DOP853 only (``steps`` is part of the shared interface of ``_newton``; never given).
         m = coords.shape[1]
         xi = (coords[0] @ self.basis.T).reshape((m,) + self.w0.shape)
         base = np.broadcast_to(self.w0, xi.shape)
@@ -1069,12 +1296,28 @@ def _balanced_log_one(a, b, tol, max_iter, rtol, budget):
         h = 1e-6
         start = ((np.ravel(path(h)) - np.ravel(a)) / h @ pair.basis)[None, :]
     p, jac, _, ok = _newton(
-        pair, one, start, pair.target, stop, min(max_iter, 10), LOOSE_RTOL, budget
+        pair,
+        one,
+        start,
+        pair.target,
+        stop,
+        min(max_iter, 10),
+        LOOSE_RTOL,
+        budget,
+        patience=NEWTON_PATIENCE,
     )
     if not ok[0] and path is not None:
         start = (np.ravel(b - a) @ pair.basis)[None, :]
         p, jac, _, ok = _newton(
-            pair, one, start, pair.target, stop, min(max_iter, 10), LOOSE_RTOL, budget
+            pair,
+            one,
+            start,
+            pair.target,
+            stop,
+            min(max_iter, 10),
+            LOOSE_RTOL,
+            budget,
+            patience=2 * NEWTON_PATIENCE,
         )
     if not ok[0]:
         if path is not None:

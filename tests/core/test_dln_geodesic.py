@@ -44,6 +44,7 @@ def no_integration(monkeypatch):
         raise AssertionError("the geodesic ODE was integrated for an input that is invalid")
 
     monkeypatch.setattr(geo, "_integrate", forbidden)
+    monkeypatch.setattr(geo, "_integrate_fixed", forbidden)
 
 
 def _numerical_log(y, x, depth):
@@ -174,9 +175,9 @@ def test_continuation_recovers_when_direct_shooting_fails(monkeypatch):
     y = dln_exp(x, v, 3)
     real_newton, calls = geo._newton, []
 
-    def first_call_fails(pairs, idx, p, *args):
+    def first_call_fails(pairs, idx, p, *args, **kwargs):
         calls.append(1)
-        out = real_newton(pairs, idx, p, *args)
+        out = real_newton(pairs, idx, p, *args, **kwargs)
         if len(calls) == 1:
             return out[0], out[1], out[2], np.zeros_like(out[3])
         return out
@@ -299,3 +300,112 @@ def test_balanced_log_far_gauges_and_homothety():
     assert np.max(np.abs(balanced_exp_stacked(w0, log) - w1)) <= 1e-9
     assert np.max(np.abs(balanced_log_stacked(1e100 * w1, 1e100 * w0) / 1e100 - log)) <= 1e-8
     assert np.allclose(_end_to_end(list(balanced_exp_stacked(w0, log))), x1, atol=1e-9)
+
+
+# ---- the integrator's pieces (shooting's fast paths) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sigma",
+    [(1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 0.3, 0.3), (1.0, 0.5, 1e-3, 1e-6), (2.0, 1.0 + 1e-9, 1.0)],
+)
+@pytest.mark.parametrize("depth", [2, 3, 5])
+def test_one_frame_field_equals_the_two_frame_field(sigma, depth):
+    """On M, V = X^T U Sigma^{-1} and nu = mu: the one-eigh field of the loose stages equals
+    the two-eigh one (repeated, nearly repeated and 1e-6-spread sigma): A_X of the two Pdot
+    agree to eps * cond (backward), the Pdot themselves to eps * cond^2 (A_X^{-1} is that
+    ill-conditioned)."""
+    rng = np.random.default_rng(len(sigma) + depth)
+    n = len(sigma)
+    x = (_orthogonal(n, rng) * np.asarray(sigma)) @ _orthogonal(n, rng).T
+    w = geo.canonical_lift_stacked(x, depth)
+    # A generic point of M over x (not the canonical gauge): rotate the inner frames.
+    for p in range(depth - 1):
+        q = _orthogonal(n, rng)
+        w[p] = q @ w[p]
+        w[p + 1] = w[p + 1] @ q.T
+    p = rng.standard_normal((n, n))
+    xi_a, pdot_a = geo._horizontal_geodesic_field(w, p)
+    xi_b, pdot_b = geo._horizontal_geodesic_field(w, p, one_frame=True)
+    cond = max(sigma) / min(sigma)
+    assert np.array_equal(xi_a, xi_b)
+    u, s, vt = np.linalg.svd(x)
+    kernel = geo._kernel(s, depth)
+    back_a = geo._apply_operator(u, kernel, vt, pdot_a, 1.0)
+    back_b = geo._apply_operator(u, kernel, vt, pdot_b, 1.0)
+    assert np.max(np.abs(back_a - back_b)) <= 1e-13 * cond * np.max(np.abs(back_a))
+    assert np.max(np.abs(pdot_a - pdot_b)) <= 1e-14 * cond**2 * np.max(np.abs(pdot_a))
+
+
+def test_fixed_step_rk4_is_fourth_order_on_the_geodesic_flow():
+    """The RK4 probes of the shooting Jacobian: the end-point error against DOP853 at 1e-13
+    drops by 2^4 per halving of the step (classical RK4)."""
+    rng = np.random.default_rng(4)
+    x = expm(0.25 * rng.standard_normal((4, 4)))
+    w0 = geo.canonical_lift_stacked(x, 3)
+    v = rng.standard_normal((4, 4))
+    v *= 0.8 / np.sqrt(dln_inner(x, v, v, 3))
+    u, s, vt = np.linalg.svd(x)
+    p0 = geo._apply_operator(u, geo._kernel(s, 3), vt, v, -1.0)
+    exact = geo._exp_momentum(w0, p0, 1e-13)
+    errors = [np.max(np.abs(geo._exp_momentum(w0, p0, 1.0, steps=m) - exact)) for m in (4, 8, 16)]
+    for coarse, fine in zip(errors, errors[1:]):
+        assert 11.0 <= coarse / fine <= 22.0
+
+
+def test_weingarten_field_is_normal_and_keeps_the_balance():
+    """Wddot = C_W(S) (vectorised field): orthogonal to T_W M, and the second derivative of
+    G along the curve vanishes, DG_W(Wddot) + 2 G(xi) = 0 with G(xi)_p = xi_(p+1)^T xi_(p+1)
+    - xi_p xi_p^T (math.md §2.4); batched entries equal the single ones."""
+    rng = np.random.default_rng(5)
+    ws, xis = [], []
+    for _ in range(3):
+        x = expm(0.4 * rng.standard_normal((3, 3)))
+        w = _balanced(x, 3, rng=rng)
+        basis = geo.tangent_basis(w)
+        xi = (basis @ rng.standard_normal(basis.shape[1])).reshape(w.shape)
+        _, acc = geo._balanced_geodesic_field(w, xi)
+        assert np.max(np.abs(basis.T @ acc.ravel())) <= 1e-12 * np.max(np.abs(acc))
+        for p in range(2):
+            dg = (
+                acc[p + 1].T @ w[p + 1]
+                + w[p + 1].T @ acc[p + 1]
+                - acc[p] @ w[p].T
+                - w[p] @ acc[p].T
+            )
+            g = xi[p + 1].T @ xi[p + 1] - xi[p] @ xi[p].T
+            assert np.max(np.abs(dg + 2.0 * g)) <= 1e-11 * max(1.0, np.max(np.abs(g)))
+        ws.append(w)
+        xis.append(xi)
+    _, batched = geo._balanced_geodesic_field(np.stack(ws), np.stack(xis))
+    for w, xi, acc in zip(ws, xis, batched):
+        assert np.allclose(geo._balanced_geodesic_field(w, xi)[1], acc, rtol=0, atol=1e-13)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    sigma=st.sampled_from(
+        [
+            (1.0, 1.0, 1.0, 1.0),
+            (1.6, 1.0, 1.0, 0.3),
+            (2.0, 1.0, 0.5, 0.05),
+            (1.3, 1.0, 0.8, 0.6, 0.5),
+        ]
+    ),
+    depth=st.integers(3, 4),
+    length=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_exp_after_log_is_identity_with_rk4_jacobians(sigma, depth, length, seed):
+    """d >= 4 (d^2 >= 16 unknowns: RK4 Jacobian probes, its Newton step, cheap then accurate
+    chord steps): Exp_X(Log_X(Y)) = Y to 1e-9 and Log_X(Exp_X(V)) = V, repeated sigma and
+    sigma_min / sigma_max = 0.025 included."""
+    rng = np.random.default_rng(seed)
+    n = len(sigma)
+    x = (_orthogonal(n, rng) * np.asarray(sigma)) @ _orthogonal(n, rng).T
+    v = rng.standard_normal((n, n))
+    v *= length * min(1.0, np.min(sigma) ** (1 / depth)) / np.sqrt(dln_inner(x, v, v, depth))
+    y = dln_exp(x, v, depth)
+    log = _numerical_log(y, x, depth)
+    assert np.max(np.abs(dln_exp(x, log, depth) - y)) <= 1e-9 * max(1.0, np.max(np.abs(y)))
+    assert np.max(np.abs(log - v)) <= 1e-8
