@@ -277,15 +277,30 @@ def plot_performance_profile(
                 ax.step(taus, rho[j], where="post", lw=1.8, label=_label(key), **style[key])
         ax.set_xscale("log", base=2)
         ax.set_xlim(1.0, top)
-    else:
+    _finish_fraction_plot(
+        plt,
+        fig,
+        ax,
+        path,
+        keys,
+        solved,
+        xlabel="tau: time to target / best time on the same problem (log2)",
+        ylabel=f"fraction of the {len(problems)} problems (seeds)",
+        heading="performance profile of time to target (Dolan & Moré 2002)",
+        title=title,
+    )
+
+
+def _finish_fraction_plot(plt, fig, ax, path, keys, solved, xlabel, ylabel, heading, title):
+    """Axes, title and file of the two fraction-of-runs figures (profile, time to target)."""
+    if not solved.any():
         ax.text(
             0.5, 0.5, "no run reached the target", ha="center", va="center", transform=ax.transAxes
         )
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("tau: time to target / best time on the same problem (log2)")
-    ax.set_ylabel(f"fraction of the {len(problems)} problems (seeds)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    heading = "performance profile of time to target (Dolan & Moré 2002)"
     _finish(
         fig, ax, heading + (f"\n{title}" if title else ""), _never(keys, solved), int(solved.sum())
     )
@@ -311,20 +326,18 @@ def plot_time_to_target(
                 frac = [np.mean(table[:, j] <= t) for t in grid]
                 ax.step(grid, frac, where="post", lw=1.8, label=_label(key), **style[key])
         ax.set_xscale("log")
-    else:
-        ax.text(
-            0.5, 0.5, "no run reached the target", ha="center", va="center", transform=ax.transAxes
-        )
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("wall-clock seconds (log)")
-    ax.set_ylabel(f"fraction of runs at target ({len(problems)} per method)")
-    ax.grid(True, alpha=0.3)
-    heading = "time to target: fraction of seeds done by time t"
-    _finish(
-        fig, ax, heading + (f"\n{title}" if title else ""), _never(keys, solved), int(solved.sum())
+    _finish_fraction_plot(
+        plt,
+        fig,
+        ax,
+        path,
+        keys,
+        solved,
+        xlabel="wall-clock seconds (log)",
+        ylabel=f"fraction of runs at target ({len(problems)} per method)",
+        heading="time to target: fraction of seeds done by time t",
+        title=title,
     )
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 #: The figures a comparison writes: file name -> (function, what it shows).

@@ -1288,26 +1288,16 @@ def _balanced_log_one(a, b, tol, max_iter, rtol, budget):
     pair = _BalancedPair(a, b, tol)
     stop = LOOSE_STOP / tol
     path = _balanced_path(a, b)
-    if path is None:
-        start = (np.ravel(b - a) @ pair.basis)[None, :]
-    else:
+    chord = (np.ravel(b - a) @ pair.basis)[None, :]
+    attempts = [(chord, NEWTON_PATIENCE)]
+    if path is not None:
         # The velocity of the frame-rotating path: a first-order guess that, unlike the chord,
-        # keeps the rotation angles of the fiber direction (far-apart gauges).
+        # keeps the rotation angles of the fiber direction (far-apart gauges); the chord is
+        # then the fallback, with twice the patience.
         h = 1e-6
-        start = ((np.ravel(path(h)) - np.ravel(a)) / h @ pair.basis)[None, :]
-    p, jac, _, ok = _newton(
-        pair,
-        one,
-        start,
-        pair.target,
-        stop,
-        min(max_iter, 10),
-        LOOSE_RTOL,
-        budget,
-        patience=NEWTON_PATIENCE,
-    )
-    if not ok[0] and path is not None:
-        start = (np.ravel(b - a) @ pair.basis)[None, :]
+        along = ((np.ravel(path(h)) - np.ravel(a)) / h @ pair.basis)[None, :]
+        attempts = [(along, NEWTON_PATIENCE), (chord, 2 * NEWTON_PATIENCE)]
+    for start, patience in attempts:
         p, jac, _, ok = _newton(
             pair,
             one,
@@ -1317,8 +1307,10 @@ def _balanced_log_one(a, b, tol, max_iter, rtol, budget):
             min(max_iter, 10),
             LOOSE_RTOL,
             budget,
-            patience=2 * NEWTON_PATIENCE,
+            patience=patience,
         )
+        if ok[0]:
+            break
     if not ok[0]:
         if path is not None:
             s, ds, current = 0.0, 0.25, np.zeros_like(start)
