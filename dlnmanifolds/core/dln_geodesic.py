@@ -131,6 +131,18 @@ class GeodesicError(ValueError):
 
     ``residual`` is the best relative end-point residual max|Exp(V) - Y| / max(1, max|Y|)
     reached before giving up (``nan`` when no shot succeeded, ``inf`` for exp).
+
+    Example
+    -------
+    A tangent vector long enough to drive the geodesic through a singular matrix:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import GeodesicError, dln_exp
+    >>> try:
+    ...     dln_exp(np.eye(2), np.array([[-3.0, 1.0], [0.0, -3.0]]), depth=2)
+    ... except GeodesicError as error:
+    ...     print(isinstance(error, ValueError), error.residual)
+    True inf
     """
 
     def __init__(self, message: str, residual: float = float("nan")):

@@ -26,7 +26,7 @@ from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
 def canonical_lift(x: np.ndarray, depth: int) -> tuple[np.ndarray, ...]:
     """A balanced W over x with inner widths min(m, n) (canonical gauge).
 
-    Every result below is independent of the lift (math.md §4.2, verified C6).
+    Every result below is independent of the lift (math.md §4.2; checked in math.md §10).
     """
     return balanced_factors(x, depth)
 
@@ -41,7 +41,7 @@ def riemannian_gradient(x: np.ndarray, egrad: np.ndarray, depth: int) -> np.ndar
 def riemannian_hessian(
     x: np.ndarray, egrad: np.ndarray, ehess: np.ndarray, xi: np.ndarray, depth: int
 ) -> np.ndarray:
-    """Hess_g E(X)[xi] = Dphi_W(grad^2 L(W)[xi^h]) with L = E∘phi (math.md §4.3, C6).
+    """Hess_g E(X)[xi] = Dphi_W(grad^2 L(W)[xi^h]) with L = E∘phi (math.md §4.3).
 
     grad^2 L(W)[eta] = Dphi^*(E''(X)[Dphi eta]) + D_eta(Dphi^*)(E'(X)), and
     Dphi xi^h = xi, so Hess = A(ehess) + Dphi_W(D_{xi^h}(Dphi^*)(egrad)).
@@ -63,7 +63,7 @@ def lifted_retraction(x: np.ndarray, xi: np.ndarray, depth: int) -> np.ndarray:
 
     Evaluated on the rank lift of the thin SVD X = U diag(s) V^T with inner widths
     r = min(m, n) (``fixed_rank._lifted_factors``: one lift, gauge-independent,
-    math.md §4.2 C6): for full-rank X, T_X M_r is all of R^{m x n}, so xi in
+    math.md §4.2): for full-rank X, T_X M_r is all of R^{m x n}, so xi in
     (U_p, M, V_p) form is exact, and the step costs one thin SVD plus
     O(N (m + n) r^2) products (no balanced_factors, no m x m or n x n frame).
     numpy or torch (internal: no validation).
@@ -84,7 +84,7 @@ def lifted_retraction_svd(u, s, v, xi, depth: int):
 def exp_fixed_singular_vectors(x: np.ndarray, delta: np.ndarray, depth: int) -> np.ndarray:
     """Exp_X(U diag(delta) V^T) = U (Lambda + diag(delta)/(N Lambda^{N-1}))^N V^T.
 
-    Geodesics that keep the singular vectors (math.md §4.5, verified C6).
+    Geodesics that keep the singular vectors (math.md §4.5; checked in math.md §10).
     ``depth=math.inf``: the limit U diag(sigma exp(delta / sigma)) V^T (g^inf is a
     constant multiple of lim g^N, and scaling a metric keeps its geodesics).
     """

@@ -12,8 +12,8 @@ and the Riemannian gradient of E with Euclidean gradient G is
 
     M = K_rr ∘ (U^T G V),  U_p = (I - U U^T) G V diag(c),  V_p = (I - V V^T) G^T U diag(c)
 
-(Bah, Rauhut, Terstiege & Westdickenberg 2019 = Menon 2024 Thm 3; math.md §4.1,
-verified C6). Its embedding equals A_{N,X}(G) for N >= 2, the rank-r blocks of
+(Bah, Rauhut, Terstiege & Westdickenberg 2019 = Menon 2024 Thm 3; math.md §4.1;
+checked in math.md §10). Its embedding equals A_{N,X}(G) for N >= 2, the rank-r blocks of
 math.md §3.2. Because the factored point stores exactly r singular values, no
 round-off "zero" singular value can leak into K or c (the caveat of math.md §3.3).
 
@@ -118,7 +118,7 @@ def _inner(weights: FixedRankWeights, a, b) -> float:
 
 
 def fixed_rank_inner(s: np.ndarray, tangent_a, tangent_b, depth: int) -> float:
-    """g^N_X(xi, eta) on T_X M_r for xi, eta in (U_p, M, V_p) form (math.md §4.1, C6).
+    """g^N_X(xi, eta) on T_X M_r for xi, eta in (U_p, M, V_p) form (math.md §4.1).
 
     Parameters
     ----------
@@ -151,7 +151,7 @@ def _riemannian_gradient(
 def fixed_rank_riemannian_gradient(
     u: np.ndarray, s: np.ndarray, v: np.ndarray, euclidean_gradient: np.ndarray, depth: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """g^N Riemannian gradient on M_r from the Euclidean gradient G (math.md §4.1, C6).
+    """g^N Riemannian gradient on M_r from the Euclidean gradient G (math.md §4.1).
 
     M = K_rr ∘ (U^T G V), U_p = (I - U U^T) G V diag(c), V_p = (I - V V^T) G^T U diag(c),
     c_j = s_j^{2(N-1)/N}.
@@ -370,7 +370,7 @@ def fixed_rank_hessian(
 
     Through the Riemannian submersion phi: (M_r^bal, Frobenius) -> (M_r, g^N)
     from the balanced rank-r weights with inner widths r (``rank_lift``; math.md
-    §4.2, C3): for N >= 2,
+    §4.2): for N >= 2,
 
         Hess_g E(X)[xi] = Dphi_W(grad^2 L(W)[xi^h]),    xi^h = Dphi_W^*(A^+ xi),
                         = A_{N,X}(E''(X)[xi]) + Dphi_W(D_{xi^h}(Dphi^*)(E'(X))),

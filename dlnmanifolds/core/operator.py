@@ -162,7 +162,17 @@ def dln_operator(W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = No
 
 
 def dln_operator_inverse(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray:
-    """A_{N,W}^{-1}(Z) = U ((U^T Z V) / K) V^T; W must have full rank (math.md §4.1)."""
+    """A_{N,W}^{-1}(Z) = U ((U^T Z V) / K) V^T; W must have full rank (math.md §4.1).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import dln_operator, dln_operator_inverse
+    >>> rng = np.random.default_rng(0)
+    >>> X, Z = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    >>> bool(np.allclose(dln_operator_inverse(X, dln_operator(X, Z, 3), 3), Z))
+    True
+    """
     W, Z, depth = _check_pair(W, Z, depth)
     check_infinite_depth_square(W.shape[-2:], depth, "dln_operator_inverse")
     frame = svd_frame(W)
@@ -173,7 +183,20 @@ def dln_operator_inverse(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray
 def dln_operator_sqrt(
     W: np.ndarray, Z: np.ndarray, depth: int, rank: int | None = None
 ) -> np.ndarray:
-    """A_{N,W}^{1/2}(Z) = U (sqrt(K) ∘ U^T Z V) V^T, the Langevin noise map (math.md §8.3)."""
+    """A_{N,W}^{1/2}(Z) = U (sqrt(K) ∘ U^T Z V) V^T, the Langevin noise map (math.md §8.3).
+
+    Example
+    -------
+    Applied twice it is A_{N,X}:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dln_operator, dln_operator_sqrt
+    >>> rng = np.random.default_rng(0)
+    >>> X, Z = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    >>> half = dln_operator_sqrt(X, Z, 3)
+    >>> bool(np.allclose(dln_operator_sqrt(X, half, 3), dln_operator(X, Z, 3)))
+    True
+    """
     W, Z, depth = _check_pair(W, Z, depth)
     return _operator_in_frame(svd_frame(W, _check_rank(rank, W)), Z, depth, 0.5)
 
@@ -183,6 +206,20 @@ def dln_inner(W: np.ndarray, Z1: np.ndarray, Z2: np.ndarray, depth: int) -> np.n
 
     Full-rank W only (for rank r use ``DLNFixedRank``). Returns one number per
     batch entry.
+
+    Example
+    -------
+    g^N is Frobenius at depth 1, and the gradient A_{N,X}(E') represents the differential:
+    g^N_X(A_{N,X}(Z), Y) = <Z, Y>:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dln_inner, dln_operator
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y, Z = (rng.standard_normal((3, 3)) for _ in range(3))
+    >>> bool(np.isclose(dln_inner(X, Y, Z, 1), np.sum(Y * Z)))
+    True
+    >>> bool(np.isclose(dln_inner(X, dln_operator(X, Z, 3), Y, 3), np.sum(Z * Y)))
+    True
     """
     W, Z1, depth = _check_pair(W, Z1, depth, "Z1")
     _, Z2, _ = _check_pair(W, Z2, depth, "Z2")

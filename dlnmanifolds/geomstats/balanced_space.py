@@ -49,6 +49,14 @@ class LayerStacks(VectorSpace):
     n : int, layer size.
     depth : int, N >= 1.
     rng : Generator or int seed for ``random_point``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.geomstats import LayerStacks
+    >>> space = LayerStacks(2, depth=3, rng=0)
+    >>> space.dim, space.random_point().shape
+    (12, (3, 2, 2))
     """
 
     def __init__(self, n: int, depth: int, rng=None, equip: bool = True):
@@ -86,7 +94,17 @@ class _FrobeniusInnerProduct(RiemannianMetric):
 
 
 class StackedFrobeniusMetric(_FrobeniusInnerProduct):
-    """The flat Frobenius metric of ``LayerStacks``: straight-line exp and log."""
+    """The flat Frobenius metric of ``LayerStacks``: straight-line exp and log.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.geomstats import LayerStacks
+    >>> metric = LayerStacks(2, depth=3, rng=0).metric  # a StackedFrobeniusMetric
+    >>> a, b = np.ones((3, 2, 2)), np.zeros((3, 2, 2))
+    >>> float(metric.inner_product(a, a)), bool(np.allclose(metric.exp(metric.log(a, b), b), a))
+    (12.0, True)
+    """
 
     def metric_matrix(self, base_point=None):
         """Identity (N n^2 x N n^2) in the flattened standard basis."""
@@ -126,6 +144,18 @@ class BalancedSpace(LevelSet):
     depth : int, N >= 1.
     rng : Generator or int seed used by ``random_point`` and ``random_tangent_vec``.
     equip : bool, equip with ``BalancedMetric`` and the ``LayerRotationAction``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import imbalance
+    >>> from dlnmanifolds.geomstats import BalancedSpace
+    >>> space = BalancedSpace(2, depth=3, rng=0)
+    >>> space.dim  # n^2 + (N - 1) n (n - 1) / 2
+    6
+    >>> W = space.random_point()  # shape (N, n, n)
+    >>> W.shape, bool(space.belongs(W)), bool(imbalance(list(W)) < 1e-12)
+    ((3, 2, 2), True, True)
     """
 
     def __init__(self, n: int, depth: int, rng=None, equip: bool = True):
@@ -191,7 +221,7 @@ class BalancedSpace(LevelSet):
     def tangent_submersion(self, vector, point):
         """DG(W)[xi] = -2 C_W^*(xi), C_W^*(xi)_p = sym(xi_p W_p^T - W_{p+1}^T xi_{p+1}).
 
-        (math.md §2.4, verified C13); shape (..., N-1, n, n).
+        (math.md §2.4; checked in math.md §10); shape (..., N-1, n, n).
         """
         vector = self._points(vector, "vector")
         point = self._points(point, "point")
@@ -220,7 +250,7 @@ class BalancedSpace(LevelSet):
         return np.logical_and(belongs, full_rank)
 
     def to_tangent(self, vector, base_point):
-        """Orthogonal projection onto T_W M, frame form with Jacobi solves (math.md §2.4, C10)."""
+        """Orthogonal projection onto T_W M, frame form with Jacobi solves (math.md §2.4)."""
         vector = self._points(vector, "vector")
         base_point = self._on_manifold(base_point, "base_point")
         batch = common_batch(3, vector=vector, base_point=base_point)
@@ -273,6 +303,19 @@ class BalancedMetric(_FrobeniusInnerProduct):
     check the points first (on M, same component) and stop after ``max_iter`` Newton
     iterations or ``max_time`` seconds with a ``GeodesicError``. ``metric_matrix`` is the
     identity of the embedding R^{N n n} (the metric is the restricted Frobenius one).
+
+    Example
+    -------
+    Geodesics of the induced metric stay on M, and log inverts exp:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds.geomstats import BalancedSpace
+    >>> space = BalancedSpace(2, depth=2, rng=0)
+    >>> W = space.random_point()
+    >>> v = 0.1 * space.random_tangent_vec(W)
+    >>> W1 = space.metric.exp(v, W)
+    >>> bool(space.belongs(W1)), bool(np.allclose(space.metric.log(W1, W), v, atol=1e-8))
+    (True, True)
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """phi: (M, Frobenius) -> (GL(n), g^N) as a Geomstats ``FiberBundle`` (math.md §4.2, §6).
 
 phi|_M is a Riemannian submersion (Menon & Yu; Menon 2024 Thm 10): fibers are the orbits
-O_X = phi^{-1}(X) ∩ M of O(n)^{N-1} acting by W_p -> Q_p W_p Q_{p-1}^T (math.md §6, C13),
+O_X = phi^{-1}(X) ∩ M of O(n)^{N-1} acting by W_p -> Q_p W_p Q_{p-1}^T (math.md §6),
 vertical = orbit tangent, horizontal = range Dphi^*, horizontal lift Dphi^*(A^{-1} zeta).
 Registered with ``register_quotient`` so that ``BalancedSpace.equip_with_quotient()`` builds
 it; the quotient GL(n) with Geomstats' ``QuotientMetric`` then agrees with ``DLNMetric``.
@@ -47,6 +47,19 @@ class LayerRotationAction(GroupAction):
 
     It preserves M and phi, and is free in the main case (math.md §6). Group elements have
     shape (..., N-1, n, n).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import end_to_end
+    >>> from dlnmanifolds.geomstats import BalancedSpace, LayerRotationAction
+    >>> space = BalancedSpace(2, depth=3, rng=0)
+    >>> W = space.random_point()
+    >>> c, s = np.cos(0.3), np.sin(0.3)
+    >>> Q = np.stack([np.array([[c, -s], [s, c]]), np.eye(2)])  # (N - 1, n, n)
+    >>> moved = LayerRotationAction(2, 3)(Q, W)
+    >>> bool(np.allclose(end_to_end(list(moved)), end_to_end(list(W)))), bool(space.belongs(moved))
+    (True, True)
     """
 
     def __init__(self, n: int, depth: int):
@@ -77,6 +90,25 @@ class DLNBundle(FiberBundle):
     rtol : relative tolerance of the geodesic integrator used by ``align``.
     max_iter, max_time : caps of the g^N log and the horizontal geodesic used by ``align``
         (each; ``GeodesicError`` beyond).
+
+    Example
+    -------
+    phi is a Riemannian submersion: horizontal vectors keep their length downstairs in g^N:
+
+    >>> import numpy as np
+    >>> from dlnmanifolds import dln_inner, end_to_end
+    >>> from dlnmanifolds.geomstats import BalancedSpace
+    >>> space = BalancedSpace(2, depth=3, rng=0)
+    >>> _ = space.equip_with_quotient()
+    >>> bundle = space.fiber_bundle  # a DLNBundle
+    >>> W = space.random_point()
+    >>> X = bundle.riemannian_submersion(W)
+    >>> bool(np.allclose(X, end_to_end(list(W))))
+    True
+    >>> h = bundle.horizontal_projection(space.random_tangent_vec(W), W)
+    >>> dX = bundle.tangent_riemannian_submersion(h, W)
+    >>> bool(np.isclose(space.metric.squared_norm(h, W), dln_inner(X, dX, dX, 3)))
+    True
     """
 
     def __init__(

@@ -46,6 +46,22 @@ class DLNMetric(RiemannianMetric):
     max_iter : Newton iterations of one log (``GeodesicError`` beyond).
     max_time : seconds per exp / log call (``GeodesicError`` beyond, with the residual).
     n_rungs : rungs of the pole ladder used by ``parallel_transport``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from geomstats.geometry.general_linear import GeneralLinear
+    >>> from dlnmanifolds import dln_operator_inverse
+    >>> from dlnmanifolds.geomstats import DLNMetric
+    >>> space = GeneralLinear(2, equip=False)
+    >>> _ = space.equip_with_metric(DLNMetric, depth=3)
+    >>> X, Z = np.diag([2.0, 1.0]), np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> g = space.metric.inner_product(Z, Z, X)  # <Z, A_{N,X}^{-1}(Z)>
+    >>> bool(np.isclose(g, np.sum(Z * dln_operator_inverse(X, Z, 3))))
+    True
+    >>> Y = space.metric.exp(0.1 * Z, X)
+    >>> bool(np.allclose(space.metric.log(Y, X), 0.1 * Z, atol=1e-8))
+    True
     """
 
     def __init__(
