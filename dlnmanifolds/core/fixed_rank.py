@@ -191,12 +191,19 @@ def embed_tangent(u: np.ndarray, v: np.ndarray, tangent) -> np.ndarray:
     return (u @ mm + up) @ v.T + u @ vp.T
 
 
-def _project_factored(u: np.ndarray, v: np.ndarray, z: np.ndarray):
-    """(U_p, M, V_p) of the Frobenius projection of an m x n matrix onto T_X M_r."""
-    zv = z @ v
-    ztu = z.T @ u
+def _tangent_coordinates(u, v, zv, ztu):
+    """(U_p, M, V_p) of the Frobenius projection of Z onto T_X M_r from Z V and Z^T U.
+
+    M = U^T Z V, U_p = Z V - U M, V_p = Z^T U - V V^T Z^T U (Vandereycken 2013, Sec. 2.1):
+    every projection below differs only in how it forms the two thin products.
+    """
     mm = u.T @ zv
     return zv - u @ mm, mm, ztu - v @ (v.T @ ztu)
+
+
+def _project_factored(u: np.ndarray, v: np.ndarray, z: np.ndarray):
+    """(U_p, M, V_p) of the Frobenius projection of an m x n matrix onto T_X M_r."""
+    return _tangent_coordinates(u, v, z @ v, z.T @ u)
 
 
 def tangent_part(u: np.ndarray, v: np.ndarray, tangent):
@@ -216,10 +223,7 @@ def project_low_rank(u: np.ndarray, v: np.ndarray, left: np.ndarray, right: np.n
     columns, no m x n array (Pymanopt's ``FixedRankEmbedded.projection`` of a
     factored (U, S, V) multiplies left to right and forms Z).
     """
-    zv = left @ (right.T @ v)
-    ztu = right @ (left.T @ u)
-    mm = u.T @ zv
-    return zv - u @ mm, mm, ztu - v @ (v.T @ ztu)
+    return _tangent_coordinates(u, v, left @ (right.T @ v), right @ (left.T @ u))
 
 
 def rank_lift(u: np.ndarray, s: np.ndarray, v: np.ndarray, depth: int) -> list[np.ndarray]:
@@ -331,9 +335,9 @@ def _riemannian_hessian(u, s, v, weights: FixedRankWeights, depth, egrad, ehess,
         # Euclidean M_r: P_T(E''[xi]) + the Weingarten term of the normal part
         # P_N(E') = (I - UU^T) E' (I - VV^T) (Absil, Mahony & Trumpler 2008 §5.5;
         # Vandereycken 2013 Prop. 2.3).
-        mm = u.T @ hv
+        up, mm, vp = _tangent_coordinates(u, v, hv, htu)
         nv, ntu = _normal_times(u, v, egrad, tangent[0], tangent[2])
-        return hv - u @ mm + nv / s, mm, htu - v @ (v.T @ htu) + ntu / s
+        return up + nv / s, mm, vp + ntu / s
     a_up, a_m, a_vp = _riemannian_gradient(u, v, weights, hv, htu)
     c_up, c_m, c_vp = _curvature(u, s, v, weights, depth, egrad, tangent)
     return a_up + c_up, a_m + c_m, a_vp + c_vp
@@ -504,5 +508,4 @@ def transport_tangent(u_a, v_a, tangent, u_b, v_b):
     left = u_a @ mm + up
     zv = left @ (v_a.T @ v_b) + u_a @ (vp.T @ v_b)
     ztu = v_a @ (left.T @ u_b) + vp @ (u_a.T @ u_b)
-    m_b = u_b.T @ zv
-    return zv - u_b @ m_b, m_b, ztu - v_b @ m_b.T
+    return _tangent_coordinates(u_b, v_b, zv, ztu)

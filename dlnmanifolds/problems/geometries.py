@@ -46,9 +46,6 @@ from dlnmanifolds.core._validate import as_matrix, as_rng, check_depth, check_po
 from dlnmanifolds.core.balanced import balanced_factors, haar_stiefel
 from dlnmanifolds.core.fixed_rank import (
     _riemannian_hessian,
-    project_low_rank,
-    tangent_part,
-    transport_tangent,
 )
 from dlnmanifolds.core.network import (
     _dphi,
@@ -61,7 +58,7 @@ from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.problems.lowrank import LowRank, as_low_rank, dense, truncate
 from dlnmanifolds.pymanopt.balanced import BalancedManifold
 from dlnmanifolds.pymanopt.dln_matrices import DLNMatrices
-from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank
+from dlnmanifolds.pymanopt.fixed_rank import DLNFixedRank, FactoredTangentMaps
 
 #: Every geometry name the factory accepts.
 GEOMETRIES: tuple[str, ...] = (
@@ -141,29 +138,13 @@ def _layers(point, depth):
     return [point] if depth == 1 and isinstance(point, np.ndarray) else list(point)
 
 
-class _FactoredFixedRankEmbedded(FixedRankEmbedded):
+class _FactoredFixedRankEmbedded(FactoredTangentMaps, FixedRankEmbedded):
     """Pymanopt's ``FixedRankEmbedded`` with factored maps and a Riemannian Hessian.
 
-    Pymanopt's ``transport`` and factored ``projection`` evaluate their ambient
-    factors left to right and so form an m x n array, and its ``to_tangent_space``
-    forms U U^T (m x m); these are the same maps in O((m + n) r^2). The Hessian is
+    The maps are ``pymanopt.fixed_rank.FactoredTangentMaps`` (Pymanopt's own form
+    m x n or m x m arrays). The Hessian is
     the depth-1 case of ``core.fixed_rank.fixed_rank_hessian`` (Pymanopt has none).
     """
-
-    def to_tangent_space(self, point, vector):
-        return _FixedRankTangentVector(*tangent_part(point[0], point[2].T, vector))
-
-    def projection(self, point, vector):
-        if isinstance(vector, (tuple, list)):
-            return _FixedRankTangentVector(
-                *project_low_rank(point[0], point[2].T, vector[0] @ vector[1], vector[2])
-            )
-        return super().projection(point, vector)
-
-    def transport(self, point_a, point_b, tangent_vector_a):
-        return _FixedRankTangentVector(
-            *transport_tangent(point_a[0], point_a[2].T, tangent_vector_a, point_b[0], point_b[2].T)
-        )
 
     def euclidean_to_riemannian_hessian(
         self, point, euclidean_gradient, euclidean_hessian, tangent_vector
@@ -423,6 +404,7 @@ def make_problem(
                 objective.hessian_matrix(LowRank(u, s, vt), xi),
                 _FixedRankTangentVector(up, mm, vp),
             )
+
         euclidean_hessian = None
 
     problem = pymanopt.Problem(

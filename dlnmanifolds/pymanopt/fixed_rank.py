@@ -23,6 +23,7 @@ from dlnmanifolds.core.balanced import haar_stiefel
 from dlnmanifolds.core.fixed_rank import (
     _inner,
     _lifted_retraction,
+    _project_factored,
     _riemannian_gradient,
     _riemannian_hessian,
     _weights,
@@ -52,7 +53,37 @@ class MissingHessianError(NotImplementedError):
     """
 
 
-class DLNFixedRank(CheckedMembership, Manifold):
+class FactoredTangentMaps:
+    """Projection, tangent part and transport of a fixed-rank manifold in factored form.
+
+    For points (u, s, vt) and tangent vectors (U_p, M, V_p) as Pymanopt's
+    ``FixedRankEmbedded`` has them; every map is O((m + n) r^2) on factored input,
+    where Pymanopt's own ``transport``, factored ``projection`` and
+    ``to_tangent_space`` form m x n (or m x m) arrays. Shared by ``DLNFixedRank``
+    and the ``fixed-rank`` geometry of ``dlnmanifolds.problems``.
+    """
+
+    def projection(self, point, vector) -> _FixedRankTangentVector:
+        """The Frobenius projection onto T_X M_r of an m x n array, or of a factored
+        ambient (A, S, B) = A S B^T (Pymanopt's ``embedding``), which stays factored."""
+        u, v = point[0], point[2].T
+        if isinstance(vector, (tuple, list)):
+            return _FixedRankTangentVector(
+                *project_low_rank(u, v, vector[0] @ vector[1], vector[2])
+            )
+        return _FixedRankTangentVector(*_project_factored(u, v, np.asarray(vector)))
+
+    def to_tangent_space(self, point, vector) -> _FixedRankTangentVector:
+        return _FixedRankTangentVector(*tangent_part(point[0], point[2].T, vector))
+
+    def transport(self, point_a, point_b, tangent_vector_a) -> _FixedRankTangentVector:
+        """The Frobenius projection onto T_{X_b} (Vandereycken 2013, Sec. 2.4)."""
+        return _FixedRankTangentVector(
+            *transport_tangent(point_a[0], point_a[2].T, tangent_vector_a, point_b[0], point_b[2].T)
+        )
+
+
+class DLNFixedRank(CheckedMembership, FactoredTangentMaps, Manifold):
     """Rank-r m x n matrices with the DLN metric g^N, in factored form.
 
     Points are ``(u, s, vt)`` with X = u diag(s) vt and tangent vectors
@@ -193,17 +224,6 @@ class DLNFixedRank(CheckedMembership, Manifold):
     def norm(self, point, tangent_vector) -> float:
         return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
 
-    def projection(self, point, vector) -> _FixedRankTangentVector:
-        # A factored ambient (A, S, B) = A S B^T (Pymanopt's embedding) stays factored.
-        if isinstance(vector, (tuple, list)):
-            return _FixedRankTangentVector(
-                *project_low_rank(point[0], point[2].T, vector[0] @ vector[1], vector[2])
-            )
-        return self._embedded.projection(point, vector)
-
-    def to_tangent_space(self, point, vector) -> _FixedRankTangentVector:
-        return _FixedRankTangentVector(*tangent_part(point[0], point[2].T, vector))
-
     def euclidean_to_riemannian_gradient(self, point, euclidean_gradient):
         """A_{N,X}(G) in (Up, M, Vp) form (math.md §4.1).
 
@@ -275,12 +295,6 @@ class DLNFixedRank(CheckedMembership, Manifold):
 
     def embedding(self, point, tangent_vector):
         return self._embedded.embedding(point, tangent_vector)
-
-    def transport(self, point_a, point_b, tangent_vector_a) -> _FixedRankTangentVector:
-        # The Frobenius projection onto T_{X_b}, in factored form (no m x n array).
-        return _FixedRankTangentVector(
-            *transport_tangent(point_a[0], point_a[2].T, tangent_vector_a, point_b[0], point_b[2].T)
-        )
 
     def to_matrix(self, point) -> np.ndarray:
         """X = u diag(s) vt."""
