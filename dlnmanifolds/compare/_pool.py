@@ -16,6 +16,7 @@ queue before returning, one killed worker breaks the whole pool
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -90,10 +91,14 @@ class WorkerPool:
         deadline: float | None = None,
         in_child: Callable[[], None] | None = None,
         grace: float = 2.0,
+        guard: Callable[[], contextlib.AbstractContextManager] | None = None,
     ):
         self.queue = deque((spec, 0) for spec in specs)
         self.jobs, self.retries, self.deadline = jobs, retries, deadline
         self.in_child, self.grace = in_child, grace
+        # Holds the caller's signal handlers back while a worker is forked and registered
+        # (their exceptions would otherwise surface inside the fork hooks and be lost).
+        self.guard = guard if guard is not None else contextlib.nullcontext
         self.active: dict = {}  # connection -> (process, spec, attempt)
         self.ctx = _context()
         self.notes: list[str] = []
@@ -106,13 +111,14 @@ class WorkerPool:
         # Blocked across the fork and until the child is registered: the child inherits
         # the mask and installs its own handlers before unblocking; the parent's pending
         # Ctrl-C then interrupts it with the child in ``active``, so ``shutdown`` stops it.
-        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        try:
-            proc.start()
-            send.close()  # the child holds the writing end: EOF when it dies
-            self.active[receive] = (proc, spec, attempt)
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        with self.guard():
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                proc.start()
+                send.close()  # the child holds the writing end: EOF when it dies
+                self.active[receive] = (proc, spec, attempt)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     def _finish(self, conn) -> dict | None:
         # Kept in ``active`` until joined: a Ctrl-C in between leaves it to ``shutdown``.

@@ -453,7 +453,9 @@ def compare(
                     source = _dask_results(todo, scheduler)
                 elif jobs > 1 and len(todo) > 1:
                     in_child = None if lock is None else lock.close_in_child
-                    pool = WorkerPool(todo, jobs, deadline=deadline, in_child=in_child)
+                    pool = WorkerPool(
+                        todo, jobs, deadline=deadline, in_child=in_child, guard=signals.protect
+                    )
                     source = pool.results()
                 else:
                     source = _serial_results(todo, deadline)

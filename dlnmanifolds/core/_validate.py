@@ -107,9 +107,7 @@ def require_finite_arrays(arrays: Sequence[Any], name: str) -> None:
     ``DLASCL`` lines on NaN; one ``isfinite`` pass per new point avoids both.
     """
     for p, a in enumerate(arrays):
-        if not np.all(np.isfinite(a)):
-            label = name if len(arrays) == 1 else f"{name}[{p}]"
-            raise ValueError(f"{label} must contain only finite values (found NaN or inf)")
+        check_finite(a, name if len(arrays) == 1 else f"{name}[{p}]")
 
 
 def as_matrix(value: Any, name: str, batch: bool = False) -> np.ndarray:
