@@ -144,6 +144,19 @@ def zeros(like: Any, shape: tuple[int, ...]):
     return like.new_zeros(shape)
 
 
+def eye_batch(like: Any, n: int):
+    """The n x n identity broadcast over the batch axes of ``like`` (read-only view for
+    numpy), with its dtype and device."""
+    batch = tuple(like.shape[:-2])
+    if is_numpy(like):
+        eye = np.eye(n, dtype=like.dtype if np.issubdtype(like.dtype, np.floating) else float)
+        return np.broadcast_to(eye, batch + (n, n)) if batch else eye
+    import torch
+
+    eye = torch.eye(n, dtype=like.dtype, device=like.device)
+    return eye.expand(batch + (n, n)) if batch else eye
+
+
 def diag(vector: Any):
     """The square matrix with ``vector`` (1-d) on its diagonal."""
     if is_numpy(vector):

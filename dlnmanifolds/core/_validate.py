@@ -156,7 +156,7 @@ def as_weights(
 
     ``W_p`` has shape ``(d_p, d_{p-1})``, so ``W_{p+1}.shape[1] == W_p.shape[0]``.
     """
-    if isinstance(weights, np.ndarray) and weights.ndim == 3:
+    if (isinstance(weights, np.ndarray) or _backend._is_torch(weights)) and weights.ndim == 3:
         weights = tuple(weights)
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
         raise TypeError(
@@ -165,6 +165,8 @@ def as_weights(
     if len(weights) == 0:
         raise ValueError(f"{name} must contain at least one layer, got none")
     layers = tuple(as_matrix(w, f"{name}[{p}]") for p, w in enumerate(weights))
+    # one backend, one device, one dtype family per network (TypeError naming the layer)
+    _backend.namespace(*layers, names=tuple(f"{name}[{p}]" for p in range(len(layers))))
     for p in range(1, len(layers)):
         if layers[p].shape[1] != layers[p - 1].shape[0]:
             raise ValueError(

@@ -3,7 +3,8 @@
 All formulas are math.md §1–§2.1 (general widths, any W). ``W_p`` has shape
 ``(d_p, d_{p-1})``. Functions without a leading underscore validate input;
 the ``_``-prefixed versions assume validated, float64 layers and also accept
-leading batch axes.
+leading batch axes. Every function takes numpy arrays or torch tensors (CPU or
+CUDA, float32/float64; ``core._backend``) and returns the same kind.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import as_matrix, as_weights, check_same_shape
 
 Layers = Sequence[np.ndarray]
 
 
 def _t(a: np.ndarray) -> np.ndarray:
-    return np.swapaxes(a, -1, -2)
+    # The method, not np.swapaxes: numpy arrays, torch tensors and autograd boxes have it.
+    return a.swapaxes(-1, -2)
 
 
 def _eye_like_rows(w: np.ndarray) -> np.ndarray:
-    return np.broadcast_to(np.eye(w.shape[-1]), w.shape[:-2] + (w.shape[-1],) * 2)
+    return _backend.eye_batch(w, w.shape[-1])
 
 
 def _end_to_end(weights: Layers) -> np.ndarray:
@@ -52,6 +55,7 @@ def end_to_end(weights: Layers) -> np.ndarray:
         isinstance(weights, Sequence)
         and weights
         and not all(isinstance(w, np.ndarray) for w in weights)
+        and not any(_backend._is_torch(w) for w in weights)
         and all(hasattr(w, "shape") and hasattr(w, "__matmul__") for w in weights)
     ):
         return _end_to_end(weights)
@@ -71,8 +75,7 @@ def _prefix_products(weights: Layers) -> list[np.ndarray]:
 def _suffix_products(weights: Layers) -> list[np.ndarray]:
     """[W_{>0}, ..., W_{>N}]: W_{>p} = W_N...W_{p+1} (identity for p = N); N - 1 products."""
     last = weights[-1]
-    eye = np.broadcast_to(np.eye(last.shape[-2]), last.shape[:-2] + (last.shape[-2],) * 2)
-    suffixes = [eye, last]
+    suffixes = [_backend.eye_batch(last, last.shape[-2]), last]
     for w in reversed(weights[:-1]):
         suffixes.append(suffixes[-1] @ w)
     return suffixes[::-1]
@@ -94,7 +97,7 @@ def _backpropagate(
     y = z
     for p in range(depth - 1, -1, -1):
         # (at depth 1 y is the caller's Z: copy it so that no result aliases an input)
-        out[p] = y @ _t(before[p]) if p > 0 else (np.array(y) if depth == 1 else y)
+        out[p] = y @ _t(before[p]) if p > 0 else (_backend.copy(y) if depth == 1 else y)
         if release:
             before[p] = None
         if p > 0:
@@ -179,7 +182,7 @@ def _imbalance(weights: Layers) -> float:
     gs = _invariants(weights)
     if not gs:
         return 0.0
-    return float(max(np.max(np.abs(g)) for g in gs))
+    return float(max(float(abs(g).max()) for g in gs))
 
 
 def imbalance(weights: Layers) -> float:
@@ -223,6 +226,7 @@ def dphi(weights: Layers, tangent: Layers) -> np.ndarray:
     """
     layers = as_weights(weights)
     xi = as_weights(tangent, "tangent")
+    _backend.namespace(layers[0], xi[0], names=("weights[0]", "tangent[0]"))
     for p, (w, x) in enumerate(zip(layers, xi)):
         check_same_shape(w, x, f"weights[{p}]", f"tangent[{p}]")
     if len(xi) != len(layers):
@@ -264,6 +268,7 @@ def dphi_adjoint(weights: Layers, z: np.ndarray) -> list[np.ndarray]:
     """
     layers = as_weights(weights)
     z = as_matrix(z, "z")
+    _backend.namespace(layers[0], z, names=("weights[0]", "z"))
     expected = (layers[-1].shape[0], layers[0].shape[1])
     if z.shape != expected:
         raise ValueError(f"z must have shape {expected} (d_N, d_0), got {z.shape}")
@@ -284,8 +289,11 @@ def _directional_suffix(weights: Layers, eta: Layers) -> list[np.ndarray]:
     n = len(weights)
     after = _suffix_products(weights)
     last = weights[-1]
-    out = [np.zeros(last.shape[:-2] + (last.shape[-2], weights[p].shape[-1])) for p in range(n)]
-    out.append(np.zeros_like(after[n]))
+    out = [
+        _backend.zeros(last, last.shape[:-2] + (last.shape[-2], weights[p].shape[-1]))
+        for p in range(n)
+    ]
+    out.append(_backend.zeros(last, tuple(after[n].shape)))
     # Recurrence: D W_{>p} = D W_{>p+1} W_{p+1} + W_{>p+1} eta_{p+1}.
     for p in range(n - 1, -1, -1):
         out[p] = out[p + 1] @ weights[p] + after[p + 1] @ eta[p]
@@ -295,7 +303,7 @@ def _directional_suffix(weights: Layers, eta: Layers) -> list[np.ndarray]:
 def _directional_prefix(weights: Layers, eta: Layers) -> list[np.ndarray]:
     """D_eta W_{<p} for p = 1..N+1 (index p-1), the mirror of the suffix case."""
     before = _prefix_products(weights)
-    out = [np.zeros_like(before[0])]
+    out = [_backend.zeros(weights[0], tuple(before[0].shape))]
     # D W_{<p+1} = W_p D W_{<p} + eta_p W_{<p}.
     for p in range(len(weights)):
         out.append(weights[p] @ out[p] + eta[p] @ before[p])
