@@ -88,9 +88,10 @@ def exp_fixed_singular_vectors(x: np.ndarray, delta: np.ndarray, depth: int) -> 
     ``depth=math.inf``: the limit U diag(sigma exp(delta / sigma)) V^T (g^inf is a
     constant multiple of lim g^N, and scaling a metric keeps its geodesics).
     """
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    xp = _backend.namespace(x, delta, names=("x", "delta"))
+    u, s, vt = xp.linalg.svd(x, full_matrices=False)
     if depth == math.inf:
-        return (u * (s * np.exp(delta / s))) @ vt
+        return (u * (s * xp.exp(delta / s))) @ vt
     lam = s ** (1.0 / depth)
     new = (lam + delta / (depth * lam ** (depth - 1))) ** depth
     return (u * new) @ vt
