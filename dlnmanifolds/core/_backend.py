@@ -203,3 +203,61 @@ def expm(x: Any):
     import torch
 
     return torch.linalg.matrix_exp(x)
+
+
+# --- i16f: triangular and least-squares solves (core.fiber) ------------------------------
+
+
+def solve_triangular(r: Any, b: Any, transpose: bool = False):
+    """x with R x = b (``transpose=False``) or R^T x = b, R upper triangular.
+
+    ``b`` is a vector or a matrix of right-hand sides (columns). numpy:
+    ``scipy.linalg.solve_triangular``; torch: ``torch.linalg.solve_triangular``
+    (CPU or CUDA), on R^T as a lower-triangular matrix for ``transpose``.
+    """
+    if is_numpy(r):
+        import scipy.linalg
+
+        return scipy.linalg.solve_triangular(r, b, trans="T" if transpose else "N")
+    import torch
+
+    column = b.ndim == 1
+    rhs = b[:, None] if column else b
+    a = r.mT if transpose else r
+    x = torch.linalg.solve_triangular(a, rhs, upper=not transpose)
+    return x[:, 0] if column else x
+
+
+def lstsq(a: Any, b: Any, rcond: float | None = None):
+    """Minimum-norm least-squares solution x of a x ~ b (SVD-based, rank revealing).
+
+    Singular values of ``a`` at most ``rcond`` times the largest are treated as zero
+    (default: eps * max(a.shape), numpy's and torch's convention). numpy: LAPACK
+    gelsd (``numpy.linalg.lstsq``); torch CPU: gelsd too; torch CUDA, whose only
+    driver (gels) assumes full rank, the same solution from the thin SVD,
+    V diag(1/s, s > rcond s_1) U^T b. ``b`` is a vector or a matrix (columns).
+    """
+    if is_numpy(a):
+        return np.linalg.lstsq(a, b, rcond=rcond)[0]
+    import torch
+
+    column = b.ndim == 1
+    rhs = b[:, None] if column else b
+    if a.device.type == "cpu":
+        x = torch.linalg.lstsq(a, rhs, rcond=rcond, driver="gelsd").solution
+    else:
+        u, s, vh = torch.linalg.svd(a, full_matrices=False)
+        cut = (float(torch.finfo(a.dtype).eps) * max(a.shape) if rcond is None else rcond) * s[0]
+        inverse = torch.where(s > cut, 1.0 / torch.where(s > cut, s, 1.0), 0.0)
+        x = vh.mT @ (inverse[:, None] * (u.mT @ rhs))
+    return x[:, 0] if column else x
+
+
+def kron(a: Any, b: Any):
+    """Kronecker product of two matrices, kron(A, B)[(i, k), (j, l)] = A[i, j] B[k, l].
+
+    One broadcast product and a reshape on both backends (``torch.kron`` rejects
+    transposed, non-contiguous inputs; ``numpy.kron`` is no faster).
+    """
+    (m, n), (p, q) = a.shape, b.shape
+    return (a[:, None, :, None] * b[None, :, None, :]).reshape(m * p, n * q)
