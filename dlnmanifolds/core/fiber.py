@@ -77,6 +77,14 @@ def _check_group(weights: Layers, group: Sequence, name: str) -> list[np.ndarray
     return out
 
 
+def _as_tangent(layers: Layers, value, name: str) -> tuple:
+    """``value`` validated as layers of the widths of ``layers``, of the same backend and
+    device (TypeError naming ``name`` otherwise)."""
+    out = as_weights(value, name, widths_of(layers))
+    _backend.namespace(layers[0], out[0], names=("weights[0]", f"{name}[0]"))
+    return out
+
+
 def _gl_action(weights: Layers, group: Sequence[np.ndarray], inverse=None) -> list[np.ndarray]:
     """(g.W)_p = g_p W_p g_{p-1}^{-1}; ``inverse`` may supply the g_p^{-1}."""
     n = len(weights)
@@ -152,8 +160,7 @@ def gl_generator_adjoint(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     Its symmetric part is -DG(W)/2 (math.md §2.4); its skew part generates the orbit.
     """
     layers = as_weights(weights)
-    eta = as_weights(tangent, "tangent", widths_of(layers))
-    return _gl_generator_adjoint(layers, eta)
+    return _gl_generator_adjoint(layers, _as_tangent(layers, tangent, "tangent"))
 
 
 def _gl_generator_solve(weights: Layers, xi: Layers) -> list[np.ndarray]:
@@ -161,7 +168,7 @@ def _gl_generator_solve(weights: Layers, xi: Layers) -> list[np.ndarray]:
 
     Square invertible layers: the forward recursion A_1 = xi_1 W_1^{-1},
     A_p = (xi_p + W_p A_{p-1}) W_p^{-1} (unique solution, O(N d^3)). Otherwise a
-    dense least-squares solve (``_backend.lstsq``, rcond 1e-13) with the matrix of
+    dense least-squares solve (``_backend.lstsq``, rcond 1e-13 in float64) with the matrix of
     C_W (``_generator_matrix``) on sum_{inner} d_p^2 unknowns.
     """
     widths = widths_of(weights)
@@ -178,7 +185,12 @@ def _gl_generator_solve(weights: Layers, xi: Layers) -> list[np.ndarray]:
             out.append(prev)
         return out
     inner = widths[1:-1]
-    solution = _backend.lstsq(_generator_matrix(weights), _flatten(xi), rcond=1e-13)
+    matrix = _generator_matrix(weights)
+    # C_W has a kernel (the stabiliser) for non-square widths: drop singular values at
+    # 1e-13 relative in float64, at the rounding level eps * size in float32.
+    eps = _backend.dtype_eps(matrix)
+    rcond = 1e-13 if eps < 1e-10 else eps * max(matrix.shape)
+    solution = _backend.lstsq(matrix, _flatten(xi), rcond=rcond)
     out, start = [], 0
     for d in inner:
         out.append(solution[start : start + d * d].reshape(d, d))
@@ -210,11 +222,25 @@ def _generator_matrix(weights: Layers) -> np.ndarray:
     return matrix
 
 
+def _generator_rank(weights: Layers, rtol: float = 1e-10) -> int:
+    """Numerical rank of C_W: the dimension of the GL orbit of W.
+
+    The orbit is open in the fiber (T_W F = range C_W, what the group retraction
+    needs) exactly when this equals ``fiber_dimension``. At a generic W it does; not
+    at, e.g., balanced factorizations with non-square widths, whose layers all have
+    rank r < min(d_p, d_{p-1}) (the GL action keeps the rank of every layer, so such
+    an orbit is a lower-dimensional stratum of the fiber, math.md §5).
+    """
+    if len(weights) == 1:
+        return 0
+    s = _backend.svdvals(_generator_matrix(weights))
+    return int((s > rtol * s[0]).sum()) if float(s[0]) > 0 else 0
+
+
 def gl_generator_solve(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     """Generators A (min-norm least squares) with A_p W_p - W_p A_{p-1} = xi_p (math.md §5)."""
     layers = as_weights(weights)
-    xi = as_weights(tangent, "tangent", widths_of(layers))
-    return _gl_generator_solve(layers, xi)
+    return _gl_generator_solve(layers, _as_tangent(layers, tangent, "tangent"))
 
 
 # -- fiber tangent space ----------------------------------------------------------------------
@@ -334,8 +360,7 @@ def fiber_projection(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     True
     """
     solver = fiber_solver(weights)
-    xi = as_weights(tangent, "tangent", widths_of(solver.weights))
-    return solver.project(xi)
+    return solver.project(_as_tangent(solver.weights, tangent, "tangent"))
 
 
 def _fiber_weingarten(solver: FiberSolver, xi: Layers, normal: Layers) -> list[np.ndarray]:
@@ -365,10 +390,10 @@ def fiber_hessian(
     D_xi(Dphi^*)(Y)_p = (D_xi W_{>p})^T Y W_{<p}^T + W_{>p}^T Y (D_xi W_{<p})^T.
     """
     solver = fiber_solver(weights)
-    widths = widths_of(solver.weights)
-    egrad = as_weights(egrad, "egrad", widths)
-    ehess = as_weights(ehess, "ehess", widths)
-    xi = as_weights(tangent, "tangent", widths)
+    layers = solver.weights
+    egrad = _as_tangent(layers, egrad, "egrad")
+    ehess = _as_tangent(layers, ehess, "ehess")
+    xi = _as_tangent(layers, tangent, "tangent")
     return _fiber_hessian(solver, egrad, ehess, xi)
 
 
@@ -444,8 +469,10 @@ def fiber_retraction(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     is a group element acting on W, phi(R_W(xi)) = phi(W) holds to rounding for any
     step size, not only to first order; the rounding of the step is then removed by
     the least-norm change of one end layer (``_reproject``), so that it does not
-    accumulate along a walk. First order (R_W(xi) = W + xi + O(|xi|^2)).
+    accumulate along a walk. First order (R_W(xi) = W + xi + O(|xi|^2)) where the GL
+    orbit of W is open in the fiber (T_W F = range C_W, ``_generator_rank``); at a
+    point of a lower-dimensional orbit (e.g. a balanced factorization with non-square
+    widths) it follows only the part of xi in range C_W.
     """
     layers = as_weights(weights)
-    xi = as_weights(tangent, "tangent", widths_of(layers))
-    return _fiber_retraction(layers, xi)
+    return _fiber_retraction(layers, _as_tangent(layers, tangent, "tangent"))

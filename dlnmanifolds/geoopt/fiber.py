@@ -22,6 +22,7 @@ from dlnmanifolds.core.fiber import (
     FiberSolver,
     _fiber_retraction,
     _fiber_solver,
+    _generator_rank,
     _gl_action,
     _reproject,
     fiber_dimension,
@@ -236,7 +237,9 @@ class Fiber(_LayerPointSet):
     Parameters
     ----------
     weights : (W_1, ..., W_N), torch tensors (numpy arrays are converted once, here,
-        to float64 CPU tensors), with full-rank phi(W).
+        to float64 CPU tensors), with full-rank phi(W), at a generic point: its GL orbit
+        open in the fiber (checked, one SVD of the matrix of C_W; fails e.g. for
+        balanced factorizations with non-square widths, whose layers have rank r).
     retraction : "second_order" (default) or "exponential".
 
     Example
@@ -263,7 +266,17 @@ class Fiber(_LayerPointSet):
         require_full_rank(
             _end_to_end(layers), "weights", "a full-rank end-to-end matrix: Dphi surjective"
         )
-        super().__init__(layers, fiber_dimension(widths_of(layers)), retraction)
+        dim = fiber_dimension(widths_of(layers))
+        orbit = _generator_rank(layers)
+        if orbit < dim:
+            raise ValueError(
+                f"weights must be a generic point of its fiber: its GL orbit has dimension "
+                f"{orbit} < {dim} = dim of the fiber (some layer W_p has rank below "
+                f"min(d_p, d_(p-1)), e.g. a balanced factorization with non-square widths), "
+                f"so the group retraction cannot follow every tangent vector; add a "
+                f"generic component (such as weights in the complements of the ranges)"
+            )
+        super().__init__(layers, dim, retraction)
 
     def solver(self, x: torch.Tensor) -> FiberSolver:
         """The factored Dphi(x)^* at x (``core.fiber.FiberSolver``), cached."""
