@@ -13,6 +13,8 @@ loop, on CPU or CUDA: every method calls the array-generic formulas of
 - ``Fiber(weights)``: the networks with the end-to-end matrix of ``weights``
   (math.md §5), induced Frobenius metric; a point is the packed network (one 1-d
   tensor, ``LayerPacking``).
+- ``GroupOrbit(weights)``: the orthogonal-group orbit of a balanced network (math.md
+  §6), induced Frobenius metric; a point is the packed network.
 
 Install with ``pip install "dlnmanifolds[torch]"`` (torch >= 2.4, geoopt >= 0.5).
 """
@@ -30,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 from dlnmanifolds.geoopt.fiber import Fiber
 from dlnmanifolds.geoopt.manifolds import DLNFixedRank, DLNMatrices
+from dlnmanifolds.geoopt.orbit import GroupOrbit
 
 __all__ = ["DLNFixedRank", "DLNMatrices"]
-__all__ += ["Fiber"]
+__all__ += ["Fiber", "GroupOrbit"]

@@ -27,6 +27,7 @@ from dlnmanifolds.core.fiber import (
     _reproject,
     fiber_dimension,
 )
+from dlnmanifolds.core.layer_retraction import second_order_retraction
 from dlnmanifolds.core.network import _end_to_end
 from dlnmanifolds.core.operator import require_full_rank
 from dlnmanifolds.geoopt._layers import LayerPacking
@@ -179,20 +180,24 @@ class _LayerPointSet(geoopt.Manifold):
 
     def retr(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """The group-action retraction R_x(u), made second order (default) by
-        R_x(u - P_x(R_x(u) - x - u)) (see ``retraction`` in the class docstring)."""
+        R_x(u - P_x(R_x(u) - x - u)) (``core.layer_retraction.second_order_retraction``)."""
         _check(("x", "u"), x, u)
         self.packing.check(u, "u")
         if not _backend.all_finite(u):
             raise ValueError("u must contain only finite values (found NaN or inf)")
         data = self._data(x)
         layers = self.packing.unpack(x.detach())
-        first = self.pack(self._first_order(data, layers, self.packing.unpack(u)))
+        xi = self.packing.unpack(u)
         if self.retraction == "exponential":
-            return first
-        # R(u) - x - u is O(|u|^2); retracting u minus its tangential part leaves an
-        # error normal to O(|u|^3): second order, and still exactly on the manifold.
-        error = self._project(data, first - x.detach() - u)
-        return self.pack(self._first_order(data, layers, self.packing.unpack(u - error)))
+            return self.pack(self._first_order(data, layers, xi))
+        return self.pack(
+            second_order_retraction(
+                layers,
+                xi,
+                lambda v: self._first_order(data, layers, v),
+                lambda v: self.packing.unpack(self._project(data, self.pack(v))),
+            )
+        )
 
     def expmap(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """The retraction ``retr``: there is no closed-form exponential map here."""
