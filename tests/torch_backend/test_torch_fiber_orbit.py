@@ -24,10 +24,12 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 geoopt = pytest.importorskip("geoopt")
 
+from dlnmanifolds.core import _backend  # noqa: E402
 from dlnmanifolds.core import fiber as core_fiber  # noqa: E402
+from dlnmanifolds.core import orbit as core_orbit  # noqa: E402
 from dlnmanifolds.core.balanced import balanced_factors, balanced_frames  # noqa: E402
 from dlnmanifolds.core.network import _dphi, _end_to_end, _imbalance  # noqa: E402
-from dlnmanifolds.geoopt import Fiber  # noqa: E402
+from dlnmanifolds.geoopt import Fiber, GroupOrbit  # noqa: E402
 
 SETTINGS = settings(
     max_examples=int(__import__("os").environ.get("I16F_EXAMPLES", 12)), deadline=None
@@ -170,6 +172,7 @@ def _fiber_results(weights, xi, rng_seed: int):
     if len(weights) > 1:
         out["gl_action"] = core_fiber.gl_action(weights, group)
         out["generator_adjoint"] = core_fiber.gl_generator_adjoint(weights, xi)
+        out["generator"] = core_fiber.gl_generator(weights, group)
         out["generator_solve"] = core_fiber.gl_generator_solve(weights, tangent)
     return out
 
@@ -528,3 +531,283 @@ def test_cuda_fiber_agrees_with_cpu():
     assert point.is_cuda and manifold.check_point_on_manifold(
         point.detach(), atol=1e-10, rtol=1e-10
     )
+
+
+# -- torch's matrix exponential ------------------------------------------------------------
+
+
+def test_torch_expm_is_accurate_in_float64():
+    # torch.linalg.matrix_exp (float64) loses up to ~4e-11 for 1-norms in (3.4e-4, 0.05];
+    # _backend.expm shifts those by I: exact rotations to 1e-15, batched, any norm.
+    angles = np.geomspace(1e-5, 3.0, 60)
+    skew = np.zeros((60, 2, 2))
+    skew[:, 0, 1], skew[:, 1, 0] = -angles, angles
+    exact = np.stack([np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) for a in angles])
+    got = _backend.expm(t(skew))
+    assert float(np.abs(got.numpy() - exact).max()) <= 1e-15
+    rng = np.random.default_rng(0)
+    for norm in (1e-3, 0.03, 0.049, 0.2, 2.0):
+        a = rng.standard_normal((5, 5))
+        a *= norm / np.abs(a).sum(0).max()
+        ref = scipy.linalg.expm(a)
+        assert rel(_backend.expm(t(a)), ref) <= 1e-15 * 10
+        assert rel(_backend.expm(t(a).float()).double(), ref) <= 1e-6
+
+
+# -- core.orbit: numpy = torch ---------------------------------------------------------------
+
+ORBIT_WIDTHS = FIBER_WIDTHS + [(3, 4, 4, 4, 3)]
+
+
+@st.composite
+def orbit_points(draw, kinds=("conditioned", "repeated", "cluster", "tiny", "spread")):
+    """A balanced point with Haar gauge over an X with an adversarial spectrum (sigma_min
+    down to 1e-12 sigma_max: lam_1 / lam_r = (sigma_1 / sigma_r)^{1/N}), and a random xi."""
+    widths = draw(st.sampled_from(ORBIT_WIDTHS))
+    kind = draw(st.sampled_from(kinds))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    m, n = widths[-1], widths[0]
+    k = min(m, n)
+    sigma = _spectrum(kind, k, rng)
+    u = np.linalg.qr(rng.standard_normal((m, k)))[0]
+    v = np.linalg.qr(rng.standard_normal((n, k)))[0]
+    weights = list(balanced_factors((u * sigma) @ v.T, len(widths) - 1, widths, rng))
+    xi = [rng.standard_normal(w.shape) for w in weights]
+    ratio = float((sigma[0] / sigma[-1]) ** (1.0 / (len(widths) - 1)))
+    return weights, xi, ratio, rng
+
+
+def _orbit_results(weights, xi, seed: int):
+    rng = np.random.default_rng(seed)
+    conv = (lambda a: t(a)) if isinstance(weights[0], torch.Tensor) else (lambda a: a)
+    widths = tuple([weights[0].shape[1]] + [w.shape[0] for w in weights])
+    skews = [conv((lambda a: a - a.T)(rng.standard_normal((d, d)))) for d in widths[1:-1]]
+    rotations = [conv(np.linalg.qr(rng.standard_normal((d, d)))[0]) for d in widths[1:-1]]
+    egrad = [conv(rng.standard_normal(tuple(w.shape))) for w in weights]
+    ehess = [conv(rng.standard_normal(tuple(w.shape))) for w in weights]
+    tangent = core_orbit.orbit_projection(weights, xi)
+    out = {
+        "projection": tangent,
+        "retraction": core_orbit.orbit_retraction(weights, [0.3 * a for a in tangent]),
+        "hessian": core_orbit.orbit_hessian(weights, egrad, ehess, tangent),
+    }
+    if len(weights) > 1:
+        out["generators"] = core_orbit.orbit_generators(weights, xi)
+        out["generator"] = core_orbit.orbit_generator(weights, skews)
+        out["orthogonal_action"] = core_orbit.orthogonal_action(weights, rotations)
+    return out
+
+
+def _compare_orbit(weights, xi, seed, tolerance):
+    expected = _orbit_results(weights, xi, seed)
+    got = _orbit_results(ts(weights), ts(xi), seed)
+    for key, value in expected.items():
+        assert all(isinstance(a, torch.Tensor) and a.dtype == F64 for a in got[key]), key
+        if np.linalg.norm(flat(value)) == 0:
+            assert np.linalg.norm(flat(got[key])) <= 1e-12, key
+            continue
+        assert rel(got[key], value) <= tolerance, (key, rel(got[key], value))
+
+
+@SETTINGS
+@given(point=orbit_points(kinds=("conditioned",)), seed=st.integers(0, 2**31))
+def test_orbit_core_agrees_float64_to_1e12_when_conditioned(point, seed):
+    weights, xi, _, _ = point
+    _compare_orbit(weights, xi, seed, 1e-12)
+
+
+@SETTINGS
+@given(point=orbit_points(), seed=st.integers(0, 2**31))
+def test_orbit_core_agrees_float64_adversarial(point, seed):
+    # The (perp, r) blocks are divided by lam^2 and the Jacobi systems have condition
+    # ~ (lam_1 / lam_r)^2: measured over 400 adversarial points the differences stay
+    # below 0.05 x (1e-12 + 1e-14 lam_1 / lam_r) (up to 4e-10 at lam_1 / lam_r = 1e6).
+    weights, xi, ratio, _ = point
+    _compare_orbit(weights, xi, seed, 1e-12 + 1e-14 * ratio)
+
+
+@SETTINGS
+@given(point=orbit_points(kinds=("conditioned", "repeated", "cluster")))
+def test_orbit_core_float32(point):
+    # float32 at lam_1 / lam_r <= 2^(1/N) (sigma in [0.5, 2]) or repeated: 1e-4 relative.
+    weights, xi, _, _ = point
+    w32, x32 = [a.float() for a in ts(weights)], [a.float() for a in ts(xi)]
+    p64 = core_orbit.orbit_projection(weights, xi)
+    p32 = core_orbit.orbit_projection(w32, x32)
+    assert all(a.dtype == torch.float32 for a in p32)
+    if np.linalg.norm(flat(p64)) > 0:
+        assert rel([a.double() for a in p32], p64) <= 1e-4
+    r32 = core_orbit.orbit_retraction(w32, [0.3 * a for a in p32])
+    assert _imbalance(r32) <= 1e-5 * max(1.0, max(float(w.abs().max()) for w in w32) ** 2)
+
+
+def test_orbit_core_bad_input_names_the_argument():
+    rng = np.random.default_rng(2)
+    weights = balanced_factors(rng.standard_normal((3, 3)), 3, rng=rng)
+    with pytest.raises(TypeError, match=r"tangent\[0\]"):
+        core_orbit.orbit_projection(ts(weights), list(weights))
+    with pytest.raises(TypeError, match=r"rotations\[0\]"):
+        core_orbit.orthogonal_action(ts(weights), [np.eye(3), np.eye(3)])
+    with pytest.raises(ValueError, match="orthogonal"):
+        core_orbit.orthogonal_action(ts(weights), [2 * torch.eye(3, dtype=F64)] * 2)
+    with pytest.raises(ValueError, match="skew"):
+        core_orbit.orbit_generator(ts(weights), [torch.eye(3, dtype=F64)] * 2)
+    with pytest.raises(ValueError, match="balanced"):
+        core_orbit.orbit_retraction([2 * a for a in ts(weights)[:1]] + ts(weights)[1:], ts(weights))
+
+
+# -- geoopt.GroupOrbit -------------------------------------------------------------------------
+
+
+def _orbit_manifold(point):
+    weights, xi, _, rng = point
+    manifold = GroupOrbit(ts(weights))
+    x = manifold.random(generator=gen(int(rng.integers(2**31))))
+    return manifold, x, manifold.packing.pack(ts(xi))
+
+
+@SETTINGS
+@given(point=orbit_points(kinds=("conditioned", "repeated", "spread")))
+def test_geoopt_orbit_projection_and_generated_tangents(point):
+    manifold, x, u = _orbit_manifold(point)
+    assert manifold.check_point_on_manifold(x, atol=1e-10, rtol=1e-10)
+    pu = manifold.proju(x, u)
+    pv = manifold.egrad2rgrad(x, torch.roll(u, 1))
+    scale = float(u.norm())
+    assert float((manifold.proju(x, pu) - pu).norm()) <= 1e-12 * scale
+    assert abs(float(manifold.inner(x, u - pu, pv))) <= 1e-11 * scale * float(pv.norm())
+    # tangent vectors are generated by the orthogonal group: P u = C_x(Omega), Omega skew
+    layers = manifold.layers(x)
+    if manifold.depth > 1:
+        omega = core_orbit.orbit_generators(layers, manifold.layers(pu))
+        assert all(float((a + a.mT).abs().max()) <= 1e-12 * scale for a in omega)
+        generated = manifold.pack(core_orbit.orbit_generator(layers, omega))
+        assert float((generated - pu).norm()) <= 1e-10 * scale
+    else:
+        assert float(pu.norm()) == 0.0
+    assert manifold.check_vector_on_tangent(x, pu, atol=1e-10, rtol=1e-10)
+
+
+@SETTINGS
+@given(point=orbit_points(kinds=("conditioned", "repeated", "spread")))
+def test_geoopt_orbit_retraction_projx_random(point):
+    manifold, x, u = _orbit_manifold(point)
+    pu = manifold.proju(x, u)
+    for step in (1e-2, 0.5, 3.0):
+        for kind in ("second_order", "exponential"):
+            manifold.retraction = kind
+            y = manifold.retr(x, step * pu)
+            # same orbit: phi unchanged and balanced, to 1e-10
+            assert manifold.check_point_on_manifold(y, atol=1e-10, rtol=1e-10)
+    manifold.retraction = "second_order"
+    y = manifold.retr(x, 0.1 * pu)
+    moved = manifold.transp(x, y, pu)
+    assert float((manifold.proju(y, moved) - moved).norm()) <= 1e-12 * float(pu.norm())
+    size = max(1.0, float(x.abs().max()))
+    assert float((manifold.projx(x) - x).abs().max()) <= 1e-10 * size
+    near = manifold.projx(x + 1e-4 * u / u.norm())
+    assert manifold.check_point_on_manifold(near, atol=1e-10, rtol=1e-10)
+    assert float((near - x).norm()) <= 1e-2
+
+
+def test_geoopt_orbit_retraction_is_second_order():
+    rng = np.random.default_rng(4)
+    weights = balanced_factors(rng.standard_normal((3, 2)), 3, (2, 4, 3, 3), rng)
+    manifold = GroupOrbit(weights)
+    x = manifold.base
+    u = manifold.proju(x, torch.randn(manifold.packing.size, generator=gen(1), dtype=F64))
+    u = u / u.norm()
+    for kind, order in (("second_order", 3), ("exponential", 2)):
+        manifold.retraction = kind
+        errors = []
+        for step in (1e-2, 5e-3):
+            y = manifold.retr(x, step * u)
+            errors.append(float(manifold.proju(x, y - x - step * u).norm()))
+        assert abs(np.log2(errors[0] / errors[1]) - order) <= 0.3, kind
+
+
+def test_geoopt_orbit_sgd_reaches_the_known_minimiser():
+    # min over the orbit of 1/2 |x - y*|^2 is 0, at y* (an orbit point); RiemannianSGD
+    # with autograd gradients from a point 0.5 away along the orbit converges to it.
+    rng = np.random.default_rng(6)
+    weights = balanced_factors(rng.standard_normal((3, 3)), 3, (3, 4, 4, 3), rng)
+    manifold = GroupOrbit(weights)
+    target = manifold.random(generator=gen(2))
+    u = manifold.proju(target, torch.randn(target.shape, generator=gen(3), dtype=F64))
+    start = manifold.retr(target, 0.5 * u / u.norm())
+    point = geoopt.ManifoldParameter(start, manifold=manifold)
+    optimizer = geoopt.optim.RiemannianSGD([point], lr=0.3, momentum=0.5)
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = 0.5 * ((point - target) ** 2).sum()
+        loss.backward()
+        optimizer.step()
+    assert float((point.detach() - target).norm()) <= 1e-8
+    assert manifold.check_point_on_manifold(point.detach(), atol=1e-10, rtol=1e-10)
+
+
+def test_geoopt_orbit_no_numpy_conversion_inside_a_step(monkeypatch):
+    rng = np.random.default_rng(7)
+    orbit = GroupOrbit(balanced_factors(rng.standard_normal((2, 3)), 3, (3, 4, 4, 2), rng))
+    fiber = Fiber(ts(generic_factors(rng.standard_normal((2, 3)), (3, 4, 4, 2), rng)))
+    p_orbit = geoopt.ManifoldParameter(orbit.random(generator=gen(4)), manifold=orbit)
+    p_fiber = geoopt.ManifoldParameter(fiber.random(generator=gen(5)), manifold=fiber)
+    data = torch.randn(p_orbit.shape, generator=gen(6), dtype=F64)
+    _no_conversion_steps(
+        monkeypatch,
+        [p_orbit, p_fiber],
+        lambda: (
+            ((p_orbit - data) ** 2).sum()
+            + (orbit.end_to_end(p_orbit) * fiber.end_to_end(p_fiber)).sum()
+        ),
+    )
+    assert orbit.check_point_on_manifold(p_orbit.detach(), atol=1e-10, rtol=1e-10)
+
+
+def test_geoopt_orbit_float32_and_bad_input():
+    rng = np.random.default_rng(8)
+    weights = balanced_factors(np.diag([2.0, 1.0, 0.7]), 3, rng=rng)
+    manifold = GroupOrbit(weights).to(torch.float32)
+    x = manifold.random(generator=gen(0))
+    assert x.dtype == torch.float32
+    u = manifold.proju(x, torch.randn(x.shape, generator=gen(1)))
+    y = manifold.retr(x, 0.3 * u)
+    assert y.dtype == torch.float32 and manifold.check_point_on_manifold(y, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="balanced"):
+        GroupOrbit([2 * weights[0]] + list(weights[1:]))
+    with pytest.raises(TypeError, match=r"\bu\b.*torch tensor"):
+        manifold.proju(x, np.ones(27))
+    with pytest.raises(ValueError, match=r"\bu\b.*packed network"):
+        manifold.retr(x, torch.ones(26))
+    with pytest.raises(ValueError, match="retraction"):
+        GroupOrbit(weights, retraction="polar")
+    assert not manifold.check_point_on_manifold(2 * x)
+
+
+@pytest.mark.cuda
+def test_cuda_orbit_agrees_with_cpu():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    rng = np.random.default_rng(1)
+    widths = (5, 8, 8, 8, 6)
+    weights = balanced_factors(rng.standard_normal((6, 5)), 4, widths, rng)
+    xi = [rng.standard_normal(w.shape) for w in weights]
+    cpu = core_orbit.orbit_projection(ts(weights), ts(xi))
+    cuda = [a.cuda() for a in ts(weights)]
+    gpu = core_orbit.orbit_projection(cuda, [a.cuda() for a in ts(xi)])
+    assert all(a.is_cuda for a in gpu) and rel([a.cpu() for a in gpu], cpu) <= 1e-12
+    step = [0.3 * a for a in cpu]
+    r_cpu = core_orbit.orbit_retraction(ts(weights), step)
+    r_gpu = core_orbit.orbit_retraction(cuda, [a.cuda() for a in step])
+    assert rel([a.cpu() for a in r_gpu], r_cpu) <= 1e-12
+    manifold = GroupOrbit(cuda)
+    point = geoopt.ManifoldParameter(
+        manifold.random(generator=torch.Generator("cuda").manual_seed(0)), manifold=manifold
+    )
+    optimizer = geoopt.optim.RiemannianAdam([point], lr=1e-2)
+    for _ in range(3):
+        optimizer.zero_grad()
+        (point**2).sum().backward()
+        optimizer.step()
+    assert point.is_cuda
+    assert manifold.check_point_on_manifold(point.detach(), atol=1e-10, rtol=1e-10)
