@@ -195,11 +195,136 @@ def svdvals(x: Any):
 
 
 def expm(x: Any):
-    """The matrix exponential: ``scipy.linalg.expm`` or ``torch.linalg.matrix_exp``."""
+    """The matrix exponential: ``scipy.linalg.expm`` or ``torch.linalg.matrix_exp``
+    (float64 through ``_torch_expm``, which avoids its inaccurate degree-8 branch)."""
     if is_numpy(x):
         import scipy.linalg
 
         return scipy.linalg.expm(x)
+    return _torch_expm(x)
+
+
+# --- i16b: helpers of the balanced core (core/balanced.py, core/balanced_tangent.py)
+
+
+def empty(like: Any, shape: tuple[int, ...]):
+    """Uninitialised array of ``shape`` with the float dtype and device of ``like``."""
+    if is_numpy(like):
+        return np.empty(shape, dtype=like.dtype if isinstance(like, np.ndarray) else float)
+    return like.new_empty(shape)
+
+
+def asarray_like(array: Any, like: Any):
+    """A numpy float ``array`` (e.g. random numbers drawn by a numpy Generator) in the
+    backend, dtype and device of ``like``; unchanged for numpy ``like``.
+    Construction-time only (a host-to-device copy), never inside a step."""
+    if is_numpy(like):
+        return array
     import torch
 
-    return torch.linalg.matrix_exp(x)
+    return torch.as_tensor(np.asarray(array), dtype=like.dtype, device=like.device)
+
+
+def arange_like(like: Any, n: int):
+    """The integer indices 0..n-1 on the device of ``like`` (index maps for ``take``)."""
+    if is_numpy(like):
+        return np.arange(n)
+    import torch
+
+    return torch.arange(n, device=like.device)
+
+
+def triu_indices_like(like: Any, r: int, k: int = 1):
+    """(rows, cols) of the entries above the k-th diagonal of an r x r matrix, row-major
+    (numpy ``triu_indices`` order), as index arrays on the device of ``like``."""
+    if is_numpy(like):
+        return np.triu_indices(r, k=k)
+    import torch
+
+    rows, cols = torch.triu_indices(r, r, k, device=like.device)
+    return rows, cols
+
+
+def count_above(values: Any, threshold: Any) -> int:
+    """Python int: the number of entries of ``values`` greater than ``threshold``."""
+    return int((values > threshold).sum())
+
+
+# --- i16f: triangular and least-squares solves (core.fiber) ------------------------------
+
+
+def solve_triangular(r: Any, b: Any, transpose: bool = False):
+    """x with R x = b (``transpose=False``) or R^T x = b, R upper triangular.
+
+    ``b`` is a vector or a matrix of right-hand sides (columns). numpy:
+    ``scipy.linalg.solve_triangular``; torch: ``torch.linalg.solve_triangular``
+    (CPU or CUDA), on R^T as a lower-triangular matrix for ``transpose``.
+    """
+    if is_numpy(r):
+        import scipy.linalg
+
+        return scipy.linalg.solve_triangular(r, b, trans="T" if transpose else "N")
+    import torch
+
+    column = b.ndim == 1
+    rhs = b[:, None] if column else b
+    a = r.mT if transpose else r
+    x = torch.linalg.solve_triangular(a, rhs, upper=not transpose)
+    return x[:, 0] if column else x
+
+
+def lstsq(a: Any, b: Any, rcond: float | None = None):
+    """Minimum-norm least-squares solution x of a x ~ b (SVD-based, rank revealing).
+
+    Singular values of ``a`` at most ``rcond`` times the largest are treated as zero
+    (default: eps * max(a.shape), numpy's and torch's convention). numpy: LAPACK
+    gelsd (``numpy.linalg.lstsq``); torch CPU: gelsd too; torch CUDA, whose only
+    driver (gels) assumes full rank, the same solution from the thin SVD,
+    V diag(1/s, s > rcond s_1) U^T b. ``b`` is a vector or a matrix (columns).
+    """
+    if is_numpy(a):
+        return np.linalg.lstsq(a, b, rcond=rcond)[0]
+    import torch
+
+    column = b.ndim == 1
+    rhs = b[:, None] if column else b
+    if a.device.type == "cpu":
+        x = torch.linalg.lstsq(a, rhs, rcond=rcond, driver="gelsd").solution
+    else:
+        u, s, vh = torch.linalg.svd(a, full_matrices=False)
+        cut = (float(torch.finfo(a.dtype).eps) * max(a.shape) if rcond is None else rcond) * s[0]
+        inverse = torch.where(s > cut, 1.0 / torch.where(s > cut, s, 1.0), 0.0)
+        x = vh.mT @ (inverse[:, None] * (u.mT @ rhs))
+    return x[:, 0] if column else x
+
+
+def kron(a: Any, b: Any):
+    """Kronecker product of two matrices, kron(A, B)[(i, k), (j, l)] = A[i, j] B[k, l].
+
+    One broadcast product and a reshape on both backends (``torch.kron`` rejects
+    transposed, non-contiguous inputs; ``numpy.kron`` is no faster).
+    """
+    (m, n), (p, q) = a.shape, b.shape
+    return (a[:, None, :, None] * b[None, :, None, :]).reshape(m * p, n * q)
+
+
+def _torch_expm(x: Any):
+    """``torch.linalg.matrix_exp`` with float64 matrices of 1-norm in (1e-4, 0.06) shifted.
+
+    torch 2.13's float64 matrix_exp uses a degree-8 Taylor polynomial for 1-norms in
+    (3.4e-4, 0.05] that loses up to ~4e-11 relative (measured against scipy's expm and
+    against exact rotations: a 2 x 2 skew matrix of angle 0.049 is off by 2.3e-10),
+    where every other branch is at ~1e-16. exp(A) = e^{-1} exp(A + I) exactly (I commutes
+    with A), and A + I has 1-norm near 1, where the degree-18 branch is accurate; the
+    shift rounds A's diagonal at eps, so the result keeps ~1e-16. Per matrix of a batch,
+    with no host sync. float32 is left alone (its branches are within its eps).
+    """
+    import torch
+
+    if x.dtype != torch.float64:
+        return torch.linalg.matrix_exp(x)
+    norm = x.abs().sum(-2).amax(-1)
+    shift = ((norm > 1e-4) & (norm < 0.06)).to(x.dtype)
+    eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
+    out = torch.linalg.matrix_exp(x + shift[..., None, None] * eye)
+    return out * torch.exp(-shift)[..., None, None]

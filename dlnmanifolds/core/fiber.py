@@ -16,16 +16,24 @@ Dphi^* (D = sum_p d_p d_{p-1}) as J = QR once per point, O(D (mn)^2); then
 P_F xi = xi - Q Q^T xi costs O(D mn) and A_W^{-1} = R^{-1} R^{-T}. This keeps
 the accuracy eps * cond(A_W)^{1/2} at tiny singular values (a Cholesky factor
 of A_W itself loses eps * cond(A_W)). Fine up to mn ~ 10^3.
+
+Every function takes numpy arrays or torch tensors (CPU or CUDA, float32/float64;
+``core._backend``) and returns the same kind; the QR, the triangular and
+least-squares solves and expm are the one per-backend kernel each of
+``core._backend``. float32 loses what its eps does: the projection to ~1e-6
+relative, the generators of the retraction to ~1e-7 cond(W_p) (tested bounds in
+tests/torch_backend/test_torch_fiber_orbit.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import as_matrix, as_weights, widths_of
 from dlnmanifolds.core.balanced_tangent import normal_generator
 from dlnmanifolds.core.network import (
@@ -46,7 +54,7 @@ Layers = Sequence[np.ndarray]
 def _check_group(weights: Layers, group: Sequence, name: str) -> list[np.ndarray]:
     widths = widths_of(weights)
     inner = widths[1:-1]
-    if isinstance(group, np.ndarray) and group.ndim == 3:
+    if (isinstance(group, np.ndarray) or _backend._is_torch(group)) and group.ndim == 3:
         group = list(group)
     if isinstance(group, (str, bytes)) or not isinstance(group, Sequence):
         raise TypeError(f"{name} must be a sequence of N-1 = {len(inner)} square matrices")
@@ -62,13 +70,27 @@ def _check_group(weights: Layers, group: Sequence, name: str) -> list[np.ndarray
                 f"{name}[{p}] must have shape ({d}, {d}) (width d_{p + 1}), got {g.shape}"
             )
         out.append(g)
+    # one backend and device with the weights (TypeError naming the argument)
+    _backend.namespace(
+        weights[0], *out, names=("weights[0]",) + tuple(f"{name}[{p}]" for p in range(len(out)))
+    )
+    return out
+
+
+def _as_tangent(layers: Layers, value, name: str) -> tuple:
+    """``value`` validated as layers of the widths of ``layers``, of the same backend and
+    device (TypeError naming ``name`` otherwise)."""
+    out = as_weights(value, name, widths_of(layers))
+    _backend.namespace(layers[0], out[0], names=("weights[0]", f"{name}[0]"))
     return out
 
 
 def _gl_action(weights: Layers, group: Sequence[np.ndarray], inverse=None) -> list[np.ndarray]:
     """(g.W)_p = g_p W_p g_{p-1}^{-1}; ``inverse`` may supply the g_p^{-1}."""
     n = len(weights)
-    inverse = [np.linalg.inv(g) for g in group] if inverse is None else inverse
+    if inverse is None:
+        xp = _backend.namespace(*group)
+        inverse = [xp.linalg.inv(g) for g in group]
     out = []
     for p, w in enumerate(weights):
         v = w
@@ -103,14 +125,16 @@ def gl_action(weights: Layers, group: Sequence[np.ndarray]) -> list[np.ndarray]:
     layers = as_weights(weights)
     group = _check_group(layers, group, "group")
     inverse = []
+    xp = _backend.namespace(layers[0])
     for p, g in enumerate(group):
-        s = np.linalg.svd(g, compute_uv=False)
-        if s[-1] <= RANK_RTOL * s[0]:
+        s = _backend.svdvals(g)
+        smax, smin = float(s[0]), float(s[-1])
+        if smin <= RANK_RTOL * smax:
             raise ValueError(
                 f"group[{p}] must be invertible; its condition number is "
-                f"{s[0] / max(s[-1], 1e-300):.3g}"
+                f"{smax / max(smin, 1e-300):.3g}"
             )
-        inverse.append(np.linalg.inv(g))
+        inverse.append(xp.linalg.inv(g))
     return _gl_action(layers, group, inverse)
 
 
@@ -136,8 +160,7 @@ def gl_generator_adjoint(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     Its symmetric part is -DG(W)/2 (math.md §2.4); its skew part generates the orbit.
     """
     layers = as_weights(weights)
-    eta = as_weights(tangent, "tangent", widths_of(layers))
-    return _gl_generator_adjoint(layers, eta)
+    return _gl_generator_adjoint(layers, _as_tangent(layers, tangent, "tangent"))
 
 
 def _gl_generator_solve(weights: Layers, xi: Layers) -> list[np.ndarray]:
@@ -145,41 +168,79 @@ def _gl_generator_solve(weights: Layers, xi: Layers) -> list[np.ndarray]:
 
     Square invertible layers: the forward recursion A_1 = xi_1 W_1^{-1},
     A_p = (xi_p + W_p A_{p-1}) W_p^{-1} (unique solution, O(N d^3)). Otherwise a
-    dense least-squares solve on sum_{inner} d_p^2 unknowns.
+    dense least-squares solve (``_backend.lstsq``, rcond 1e-13 in float64) with the matrix of
+    C_W (``_generator_matrix``) on sum_{inner} d_p^2 unknowns.
     """
     widths = widths_of(weights)
     depth = len(weights)
     if depth == 1:
         return []
+    xp = _backend.namespace(weights[0])
     if len(set(widths)) == 1:
         out = []
         prev = None
         for p in range(depth - 1):
             rhs = xi[p] if prev is None else xi[p] + weights[p] @ prev
-            prev = np.linalg.solve(_t(weights[p]), _t(rhs)).T
+            prev = _t(xp.linalg.solve(_t(weights[p]), _t(rhs)))
             out.append(prev)
         return out
     inner = widths[1:-1]
-    sizes = [d * d for d in inner]
-    columns = []
-    for k in range(sum(sizes)):
-        e = np.zeros(sum(sizes))
-        e[k] = 1.0
-        parts = np.split(e, np.cumsum(sizes)[:-1])
-        gens = [a.reshape(d, d) for a, d in zip(parts, inner)]
-        columns.append(np.concatenate([c.ravel() for c in normal_generator(weights, gens)]))
-    matrix = np.array(columns).T
-    rhs = np.concatenate([x.ravel() for x in xi])
-    solution = scipy.linalg.lstsq(matrix, rhs, cond=1e-13)[0]
-    parts = np.split(solution, np.cumsum(sizes)[:-1])
-    return [a.reshape(d, d) for a, d in zip(parts, inner)]
+    matrix = _generator_matrix(weights)
+    # C_W has a kernel (the stabiliser) for non-square widths: drop singular values at
+    # 1e-13 relative in float64, at the rounding level eps * size in float32.
+    eps = _backend.dtype_eps(matrix)
+    rcond = 1e-13 if eps < 1e-10 else eps * max(matrix.shape)
+    solution = _backend.lstsq(matrix, _flatten(xi), rcond=rcond)
+    out, start = [], 0
+    for d in inner:
+        out.append(solution[start : start + d * d].reshape(d, d))
+        start += d * d
+    return out
+
+
+def _generator_matrix(weights: Layers) -> np.ndarray:
+    """The matrix of A -> C_W(A) on row-major vecs (rows: layers, columns: generators).
+
+    Layer p gets vec(A_p W_p) = (I kron W_p^T) vec A_p and vec(W_p A_{p-1}) =
+    (W_p kron I) vec A_{p-1}: a block bidiagonal matrix, D x sum_{inner} d_p^2.
+    """
+    depth = len(weights)
+    widths = widths_of(weights)
+    rows = [w.shape[0] * w.shape[1] for w in weights]
+    cols = [d * d for d in widths[1:-1]]
+    row0 = [sum(rows[:p]) for p in range(depth)]
+    col0 = [sum(cols[:p]) for p in range(depth - 1)]
+    matrix = _backend.zeros(weights[0], (sum(rows), sum(cols)))
+    for p, w in enumerate(weights):
+        rs = slice(row0[p], row0[p] + rows[p])
+        if p < depth - 1:  # + A_{p+1} W_{p+1} (0-based: generator p acts on layer p)
+            eye = _backend.eye_batch(w, w.shape[0])
+            matrix[rs, col0[p] : col0[p] + cols[p]] = _backend.kron(eye, _t(w))
+        if p > 0:  # - W_{p+1} A_p
+            eye = _backend.eye_batch(w, w.shape[1])
+            matrix[rs, col0[p - 1] : col0[p - 1] + cols[p - 1]] = -_backend.kron(w, eye)
+    return matrix
+
+
+def _generator_rank(weights: Layers, rtol: float = 1e-10) -> int:
+    """Numerical rank of C_W: the dimension of the GL orbit of W.
+
+    The orbit is open in the fiber (T_W F = range C_W, what the group retraction
+    needs) exactly when this equals ``fiber_dimension``. At a generic W it does; not
+    at, e.g., balanced factorizations with non-square widths, whose layers all have
+    rank r < min(d_p, d_{p-1}) (the GL action keeps the rank of every layer, so such
+    an orbit is a lower-dimensional stratum of the fiber, math.md §5).
+    """
+    if len(weights) == 1:
+        return 0
+    s = _backend.svdvals(_generator_matrix(weights))
+    return int((s > rtol * s[0]).sum()) if float(s[0]) > 0 else 0
 
 
 def gl_generator_solve(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     """Generators A (min-norm least squares) with A_p W_p - W_p A_{p-1} = xi_p (math.md §5)."""
     layers = as_weights(weights)
-    xi = as_weights(tangent, "tangent", widths_of(layers))
-    return _gl_generator_solve(layers, xi)
+    return _gl_generator_solve(layers, _as_tangent(layers, tangent, "tangent"))
 
 
 # -- fiber tangent space ----------------------------------------------------------------------
@@ -209,46 +270,56 @@ class FiberSolver(NamedTuple):
 
     def solve(self, z: np.ndarray) -> np.ndarray:
         """A_W^{-1}(Z) = R^{-1} R^{-T} vec Z (row-major vec)."""
-        inner = scipy.linalg.solve_triangular(self.r, z.ravel(), trans="T")
-        return scipy.linalg.solve_triangular(self.r, inner).reshape(z.shape)
+        inner = _backend.solve_triangular(self.r, z.reshape(-1), transpose=True)
+        return _backend.solve_triangular(self.r, inner).reshape(z.shape)
 
     def normal_multiplier(self, xi: Layers) -> np.ndarray:
         """Y = A_W^{-1}(Dphi xi) = R^{-1} Q^T vec xi, so the normal part of xi is Dphi^*(Y)."""
-        coefficients = self.q.T @ _flatten(xi)
+        coefficients = _t(self.q) @ _flatten(xi)
         shape = (self.weights[-1].shape[0], self.weights[0].shape[1])
-        return scipy.linalg.solve_triangular(self.r, coefficients).reshape(shape)
+        return _backend.solve_triangular(self.r, coefficients).reshape(shape)
 
     def project(self, xi: Layers) -> list[np.ndarray]:
         """P_F xi = xi - Dphi^*(A_W^{-1} Dphi xi) = xi - Q Q^T xi (math.md §5; checked in §10)."""
-        flat = _flatten(xi)
-        return _unflatten(flat - self.q @ (self.q.T @ flat), xi)
+        return _unflatten(self.project_flat(_flatten(xi)), xi)
+
+    def project_flat(self, flat: np.ndarray) -> np.ndarray:
+        """``project`` on the concatenated row-major layers (W_1 first) of length D."""
+        return flat - self.q @ (_t(self.q) @ flat)
 
 
 def _flatten(layers: Layers) -> np.ndarray:
-    return np.concatenate([np.ravel(a) for a in layers])
+    xp = _backend.namespace(layers[0])
+    return xp.concatenate([a.reshape(-1) for a in layers])
 
 
 def _unflatten(vector: np.ndarray, like: Layers) -> list[np.ndarray]:
     out, start = [], 0
     for a in like:
-        out.append(vector[start : start + a.size].reshape(a.shape))
-        start += a.size
+        size = math.prod(a.shape)
+        out.append(vector[start : start + size].reshape(a.shape))
+        start += size
     return out
 
 
 def _adjoint_matrix(before: list[np.ndarray], after: list[np.ndarray]) -> np.ndarray:
     """Matrix of Dphi^* on row-major vec: Dphi^*(Z)_p = W_{>p}^T Z W_{<p}^T."""
+    xp = _backend.namespace(before[0])
     depth = len(before) - 1
-    return np.vstack([np.kron(after[p + 1].T, before[p]) for p in range(depth)])
+    blocks = [_backend.kron(_t(after[p + 1]), before[p]) for p in range(depth)]
+    return xp.concatenate(blocks, axis=0)
 
 
 def _fiber_solver(weights: Layers) -> FiberSolver:
     weights = tuple(weights)
+    xp = _backend.namespace(weights[0])
     before = _prefix_products(weights)
     after = _suffix_products(weights)
-    q, r = np.linalg.qr(_adjoint_matrix(before, after))
-    diag = np.abs(np.diag(r))
-    if diag.size and (diag.max() == 0 or diag.min() <= 1e-14 * diag.max()):
+    q, r = xp.linalg.qr(_adjoint_matrix(before, after))
+    diag = xp.abs(r.diagonal())
+    top = xp.max(diag)
+    # one host sync: R is singular (or zero) when its smallest pivot is negligible
+    if bool(xp.min(diag) <= 1e-14 * top) or bool(top == 0):
         raise ValueError(
             "A_W = Dphi Dphi^* is singular at this point: Dphi(W) is not surjective "
             "(phi(W) rank deficient?)"
@@ -289,8 +360,7 @@ def fiber_projection(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     True
     """
     solver = fiber_solver(weights)
-    xi = as_weights(tangent, "tangent", widths_of(solver.weights))
-    return solver.project(xi)
+    return solver.project(_as_tangent(solver.weights, tangent, "tangent"))
 
 
 def _fiber_weingarten(solver: FiberSolver, xi: Layers, normal: Layers) -> list[np.ndarray]:
@@ -320,10 +390,10 @@ def fiber_hessian(
     D_xi(Dphi^*)(Y)_p = (D_xi W_{>p})^T Y W_{<p}^T + W_{>p}^T Y (D_xi W_{<p})^T.
     """
     solver = fiber_solver(weights)
-    widths = widths_of(solver.weights)
-    egrad = as_weights(egrad, "egrad", widths)
-    ehess = as_weights(ehess, "ehess", widths)
-    xi = as_weights(tangent, "tangent", widths)
+    layers = solver.weights
+    egrad = _as_tangent(layers, egrad, "egrad")
+    ehess = _as_tangent(layers, ehess, "ehess")
+    xi = _as_tangent(layers, tangent, "tangent")
     return _fiber_hessian(solver, egrad, ehess, xi)
 
 
@@ -335,7 +405,7 @@ GENERATOR_CAP = 10.0
 
 
 def _exp_pairs(generators: Sequence[np.ndarray]) -> tuple[list, list]:
-    expm = scipy.linalg.expm
+    expm = _backend.expm
     return [expm(a) for a in generators], [expm(-a) for a in generators]
 
 
@@ -348,10 +418,14 @@ def _capped(generators: list[np.ndarray], cap: float = GENERATOR_CAP) -> list[np
     R(t xi) changes only at O(t^3): the retraction keeps its order, stays exactly on
     the fiber, and |tau A| < cap bounds the growth of one step by e^{cap}.
     """
-    s = float(np.sqrt(sum(np.sum(a * a) for a in generators)))
-    if s == 0.0:
-        return generators
-    tau = cap * np.tanh(s / cap) / s
+    xp = _backend.namespace(generators[0])
+    s = xp.sqrt(sum(xp.sum(a * a) for a in generators))
+    if xp is np:  # Python floats: a few microseconds less per step on small networks
+        s = float(s)
+        return generators if s == 0.0 else [(cap * math.tanh(s / cap) / s) * a for a in generators]
+    # No branch on s (no host sync for CUDA tensors): at s = 0 the generators are zero
+    # and tau = 0 * (...) leaves them so.
+    tau = cap * xp.tanh(s / cap) / (s + (s == 0))
     return [tau * a for a in generators]
 
 
@@ -365,17 +439,17 @@ def _reproject(layers: list[np.ndarray], target: np.ndarray) -> list[np.ndarray]
     of every group step accumulates along a walk (math.md §5).
     """
     error = target - _end_to_end(layers)
-    if not np.any(error):
+    if isinstance(error, np.ndarray) and not np.any(error):  # (no host sync for tensors)
         return layers
     m, n = target.shape
     out = list(layers)
     if n <= m:
-        before = _end_to_end(layers[:-1]) if len(layers) > 1 else np.eye(n)
-        delta = np.linalg.lstsq(before.T, error.T, rcond=None)[0].T
+        before = _end_to_end(layers[:-1]) if len(layers) > 1 else _backend.eye_batch(target, n)
+        delta = _t(_backend.lstsq(_t(before), _t(error)))
         out[-1] = layers[-1] + delta
     else:
-        after = _end_to_end(layers[1:]) if len(layers) > 1 else np.eye(m)
-        out[0] = layers[0] + np.linalg.lstsq(after, error, rcond=None)[0]
+        after = _end_to_end(layers[1:]) if len(layers) > 1 else _backend.eye_batch(target, m)
+        out[0] = layers[0] + _backend.lstsq(after, error)
     return out
 
 
@@ -385,7 +459,7 @@ def _fiber_retraction(
     """The group step, then ``_reproject`` onto phi = ``target`` (default phi(W))."""
     gens = _gl_generator_solve(weights, xi)
     if not gens:
-        return [np.array(w, copy=True) for w in weights]
+        return [_backend.copy(w) for w in weights]
     group, inverse = _exp_pairs(_capped(gens))
     moved = _gl_action(weights, group, inverse)
     return _reproject(moved, _end_to_end(weights) if target is None else target)
@@ -398,8 +472,10 @@ def fiber_retraction(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     is a group element acting on W, phi(R_W(xi)) = phi(W) holds to rounding for any
     step size, not only to first order; the rounding of the step is then removed by
     the least-norm change of one end layer (``_reproject``), so that it does not
-    accumulate along a walk. First order (R_W(xi) = W + xi + O(|xi|^2)).
+    accumulate along a walk. First order (R_W(xi) = W + xi + O(|xi|^2)) where the GL
+    orbit of W is open in the fiber (T_W F = range C_W, ``_generator_rank``); at a
+    point of a lower-dimensional orbit (e.g. a balanced factorization with non-square
+    widths) it follows only the part of xi in range C_W.
     """
     layers = as_weights(weights)
-    xi = as_weights(tangent, "tangent", widths_of(layers))
-    return _fiber_retraction(layers, xi)
+    return _fiber_retraction(layers, _as_tangent(layers, tangent, "tangent"))

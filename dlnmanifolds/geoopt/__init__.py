@@ -10,6 +10,11 @@ loop, on CPU or CUDA: every method calls the array-generic formulas of
 - ``DLNFixedRank(m, n, rank, depth)``: rank-r m x n matrices with g^N; a point is
   the packed factorization [U; diag(s); V] of shape (m + r + n, r)
   (see ``DLNFixedRank``).
+- ``Fiber(weights)``: the networks with the end-to-end matrix of ``weights``
+  (math.md §5), induced Frobenius metric; a point is the packed network (one 1-d
+  tensor, ``LayerPacking``).
+- ``GroupOrbit(weights)``: the orthogonal-group orbit of a balanced network (math.md
+  §6), induced Frobenius metric; a point is the packed network.
 
 Install with ``pip install "dlnmanifolds[torch]"`` (torch >= 2.4, geoopt >= 0.5).
 """
@@ -25,6 +30,9 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         f"(import failed: {exc})"
     ) from exc
 
+from dlnmanifolds.geoopt.fiber import Fiber
 from dlnmanifolds.geoopt.manifolds import DLNFixedRank, DLNMatrices
+from dlnmanifolds.geoopt.orbit import GroupOrbit
 
 __all__ = ["DLNFixedRank", "DLNMatrices"]
+__all__ += ["Fiber", "GroupOrbit"]
