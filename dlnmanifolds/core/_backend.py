@@ -203,3 +203,15 @@ def expm(x: Any):
     import torch
 
     return torch.linalg.matrix_exp(x)
+
+
+# --- i16g: creation helpers of the Geomstats adapters --------------------------------
+
+
+def eye(like: Any, n: int):
+    """The n x n identity with the dtype and device of ``like`` (a fresh, writable array)."""
+    if is_numpy(like):
+        return np.eye(n, dtype=like.dtype if _floating(like) else float)
+    import torch
+
+    return torch.eye(n, dtype=like.dtype, device=like.device)

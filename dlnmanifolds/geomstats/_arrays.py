@@ -104,8 +104,11 @@ def as_points(value: Any, name: str, shape: tuple[int, ...]):
                 f"{shape[0]}, {shape[1]}, {shape[2]}), got {got[-3]} (shape {got})"
             )
         raise ValueError(f"{name} must have trailing shape {shape} (batch axes first), got {got}")
-    if not _backend.all_finite(array):
-        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    # A meta tensor holds no values (it can only be a device mismatch, reported by
+    # common_batch as a TypeError).
+    if getattr(getattr(array, "device", None), "type", "cpu") != "meta":
+        if not _backend.all_finite(array):
+            raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return array
 
 

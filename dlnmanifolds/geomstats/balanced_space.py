@@ -163,9 +163,9 @@ class _FrobeniusInnerProduct(RiemannianMetric):
     def _identity_matrix(self, base_point):
         size = int(np.prod(self._space.shape))
         if base_point is None:
-            return from_numpy(np.eye(size))
+            return gs.eye(size)
         base_point = as_points(base_point, "base_point", self._space.shape)
-        eye = from_numpy(np.eye(size), base_point)
+        eye = _backend.eye(base_point, size)
         batch = tuple(base_point.shape[: base_point.ndim - len(self._space.shape)])
         return broadcast(eye, batch, 2)
 

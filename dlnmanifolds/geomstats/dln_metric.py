@@ -33,7 +33,6 @@ from dlnmanifolds.geomstats._arrays import (
     as_points,
     broadcast,
     common_batch,
-    from_numpy,
     require_full_rank,
     via_numpy,
 )
@@ -146,7 +145,7 @@ class DLNMetric(RiemannianMetric):
     def _operator_matrix(self, base_point, power):
         x, _ = self._prepare("base_point", base_point)
         size = self.m * self.n
-        basis = from_numpy(np.eye(size), x).reshape(-1, self.m, self.n)
+        basis = _backend.eye(x, size).reshape(-1, self.m, self.n)
         frame = svd_frame(x[..., None, :, :])
         images = _operator_in_frame(frame, basis, self.depth, power)
         # Row b is vec(A^power E_b); A is self-adjoint, so this matrix is symmetric.
