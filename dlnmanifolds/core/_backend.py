@@ -205,6 +205,52 @@ def expm(x: Any):
     return torch.linalg.matrix_exp(x)
 
 
+# --- i16b: helpers of the balanced core (core/balanced.py, core/balanced_tangent.py)
+
+
+def empty(like: Any, shape: tuple[int, ...]):
+    """Uninitialised array of ``shape`` with the float dtype and device of ``like``."""
+    if is_numpy(like):
+        return np.empty(shape, dtype=like.dtype if isinstance(like, np.ndarray) else float)
+    return like.new_empty(shape)
+
+
+def asarray_like(array: Any, like: Any):
+    """A numpy float ``array`` (e.g. random numbers drawn by a numpy Generator) in the
+    backend, dtype and device of ``like``; unchanged for numpy ``like``.
+    Construction-time only (a host-to-device copy), never inside a step."""
+    if is_numpy(like):
+        return array
+    import torch
+
+    return torch.as_tensor(np.asarray(array), dtype=like.dtype, device=like.device)
+
+
+def arange_like(like: Any, n: int):
+    """The integer indices 0..n-1 on the device of ``like`` (index maps for ``take``)."""
+    if is_numpy(like):
+        return np.arange(n)
+    import torch
+
+    return torch.arange(n, device=like.device)
+
+
+def triu_indices_like(like: Any, r: int, k: int = 1):
+    """(rows, cols) of the entries above the k-th diagonal of an r x r matrix, row-major
+    (numpy ``triu_indices`` order), as index arrays on the device of ``like``."""
+    if is_numpy(like):
+        return np.triu_indices(r, k=k)
+    import torch
+
+    rows, cols = torch.triu_indices(r, r, k, device=like.device)
+    return rows, cols
+
+
+def count_above(values: Any, threshold: Any) -> int:
+    """Python int: the number of entries of ``values`` greater than ``threshold``."""
+    return int((values > threshold).sum())
+
+
 # --- i16g: creation helpers of the Geomstats adapters --------------------------------
 
 

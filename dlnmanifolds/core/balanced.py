@@ -3,6 +3,12 @@
 A network is balanced when W_{p+1}^T W_{p+1} = W_p W_p^T for all p. Then
 W_p = Q_p Lambda Q_{p-1}^T with Q_p in St(d_p, r) and Lambda = Sigma^{1/N}
 (Arora, Cohen & Hazan 2018; Menon 2024; math.md §2.2).
+
+Every function takes numpy arrays or torch tensors (CPU or CUDA, float32/float64;
+``core._backend``) and returns the same kind: one implementation per formula,
+written against the common subset of numpy and ``array_api_compat.torch``. In
+float32 the frames are orthonormal to ~1e-6 and rebuild W_p to ~1e-6 |W_p|; the
+balance test of ``balanced_frames`` scales with the dtype's eps.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import (
     as_rng,
     as_weights,
@@ -20,7 +27,7 @@ from dlnmanifolds.core._validate import (
     widths_of,
 )
 from dlnmanifolds.core.network import _imbalance, _t
-from dlnmanifolds.core.operator import numerical_rank
+from dlnmanifolds.core.operator import RANK_RTOL
 
 Layers = Sequence[np.ndarray]
 
@@ -33,7 +40,15 @@ def haar_stiefel(n: int, r: int, rng: np.random.Generator) -> np.ndarray:
 
 def _layers_from_frames(frames: Sequence[np.ndarray], lam: np.ndarray) -> list[np.ndarray]:
     """W_p = Q_p diag(lam) Q_{p-1}^T for p = 1..N."""
-    return [(frames[p] * lam) @ frames[p - 1].T for p in range(1, len(frames))]
+    return [(frames[p] * lam) @ _t(frames[p - 1]) for p in range(1, len(frames))]
+
+
+def _rank_of(s, rtol: float = RANK_RTOL) -> int:
+    """Numerical rank from decreasing singular values ``s`` (numpy or torch, 1-d): the
+    count above rtol * s[0] (``operator.numerical_rank``, backend-neutral)."""
+    if s.shape[0] == 0 or not bool(s[0] > 0):
+        return 0
+    return _backend.count_above(s, rtol * s[0])
 
 
 def balanced_factors(
@@ -52,7 +67,8 @@ def balanced_factors(
 
     Parameters
     ----------
-    W : array, shape=[m, n]
+    W : array, shape=[m, n] (numpy, or a torch tensor: the factors are tensors of its
+        dtype and device; Haar gauges are drawn by the numpy ``rng`` and copied over)
     depth : int, N >= 1
     widths : (d_0, ..., d_N) with d_0 = n, d_N = m and every d_p >= rank W.
         Default: inner widths min(m, n).
@@ -78,17 +94,21 @@ def balanced_factors(
     True
     """
     W, depth, widths = check_end_to_end(W, depth, widths)
-    u, s, vt = np.linalg.svd(W, full_matrices=False)
-    r = numerical_rank(s)
+    xp = _backend.namespace(W)
+    u, s, vt = xp.linalg.svd(W, full_matrices=False)
+    r = _rank_of(s)
     if r > min(widths):
         raise ValueError(
             f"W has rank {r} but the narrowest layer in widths {widths} has "
             f"{min(widths)}: no factorization exists"
         )
     gen = None if rng is None else as_rng(rng)
-    frames = [vt[:r].T]
+    frames = [_t(vt[:r])]
     for d in widths[1:-1]:
-        frames.append(np.eye(d)[:, :r] if gen is None else haar_stiefel(d, r, gen))
+        if gen is None:
+            frames.append(_backend.eye_batch(W, d)[:, :r])
+        else:
+            frames.append(_backend.asarray_like(haar_stiefel(d, r, gen), W))
     frames.append(u[:, :r])
     return tuple(_layers_from_frames(frames, s[:r] ** (1.0 / depth)))
 
@@ -115,7 +135,8 @@ class BalancedFrames(NamedTuple):
         if self.cache is not None and "full" in self.cache:
             return self.cache["full"]
         fulls = [
-            q if qp.shape[1] == 0 else np.hstack([q, qp]) for q, qp in zip(self.q, self.q_perp)
+            q if qp.shape[1] == 0 else _backend.namespace(q).concat([q, qp], axis=1)
+            for q, qp in zip(self.q, self.q_perp)
         ]
         if self.cache is not None:
             self.cache["full"] = fulls
@@ -128,19 +149,20 @@ class BalancedFrames(NamedTuple):
     def to_frames(self, xi: Layers) -> list[np.ndarray]:
         """xi~_p = Qhat_p^T xi_p Qhat_{p-1} (math.md §1, frame coordinates)."""
         f = self._fulls()
-        return [f[p + 1].T @ x @ f[p] for p, x in enumerate(xi)]
+        return [_t(f[p + 1]) @ x @ f[p] for p, x in enumerate(xi)]
 
     def from_frames(self, xt: Layers) -> list[np.ndarray]:
         f = self._fulls()
-        return [f[p + 1] @ x @ f[p].T for p, x in enumerate(xt)]
+        return [f[p + 1] @ x @ _t(f[p]) for p, x in enumerate(xt)]
 
 
 def _complement(q: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (d x (d - r)) of the orthogonal complement of range q."""
     d, r = q.shape
     if r == d:
-        return np.zeros((d, 0))
+        return _backend.zeros(q, (d, 0))
     # Householder QR of an orthonormal q: the trailing columns span its complement.
-    return np.linalg.qr(q, mode="complete")[0][:, r:]
+    return _backend.namespace(q).linalg.qr(q, mode="complete")[0][:, r:]
 
 
 def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
@@ -155,8 +177,10 @@ def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
     F3; the division by Lambda amplified errors by lam_1/lam_r per layer).
     Cost: N thin SVDs, O(N d^3).
     Validates shapes, finiteness, ``rank`` (a non-finite layer made the SVD
-    hang) and balance: max |G_p| must be <= 1e-8 max(1, max |W_p|^2), since
-    frames of an unbalanced network mean nothing.
+    hang) and balance: max |G_p| must be <= tol max(1, max |W_p|^2), tol = 1e-8
+    in float64 (1e-3 for float32 tensors: eps32 ~ 1.2e-7 times the round-off growth
+    of a product of layers), since frames of an unbalanced network mean nothing.
+    numpy arrays or torch tensors (the frames are of the same kind).
 
     Example
     -------
@@ -171,12 +195,13 @@ def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
     True
     """
     weights = as_weights(weights)
-    scale = max(1.0, max(float(np.max(np.abs(w))) for w in weights) ** 2)
+    scale = max(1.0, max(float(abs(w).max()) for w in weights) ** 2)
+    tol = 1e-8 if _backend.dtype_eps(weights[0]) < 1e-10 else 1e-3
     off_balance = _imbalance(weights)
-    if off_balance > 1e-8 * scale:
+    if off_balance > tol * scale:
         raise ValueError(
             f"weights must be balanced for balanced_frames: max |W_(p+1)^T W_(p+1) - "
-            f"W_p W_p^T| = {off_balance:.3g} > {1e-8 * scale:.3g}"
+            f"W_p W_p^T| = {off_balance:.3g} > {tol * scale:.3g}"
         )
     if rank is not None:
         rank = check_positive_int(rank, "rank")
@@ -200,11 +225,11 @@ def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames
     # layer to layer; the old Q_p = W_p Q_{p-1} Lambda^{-1} multiplied the error
     # by lam_1/lam_r per layer, eps * sigma_max/sigma_min in all.
     depth = len(weights)
-    svd = np.linalg.svd(weights[0], full_matrices=False)
+    svd = _backend.namespace(weights[0]).linalg.svd(weights[0], full_matrices=False)
     if rank is None:
         s = svd[1]
-        rank = numerical_rank(s**depth)
-        if rank == 0 or s[0] == 0:
+        rank = _rank_of(s**depth)
+        if rank == 0 or not bool(s[0] > 0):
             raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
     frames, lam = _frame_stack(weights, rank, svd)
     return BalancedFrames(frames, [_complement(q) for q in frames], lam, {})
@@ -214,14 +239,16 @@ def _frame_stack(weights: Layers, r: int, svd=None) -> tuple[list[np.ndarray], n
     """The frames (Q_0, ..., Q_N) and lam of ``_balanced_frames``; batch-capable
     (layers [..., d_p, d_{p-1}] give Q_p [..., d_p, r] and lam [..., r]). ``svd``: the
     thin SVD of W_1 if already computed."""
-    u, s, vt = np.linalg.svd(weights[0], full_matrices=False) if svd is None else svd
+    xp = _backend.namespace(weights[0])
+    u, s, vt = xp.linalg.svd(weights[0], full_matrices=False) if svd is None else svd
     lam = s[..., :r]
     # Sign gauge: the largest entry of each column of Q_0 is positive. The right
     # singular vectors of W_1 are those of phi(W), so for distinct singular values
     # Q_0 depends on phi(W) only (two factorizations of X get the same Q_0).
     q0, q1 = _t(vt[..., :r, :]), u[..., :, :r]
-    peak = np.take_along_axis(q0, np.argmax(np.abs(q0), axis=-2)[..., None, :], axis=-2)
-    signs = np.where(peak < 0, -1.0, 1.0)
+    peak = xp.take_along_axis(q0, xp.argmax(xp.abs(q0), axis=-2)[..., None, :], axis=-2)
+    # sign(peak) is exactly +-1: the peak of a unit column is >= 1/sqrt(d) in modulus.
+    signs = xp.sign(peak)
     frames = [q0 * signs, q1 * signs]
     for w in weights[1:]:
         frames.append(_polar(w @ frames[-1]))
@@ -230,7 +257,7 @@ def _frame_stack(weights: Layers, r: int, svd=None) -> tuple[list[np.ndarray], n
 
 def _polar(a: np.ndarray) -> np.ndarray:
     """Orthonormal polar factor A (A^T A)^{-1/2} of a full-column-rank matrix."""
-    u, _, vt = np.linalg.svd(a, full_matrices=False)
+    u, _, vt = _backend.namespace(a).linalg.svd(a, full_matrices=False)
     return u @ vt
 
 
@@ -244,22 +271,25 @@ def _rebalance(ambient: Layers) -> list[np.ndarray]:
     to round-off, and needs no SVD gauge choice, so repeated singular values
     are harmless. The SVD-free balanced form is math.md §2.2; using it as a
     retraction is ours. For d_0 > d_N the mirrored network is used.
+    numpy arrays or torch tensors (returned as the same kind).
     """
     if ambient[0].shape[1] > ambient[-1].shape[0]:
         mirrored = [_t(y) for y in reversed(ambient)]
         return [_t(w) for w in reversed(_rebalance(mirrored))]
     depth = len(ambient)
+    xp = _backend.namespace(ambient[0])
     prefix = ambient[0]
-    rotations = [np.eye(ambient[0].shape[1])]
+    rotations = [_backend.eye_batch(prefix, prefix.shape[1])]
     for y in ambient[1:]:
         rotations.append(_polar(prefix))
         prefix = y @ prefix
-    _, s, vt = np.linalg.svd(prefix, full_matrices=False)
+    _, s, vt = xp.linalg.svd(prefix, full_matrices=False)
     rotations.append(_polar(prefix))
-    p_root = (vt.T * s ** (1.0 / depth)) @ vt
-    return [rotations[p + 1] @ p_root @ rotations[p].T for p in range(depth)]
+    p_root = (_t(vt) * s ** (1.0 / depth)) @ vt
+    return [rotations[p + 1] @ p_root @ _t(rotations[p]) for p in range(depth)]
 
 
 def widths_and_rank(weights: Layers) -> tuple[tuple[int, ...], int]:
+    """(widths, min(d_0, d_N)): the widths of a network and its largest end-to-end rank."""
     widths = widths_of(weights)
     return widths, min(widths[0], widths[-1])

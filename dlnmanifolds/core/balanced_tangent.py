@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core.balanced import BalancedFrames
 from dlnmanifolds.core.network import (
     _dphi,
@@ -33,8 +34,9 @@ from dlnmanifolds.core.operator import _operator_in_frame, svd_frame
 Layers = Sequence[np.ndarray]
 
 
-def _pair_indices(r: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(r, k=1)
+def _pair_indices(r: int, like=None) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) of the pairs i < j of r indices, row-major, on the device of ``like``."""
+    return _backend.triu_indices_like(np.empty(0) if like is None else like, r, 1)
 
 
 class _JacobiFactor:
@@ -44,14 +46,15 @@ class _JacobiFactor:
     off-diagonals -lam_i lam_j. It is SPD with det T_ij = kappa_ij > 0, so elimination
     without pivoting (Thomas) is stable. The multipliers depend on lam only, so a point
     factors them once and every solve is two vectorised sweeps over the pairs.
+    numpy arrays or torch tensors (the sweeps write rows in place, which both allow).
     """
 
     def __init__(self, lam_i: np.ndarray, lam_j: np.ndarray, n: int):
         diag = 2.0 * (lam_i**2 + lam_j**2)
         self.off = -2.0 * lam_i * lam_j
-        shape = (n,) + np.broadcast_shapes(np.shape(lam_i), np.shape(lam_j))
-        self.inv_denom = np.empty(shape)
-        self.upper = np.empty(shape)
+        shape = (n,) + tuple(np.broadcast_shapes(tuple(np.shape(lam_i)), tuple(np.shape(lam_j))))
+        self.inv_denom = _backend.empty(diag, shape)
+        self.upper = _backend.empty(diag, shape)
         if n == 0:
             return
         self.inv_denom[0] = 1.0 / diag
@@ -63,7 +66,9 @@ class _JacobiFactor:
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """c with 2 T_ij c = rhs; rhs has shape (N-1, ..., P)."""
         n = rhs.shape[0]
-        out = np.empty(np.broadcast_shapes(rhs.shape, self.inv_denom.shape))
+        out = _backend.empty(
+            rhs, tuple(np.broadcast_shapes(tuple(rhs.shape), tuple(self.inv_denom.shape)))
+        )
         if n == 0:
             return out
         out[0] = rhs[0] * self.inv_denom[0]
@@ -82,17 +87,18 @@ def _thomas_jacobi(lam_i: np.ndarray, lam_j: np.ndarray, rhs: np.ndarray) -> np.
 class _PairPlan:
     """Linear index maps into the N flattened r x r frame blocks (one (N, r^2) array)
     and the factored pair systems. ``take``/fancy assignment with these C-ordered maps
-    keep every intermediate contiguous (column fancy indexing does not)."""
+    keep every intermediate contiguous (column fancy indexing does not). The maps live
+    on the device of ``lam`` (built there: no host-to-device copy)."""
 
     def __init__(self, lam: np.ndarray, depth: int):
         r = lam.shape[0]
-        iu, ju = _pair_indices(r)
+        iu, ju = _pair_indices(r, lam)
         self.r, self.depth = r, depth
-        offsets = (np.arange(depth) * r * r)[:, None]
+        offsets = (_backend.arange_like(lam, depth) * (r * r))[:, None]
         self.upper = offsets + (iu * r + ju)  # (N, P)
         self.lower = offsets + (ju * r + iu)
-        self.diag = offsets + np.arange(r) * (r + 1)  # (N, r)
-        self.n_pairs = iu.size
+        self.diag = offsets + _backend.arange_like(lam, r) * (r + 1)  # (N, r)
+        self.n_pairs = int(iu.shape[0])
         self.lam_i, self.lam_j = lam[iu], lam[ju]
         self.jacobi = _JacobiFactor(self.lam_i, self.lam_j, max(depth - 1, 0))
 
@@ -107,17 +113,11 @@ def _plan(lam: np.ndarray, depth: int, cache: dict | None) -> _PairPlan:
     return plan
 
 
-def _pair_coefficients(flat: np.ndarray, plan: _PairPlan):
-    """Pair multipliers c (N-1, P) from the flattened r x r blocks (N r^2,).
-
-    Also returns the gathered upper and lower entries x, y (N, P) (fresh copies the
-    caller may overwrite). In-place arithmetic keeps the temporaries few: at d = 64
-    each is ~100 KB, and every fresh allocation of that size is page-faulted in.
-    """
-    x = flat.take(plan.upper)
-    y = flat.take(plan.lower)
-    if plan.depth > 1 and plan.n_pairs:
-        li, lj = plan.lam_i, plan.lam_j
+def _pair_rhs(x, y, li, lj):
+    """rhs = lj x[:-1] + li y[:-1] - li x[1:] - lj y[1:] (the pair systems' right-hand
+    side). numpy kernel with ``out=`` (two temporaries: at d = 64 each is ~100 KB, and
+    every fresh allocation of that size is page-faulted in); torch by plain arithmetic."""
+    if isinstance(x, np.ndarray):
         rhs = np.multiply(x[:-1], lj)
         tmp = np.multiply(y[:-1], li)
         rhs += tmp
@@ -125,13 +125,27 @@ def _pair_coefficients(flat: np.ndarray, plan: _PairPlan):
         rhs -= tmp
         np.multiply(y[1:], lj, out=tmp)
         rhs -= tmp
+        return rhs
+    return (x[:-1] * lj + y[:-1] * li) - (x[1:] * li + y[1:] * lj)
+
+
+def _pair_coefficients(flat: np.ndarray, plan: _PairPlan):
+    """Pair multipliers c (N-1, P) from the flattened r x r blocks (N r^2,).
+
+    Also returns the gathered upper and lower entries x, y (N, P) (fresh copies the
+    caller may overwrite).
+    """
+    x = flat.take(plan.upper)
+    y = flat.take(plan.lower)
+    if plan.depth > 1 and plan.n_pairs:
+        rhs = _pair_rhs(x, y, plan.lam_i, plan.lam_j)
         return plan.jacobi.solve(rhs), x, y
-    return np.zeros((max(plan.depth - 1, 0), plan.n_pairs)), x, y
+    return _backend.zeros(flat, (max(plan.depth - 1, 0), plan.n_pairs)), x, y
 
 
 def _square_blocks(xt: Layers, r: int) -> np.ndarray:
     """The r x r blocks of the frame coordinates, flattened: (N r^2,), a copy."""
-    return np.stack([x[:r, :r] for x in xt]).reshape(-1)
+    return _backend.namespace(xt[0]).stack([x[:r, :r] for x in xt]).reshape(-1)
 
 
 def _normal_coefficients(xt: Layers, lam: np.ndarray, cache: dict | None = None):
@@ -141,16 +155,17 @@ def _normal_coefficients(xt: Layers, lam: np.ndarray, cache: dict | None = None)
     S~_q[i, i] = diag_s[q, i], S~_q[i, j] = S~_q[j, i] = pair_c[q, pair] and
     S~_q[perp, r] = perp_l[q] Lambda^{-1}, with S~_q[perp, perp] = 0.
     """
+    xp = _backend.namespace(lam)
     depth = len(xt)
     r = lam.shape[0]
     plan = _plan(lam, depth, cache)
     flat = _square_blocks(xt, r)
     diag = flat.take(plan.diag)  # (N, r)
-    centred = diag - diag.mean(axis=0)
+    centred = diag - xp.mean(diag, axis=0)
     # lam_i (s_p - s_{p-1}) = centred_p  =>  s_q = cumsum_{p<=q} centred_p / lam_i
-    diag_s = np.cumsum(centred, axis=0)[:-1] / lam
+    diag_s = xp.cumulative_sum(centred, axis=0)[:-1] / lam
     pair_c = _pair_coefficients(flat, plan)[0]
-    perp_l = [0.5 * (xt[q][r:, :r] - xt[q + 1][:r, r:].T) for q in range(depth - 1)]
+    perp_l = [0.5 * (xt[q][r:, :r] - _t(xt[q + 1][:r, r:])) for q in range(depth - 1)]
     return diag_s, pair_c, perp_l
 
 
@@ -161,15 +176,15 @@ def _project_blocks(flat: np.ndarray, plan: _PairPlan) -> None:
     if plan.n_pairs and plan.depth > 1:
         # Subtract the pair normals n_q: slot q of the pair system sits in layer q
         # (entries -lam_j c, -lam_i c) and in layer q + 1 (+lam_i c, +lam_j c).
-        tmp = np.multiply(pair_c, plan.lam_j)
+        tmp = pair_c * plan.lam_j
         x[:-1] -= tmp
         y[1:] += tmp
-        np.multiply(pair_c, plan.lam_i, out=tmp)
+        tmp = pair_c * plan.lam_i
         y[:-1] -= tmp
         x[1:] += tmp
         flat[plan.upper] = x
         flat[plan.lower] = y
-    flat[plan.diag] = flat.take(plan.diag).mean(axis=0)
+    flat[plan.diag] = _backend.namespace(flat).mean(flat.take(plan.diag), axis=0)
 
 
 def _tangent_in_frames(xt: Layers, lam: np.ndarray, cache: dict | None = None) -> list[np.ndarray]:
@@ -179,24 +194,36 @@ def _tangent_in_frames(xt: Layers, lam: np.ndarray, cache: dict | None = None) -
     factored Jacobi systems are precomputed per point), so the cost beyond the frame
     rotations is O(N r^2) vectorised work.
     """
+    xp = _backend.namespace(lam)
     depth = len(xt)
     r = lam.shape[0]
     plan = _plan(lam, depth, cache)
     flat = _square_blocks(xt, r)
     _project_blocks(flat, plan)
     blocks = flat.reshape(depth, r, r)
-    if all(x.shape == (r, r) for x in xt):
-        return list(blocks)
-    out = [np.zeros_like(x, dtype=float) for x in xt]
+    if all(tuple(x.shape) == (r, r) for x in xt):
+        return [blocks[p] for p in range(depth)]
+    out = [xp.zeros_like(x) for x in xt]
     for p in range(depth):
         out[p][:r, :r] = blocks[p]
         out[p][r:, :r] = xt[p][r:, :r]
         out[p][:r, r:] = xt[p][:r, r:]
     for q in range(depth - 1):  # the (perp, r) block of layer q and (r, perp) of q + 1
-        perp = 0.5 * (xt[q][r:, :r] - xt[q + 1][:r, r:].T)
+        perp = 0.5 * (xt[q][r:, :r] - _t(xt[q + 1][:r, r:]))
         out[q][r:, :r] -= perp
-        out[q + 1][:r, r:] += perp.T
+        out[q + 1][:r, r:] += _t(perp)
     return out
+
+
+def _rotate_into(work, f: list, xi: Layers) -> None:
+    """work[p] = Qhat_{p+1}^T xi_p Qhat_p, written into the workspace (numpy: the
+    product lands there directly through ``out=``; torch: a row copy)."""
+    if isinstance(work, np.ndarray):
+        for p, x in enumerate(xi):
+            np.matmul(f[p + 1].T @ x, f[p], out=work[p])
+        return
+    for p, x in enumerate(xi):
+        work[p] = _t(f[p + 1]) @ x @ f[p]
 
 
 def tangent_projection(frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
@@ -205,20 +232,34 @@ def tangent_projection(frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
     Cost: the 4N frame rotations xi~_p = Qhat_p^T xi_p Qhat_{p-1} and back, plus
     O(N r^2) vectorised pair work. For square widths the frame coordinates live in a
     workspace kept with the frames (no fresh (N, d, d) allocation per call).
+    numpy arrays or torch tensors, of the backend of the frames. float32: the pair
+    systems have condition ~ (lam_1/lam_r)^2, so the projection is accurate to about
+    eps32 (lam_1/lam_r)^2 relative (1e-5 at lam_1/lam_r = 10).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds import balanced_factors, balanced_frames
+    >>> W = balanced_factors(np.diag([3.0, 1.0]), 3, rng=0)
+    >>> frames = balanced_frames(W)
+    >>> xi = [np.ones((2, 2))] * 3
+    >>> p1 = tangent_projection(frames, xi)
+    >>> p2 = tangent_projection(frames, p1)
+    >>> bool(max(np.abs(a - b).max() for a, b in zip(p1, p2)) < 1e-12)  # idempotent
+    True
     """
     r, depth = frames.rank, len(xi)
     cache = frames.cache
-    if cache is None or any(np.shape(x) != (r, r) for x in xi):
+    if cache is None or any(tuple(x.shape) != (r, r) for x in xi):
         return frames.from_frames(_tangent_in_frames(frames.to_frames(xi), frames.lam, cache))
     plan = _plan(frames.lam, depth, cache)
     work = cache.get(("work", depth))
     if work is None:
-        work = cache[("work", depth)] = np.empty((depth, r, r))
+        work = cache[("work", depth)] = _backend.empty(frames.lam, (depth, r, r))
     f = frames._fulls()
-    for p, x in enumerate(xi):
-        np.matmul(f[p + 1].T @ x, f[p], out=work[p])
+    _rotate_into(work, f, xi)
     _project_blocks(work.reshape(-1), plan)
-    return [f[p + 1] @ work[p] @ f[p].T for p in range(depth)]
+    return [f[p + 1] @ work[p] @ _t(f[p]) for p in range(depth)]
 
 
 def normal_multipliers(frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
@@ -226,23 +267,25 @@ def normal_multipliers(frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
 
     C_W(S)_p = S_p W_p - W_p S_{p-1} (math.md §2.4). For general widths the
     (perp, perp) blocks of S are set to 0 (they lie in the kernel of C_W).
+    numpy arrays or torch tensors.
     """
     xt = frames.to_frames(xi)
     lam = frames.lam
     r = lam.shape[0]
     diag_s, pair_c, perp_l = _normal_coefficients(xt, lam, frames.cache)
-    iu, ju = _pair_indices(r)
+    iu, ju = _pair_indices(r, lam)
+    idx = _backend.arange_like(lam, r)
     out = []
     for q in range(len(xt) - 1):
         d = frames.q[q + 1].shape[0]
-        s = np.zeros((d, d))
-        s[np.arange(r), np.arange(r)] = diag_s[q]
+        s = _backend.zeros(lam, (d, d))
+        s[idx, idx] = diag_s[q]
         s[iu, ju] = pair_c[q]
         s[ju, iu] = pair_c[q]
         s[r:, :r] = perp_l[q] / lam
-        s[:r, r:] = s[r:, :r].T
+        s[:r, r:] = _t(s[r:, :r])
         full = frames.full(q + 1)
-        out.append(full @ s @ full.T)
+        out.append(full @ s @ _t(full))
     return out
 
 
@@ -250,17 +293,15 @@ def normal_generator(weights: Layers, s: Sequence[np.ndarray], tangent: Layers |
     """C_V(S)_p = S_p V_p - V_p S_{p-1}, S_0 = S_N = 0 (math.md §2.4).
 
     With ``tangent`` given, V = tangent (the C_xi(S) of the Weingarten term).
+    numpy arrays, torch tensors, or autograd-traced arrays (only ``@`` and ``-``).
     """
     v = weights if tangent is None else tangent
     depth = len(v)
-    out = []
-    for p in range(depth):
-        term = np.zeros_like(v[p])
-        if p < depth - 1:
-            term = term + s[p] @ v[p]
-        if p > 0:
-            term = term - v[p] @ s[p - 1]
-        out.append(term)
+    if depth == 1:
+        return [_backend.namespace(v[0]).zeros_like(v[0])]
+    out = [s[0] @ v[0]]
+    out += [s[p] @ v[p] - v[p] @ s[p - 1] for p in range(1, depth - 1)]
+    out.append(-(v[-1] @ s[-1]))
     return out
 
 
@@ -300,9 +341,10 @@ def riemannian_hessian(
             right, left = frames.q_perp[p], frames.q_perp[p + 1]
             if right.shape[1] == 0 or left.shape[1] == 0:
                 continue
-            n_perp = left @ (left.T @ egrad[p] @ right) @ right.T
-            pinv_t = (frames.q[p + 1] / frames.lam) @ frames.q[p].T
-            total[p] = total[p] + n_perp @ xi[p].T @ pinv_t + pinv_t @ xi[p].T @ n_perp
+            n_perp = left @ (_t(left) @ egrad[p] @ right) @ _t(right)
+            pinv_t = (frames.q[p + 1] / frames.lam) @ _t(frames.q[p])
+            xi_t = _t(xi[p])
+            total[p] = total[p] + n_perp @ xi_t @ pinv_t + pinv_t @ xi_t @ n_perp
     del r
     return tangent_projection(frames, total)
 
@@ -313,6 +355,7 @@ def horizontal_lift(
     """zeta^h = Dphi^*(A^{-1} zeta), the horizontal lift (math.md §2.4, §4.2).
 
     ||zeta^h||^2 = g^N(zeta, zeta). Requires phi(W) of full rank min(m, n).
+    numpy arrays or torch tensors.
     """
     depth = len(weights) if depth is None else depth
     before = _prefix_products(weights)

@@ -14,6 +14,7 @@ from pymanopt.manifolds.manifold import RiemannianSubmanifold
 from pymanopt.tools import ndarraySequenceMixin
 
 from dlnmanifolds.core._validate import require_finite_arrays
+from dlnmanifolds.core.layer_retraction import second_order_retraction
 from dlnmanifolds.core.network import _end_to_end
 from dlnmanifolds.pymanopt._membership import CheckedMembership
 
@@ -130,22 +131,22 @@ class LayerSubmanifold(CheckedMembership, RiemannianSubmanifold):
 
     def retraction(self, point, tangent_vector):
         """The subclass's first-order retraction R, made second order when
-        ``retraction_order == 2`` by R(xi - P_T(R(xi) - W - xi)).
-
-        R(xi) - W - xi is O(t^2); retracting xi minus its tangential part leaves
-        an O(t^2) error that is normal up to O(t^3), i.e. a second-order
-        retraction, still exactly on the manifold because R maps onto it.
+        ``retraction_order == 2`` by R(xi - P_T(R(xi) - W - xi))
+        (``core.layer_retraction.second_order_retraction``, shared with Geoopt).
         """
         layers, xi = self._layers(point), self._layers(tangent_vector)
         require_finite_arrays(layers, "point")
         require_finite_arrays(xi, "tangent_vector")
-        first = self._first_order_retraction(point, xi)
         if self.retraction_order == 1:
-            return self._out(first)
-        error = self._layers(
-            self.projection(point, self._out([f - w - v for f, w, v in zip(first, layers, xi)]))
+            return self._out(self._first_order_retraction(point, xi))
+        return self._out(
+            second_order_retraction(
+                layers,
+                xi,
+                lambda v: self._first_order_retraction(point, v),
+                lambda v: self._layers(self.projection(point, self._out(v))),
+            )
         )
-        return self._out(self._first_order_retraction(point, [v - e for v, e in zip(xi, error)]))
 
     def belongs(self, point, atol: float = 1e-10) -> bool:
         """True when ``point`` lies on the manifold (see ``check_point``)."""
