@@ -349,13 +349,19 @@ def canonical_lift_layers(x, widths: Sequence[int]) -> list:
     frames E_p = I_{d_p}[:, :r]: W_1 = E_1 Lambda V_r^T, W_p = E_p Lambda E_{p-1}^T,
     W_N = U_r Lambda E_{N-1}^T (``balanced_factors``' canonical gauge, math.md §2.2): the
     r x r, r x n and m x r blocks are those of ``canonical_lift_stacked``, zero-padded.
-    Internal: x validated, full rank.
+    Sign gauge: the largest entry of each right singular vector is made positive (u and v
+    columns flipped together), so for distinct singular values the lift does not depend on
+    the LAPACK's sign choice (numpy and torch give the same lift). Internal: x validated,
+    full rank.
     """
     depth = len(widths) - 1
     xp = _backend.namespace(x)
     if depth == 1:
         return [x]
     u, s, vt = xp.linalg.svd(x, full_matrices=False)
+    peak = xp.take_along_axis(vt, xp.argmax(xp.abs(vt), axis=-1)[..., None], axis=-1)
+    signs = xp.where(peak < 0, -xp.ones_like(peak), xp.ones_like(peak))
+    vt, u = vt * signs, u * signs.swapaxes(-1, -2)
     r = s.shape[-1]
     batch = tuple(x.shape[:-2])
     lam = s ** (1.0 / depth)

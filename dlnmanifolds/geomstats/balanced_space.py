@@ -380,18 +380,31 @@ class BalancedSpace(LevelSet):
             if TORCH_BACKEND:
                 return _backend.zeros(point, batch) > 0
             return np.zeros(batch, dtype=bool)
-        belongs = super().belongs(point, atol)
+        xp = _backend.namespace(point)
+        # Non-finite entries do not belong; they are zeroed before the SVD (LAPACK may not
+        # return on NaN or inf).
+        finite = xp.all(xp.isfinite(point), axis=tuple(range(-k, 0)))
+        point = xp.where(xp.isfinite(point), point, xp.zeros_like(point))
+        balanced = self._all_small(self.submersion(point), atol, self.blocks.ndim)
         s = _backend.svdvals(_end_to_end(self.packing.unpack(point)))
-        xp = _backend.namespace(s)
         full_rank = s[..., -1] > max(atol, 1e-13) * xp.clip(s[..., 0], 1e-300, None)
-        return xp.logical_and(belongs, full_rank)
+        return xp.logical_and(xp.logical_and(finite, balanced), full_rank)
+
+    @staticmethod
+    def _all_small(values, atol, point_ndim):
+        """|values| <= atol over the trailing ``point_ndim`` axes (Geomstats' isclose(v, 0),
+        written so that float32 tensors are compared in float32)."""
+        xp = _backend.namespace(values)
+        return xp.all(xp.abs(values) <= atol, axis=tuple(range(-point_ndim, 0)))
 
     def is_tangent(self, vector, base_point, atol: float = gs.atol):
         """xi in T_W M: DG(W)[xi] = 0 (square case, a regular level set) or P_T xi = xi
         within atol (general widths, where ker DG is larger, math.md §2.3); shape [...]."""
-        if self.square:
-            return super().is_tangent(vector, base_point, atol)
         vector = self._points(vector, "vector")
+        if self.square:
+            return self._all_small(
+                self.tangent_submersion(vector, base_point), atol, self.blocks.ndim
+            )
         projected = self.to_tangent(vector, base_point)
         xp = _backend.namespace(vector)
         close = xp.isclose(broadcast(vector, self._batch_of(projected), 1), projected, atol=atol)

@@ -98,6 +98,7 @@ def _calls(space, metric, w, xi, zeta, q, case):
         "phi": x,
         "dphi": bundle.tangent_riemannian_submersion(xi, w),
         "lift": bundle.lift(x),
+        "lift_phi": bundle.riemannian_submersion(bundle.lift(x)),
         "horizontal_lift": bundle.horizontal_lift(zeta, fiber_point=w),
         "horizontal_projection": bundle.horizontal_projection(t, w),
         "vertical_projection": bundle.vertical_projection(t, w),
@@ -107,6 +108,10 @@ def _calls(space, metric, w, xi, zeta, q, case):
         "dln_cometric_matrix": metric.cometric_matrix(x),
         "quotient_inner": space.quotient.metric.inner_product(zeta, zeta, x),
     }
+    if case[1] == "repeated":
+        # sigma_1 = ... = sigma_r: the singular vectors, hence the canonical lift, are a
+        # free choice of the LAPACK within the fiber; its image phi(lift) is compared.
+        del out["lift"]
     if case == GEODESIC_CASE:
         v = 0.2 * zeta
         y = metric.exp(v, x)

@@ -23,16 +23,16 @@ def _setup(widths, dtype=torch.float64, device="cpu"):
     return space, w, xi, zeta, metric
 
 
-def _generic_calls(space, w, xi, zeta, metric):
-    """Every array-generic method (no geodesic solver) once."""
+def _generic_calls(space, w, xi, zeta, metric, atol=1e-6):
+    """Every array-generic method (no geodesic solver) once (predicates at ``atol``)."""
     bundle = space.fiber_bundle
     x = bundle.riemannian_submersion(w)
     t = space.to_tangent(xi, w)
     return {
-        "belongs": space.belongs(w),
+        "belongs": space.belongs(w, atol=atol),
         "submersion": space.submersion(w),
         "tangent_submersion": space.tangent_submersion(xi, w),
-        "is_tangent": space.is_tangent(t, w),
+        "is_tangent": space.is_tangent(t, w, atol=atol),
         "to_tangent": t,
         "projection": space.projection(w + 1e-2 * t),
         "inner": space.metric.inner_product(t, t, w),
@@ -42,7 +42,7 @@ def _generic_calls(space, w, xi, zeta, metric):
         "horizontal_lift": bundle.horizontal_lift(zeta, fiber_point=w),
         "horizontal_projection": bundle.horizontal_projection(t, w),
         "vertical_projection": bundle.vertical_projection(t, w),
-        "is_horizontal": bundle.is_horizontal(t, w),
+        "is_horizontal": bundle.is_horizontal(bundle.horizontal_projection(t, w), w, atol=atol),
         "dln_inner": metric.inner_product(zeta, zeta, x),
         "dln_coproduct": metric.inner_coproduct(zeta, zeta, x),
         "dln_metric_matrix": metric.metric_matrix(x),
@@ -72,7 +72,7 @@ def test_no_numpy_round_trip_in_the_generic_methods(widths, monkeypatch):
 def test_float32_tensors_give_float32_results_close_to_float64(widths):
     """float32 in, float32 out, to float32 accuracy on a well-conditioned spectrum."""
     ref = _generic_calls(*_setup(widths))
-    got = _generic_calls(*_setup(widths, dtype=torch.float32))
+    got = _generic_calls(*_setup(widths, dtype=torch.float32), atol=1e-4)
     for name, value in got.items():
         if value.dtype == torch.bool:
             assert torch.equal(value, ref[name]), name
