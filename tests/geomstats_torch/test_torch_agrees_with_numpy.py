@@ -2,12 +2,13 @@
 
 The numpy results come from a subprocess (GEOMSTATS_BACKEND=numpy) running
 ``backend_cases.py``; this process runs the same calls on CPU tensors. Agreement to 1e-12
-relative to the result's size on generic and repeated spectra; on graded ones
-(sigma_min = 1e-12 sigma_max) to 1e-12 + 1e-15 cond(K), cond(K) = (sigma_max/sigma_min)^
-{2(N-1)/N}, where numpy itself is no more accurate (the bundle maps solve with A_{N,X}; s16).
+relative to the result's size on generic and repeated spectra (measured: <= 4e-15); on graded
+ones (sigma_min = 1e-12 sigma_max) to 1e-12 + 1e-14 cond(X). There X = phi(W) is a product
+formed by each backend's BLAS, so its sigma_min is itself known only to relative
+eps cond(X) ~ 1e-4, and every map through A_{N,X}^{-1} (K ~ sigma^{2(N-1)/N}) inherits that
+(measured: <= 6e-4); numpy is no more accurate than torch there.
 """
 
-import ast
 import os
 import subprocess
 import sys
@@ -36,9 +37,7 @@ def numpy_results(tmp_path_factory):
 
 
 def _tolerance(name: str, cond: float) -> float:
-    depth = len(ast.literal_eval(name.split("-")[0])) - 1  # the name starts with the widths
-    cond_k = cond ** (2 * (depth - 1) / depth) if depth > 1 else cond
-    return 1e-12 + 1e-15 * cond_k if "graded" in name else 1e-12
+    return 1e-12 + 1e-14 * cond if "-graded-" in name else 1e-12
 
 
 def test_torch_results_equal_numpy_results(numpy_results):
