@@ -143,3 +143,16 @@ def test_cuda_tensors_agree_with_cpu():
     x = space.fiber_bundle.riemannian_submersion(w)
     y = metric.exp(0.2 * zeta, x)
     assert y.is_cuda
+
+
+def test_layer_stacks_on_tensors():
+    """The embedding space: flat metric, straight exp/log, identity metric matrix."""
+    from dlnmanifolds.geomstats import LayerStacks
+
+    space = LayerStacks(widths=(3, 4, 2), rng=0)
+    a, b = space.random_point(3), space.random_point(3)
+    assert isinstance(a, torch.Tensor) and a.shape == (3, 20)
+    metric = space.metric
+    assert torch.allclose(metric.exp(metric.log(a, b), b), a, atol=1e-15)
+    assert torch.allclose(metric.inner_product(a, b), (a * b).sum(-1), atol=1e-15)
+    assert torch.equal(metric.metric_matrix(a)[1], torch.eye(20, dtype=torch.float64))
