@@ -328,3 +328,15 @@ def _torch_expm(x: Any):
     eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
     out = torch.linalg.matrix_exp(x + shift[..., None, None] * eye)
     return out * torch.exp(-shift)[..., None, None]
+
+
+# --- i16g: creation helpers of the Geomstats adapters --------------------------------
+
+
+def eye(like: Any, n: int):
+    """The n x n identity with the dtype and device of ``like`` (a fresh, writable array)."""
+    if is_numpy(like):
+        return np.eye(n, dtype=like.dtype if _floating(like) else float)
+    import torch
+
+    return torch.eye(n, dtype=like.dtype, device=like.device)

@@ -71,6 +71,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.linalg import expm, logm
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import as_matrix, check_depth
 from dlnmanifolds.core.balanced import _balanced_frames
 from dlnmanifolds.core.balanced_tangent import tangent_projection
@@ -334,9 +335,49 @@ def _lift_from_svd(u, s, vt, depth: int) -> np.ndarray:
 def canonical_lift_stacked(x: np.ndarray, depth: int) -> np.ndarray:
     """Stacked canonical balanced lifts (..., N, d, d) of square invertible x (..., d, d):
     W_1 = Lambda V^T, W_p = Lambda, W_N = U Lambda (``balanced_factors``' canonical gauge,
-    math.md §2.2), computed with one batched SVD."""
+    math.md §2.2), computed with one batched SVD (numpy; ``canonical_lift_layers`` is the
+    array-generic form for any widths)."""
     u, s, vt = np.linalg.svd(x)
     return _lift_from_svd(u, s, vt, depth)
+
+
+def canonical_lift_layers(x, widths: Sequence[int]) -> list:
+    """Canonical balanced lifts (W_1, ..., W_N) of full-rank x (..., m, n) with widths
+    (d_0 = n, ..., d_N = m), every d_p >= r = min(m, n); batched, numpy or torch.
+
+    With the thin SVD x = U_r diag(s) V_r^T, Lambda = diag(s^{1/N}) and the coordinate
+    frames E_p = I_{d_p}[:, :r]: W_1 = E_1 Lambda V_r^T, W_p = E_p Lambda E_{p-1}^T,
+    W_N = U_r Lambda E_{N-1}^T (``balanced_factors``' canonical gauge, math.md §2.2): the
+    r x r, r x n and m x r blocks are those of ``canonical_lift_stacked``, zero-padded.
+    Sign gauge: the largest entry of each right singular vector is made positive (u and v
+    columns flipped together), so for distinct singular values the lift does not depend on
+    the LAPACK's sign choice (numpy and torch give the same lift). Internal: x validated,
+    full rank.
+    """
+    depth = len(widths) - 1
+    xp = _backend.namespace(x)
+    if depth == 1:
+        return [x]
+    u, s, vt = xp.linalg.svd(x, full_matrices=False)
+    peak = xp.take_along_axis(vt, xp.argmax(xp.abs(vt), axis=-1)[..., None], axis=-1)
+    signs = xp.where(peak < 0, -xp.ones_like(peak), xp.ones_like(peak))
+    vt, u = vt * signs, u * signs.swapaxes(-1, -2)
+    r = s.shape[-1]
+    batch = tuple(x.shape[:-2])
+    lam = s ** (1.0 / depth)
+    blocks = [lam[..., :, None] * vt]
+    blocks += [lam[..., :, None] * _backend.eye_batch(s[..., None], r)] * (depth - 2)
+    blocks.append(u * lam[..., None, :])
+    layers = []
+    for p, block in enumerate(blocks, start=1):
+        rows, cols = widths[p], widths[p - 1]
+        if tuple(block.shape[-2:]) == (rows, cols):
+            layers.append(block)
+            continue
+        layer = _backend.zeros(x, batch + (rows, cols))
+        layer[..., : block.shape[-2], : block.shape[-1]] = block
+        layers.append(layer)
+    return layers
 
 
 # --------------------------------------------------------------------------------------

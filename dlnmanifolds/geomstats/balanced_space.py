@@ -1,12 +1,26 @@
-"""The balanced manifold M as a Geomstats ``LevelSet`` of stacked layers (math.md §2).
+"""The balanced manifold M as a Geomstats ``LevelSet`` of networks (math.md §2).
 
-M = {W = (W_1, ..., W_N) : G_p(W) = W_{p+1}^T W_{p+1} - W_p W_p^T = 0, phi(W) invertible},
-square case d_p = n, embedded in the stacks R^{N x n x n} with the Frobenius metric; points have
-shape (..., N, n, n). dim M = n^2 + (N-1) n(n-1)/2 (math.md §2.3). Its induced metric is
-``BalancedMetric``: exp by the Weingarten geodesic ODE, log by shooting (core.dln_geodesic).
+M = {W = (W_1, ..., W_N) : G_p(W) = W_{p+1}^T W_{p+1} - W_p W_p^T = 0, rank phi(W) = r},
+W_p in R^{d_p x d_{p-1}}, r = min(d_0, d_N) (full-rank end-to-end matrices; the leaf M_r of
+math.md §2.2), embedded in the layer space with the Frobenius metric.
+
+Points. Square case d_p = n (``BalancedSpace(n, depth)``): stacks of shape (..., N, n, n).
+General widths (``BalancedSpace(widths=(d_0, ..., d_N))``, not all equal): the packed flat
+vector of shape (..., sum_p d_p d_{p-1}), the layers' row-major entries, W_1 first (the
+layout of ``dlnmanifolds.geoopt``'s ``LayerPacking``; ``space.unpack`` / ``space.pack``
+convert). dim M_r = r + sum_p (d_p r - r(r+1)/2) (math.md §2.3), which is
+n^2 + (N-1) n(n-1)/2 in the square case.
+
+Backends: numpy arrays on Geomstats' numpy/autograd backends, torch tensors (CPU or CUDA,
+float32/float64) on ``GEOMSTATS_BACKEND=pytorch``; every method except the geodesics runs on
+the tensors themselves (``_arrays``). The induced metric is ``BalancedMetric``: exp by the
+Weingarten geodesic ODE, log by shooting (core.dln_geodesic; square widths only, through
+``_arrays.via_numpy`` on tensors).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import geomstats.backend as gs
 import numpy as np
@@ -14,8 +28,14 @@ from geomstats.geometry.base import LevelSet, VectorSpace
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 from scipy.linalg import expm
 
-from dlnmanifolds.core._validate import as_rng, check_depth, check_positive_int
-from dlnmanifolds.core.balanced import _balanced_frames, _rebalance, balanced_factors
+from dlnmanifolds.core import _backend
+from dlnmanifolds.core._validate import as_rng, check_depth, check_positive_int, check_widths
+from dlnmanifolds.core.balanced import (
+    _balanced_frames,
+    _rebalance,
+    balanced_factors,
+    haar_stiefel,
+)
 from dlnmanifolds.core.balanced_tangent import normal_generator_adjoint, tangent_projection
 from dlnmanifolds.core.dln_geodesic import (
     DEFAULT_MAX_ITER,
@@ -29,25 +49,58 @@ from dlnmanifolds.core.dln_geodesic import (
 )
 from dlnmanifolds.core.network import _end_to_end, _invariants
 from dlnmanifolds.geomstats._arrays import (
+    TORCH_BACKEND,
+    as_backend_array,
     as_points,
+    block_packing,
     broadcast,
     common_batch,
+    from_numpy,
+    layer_packing,
     map_batch,
-    require_invertible,
+    require_full_rank,
+    via_numpy,
 )
+from dlnmanifolds.pymanopt.balanced import balanced_dimension
 
 
-def _layers(stack: np.ndarray) -> list[np.ndarray]:
-    return [stack[..., p, :, :] for p in range(stack.shape[-3])]
+def _resolve_widths(n, depth, widths) -> tuple[int, ...]:
+    """(d_0, ..., d_N) from ``n, depth`` (square) or ``widths`` (exactly one of the two)."""
+    if widths is None:
+        if n is None or depth is None:
+            raise TypeError("give n and depth (square layers) or widths=(d_0, ..., d_N)")
+        n = check_positive_int(n, "n")
+        return (n,) * (check_depth(depth) + 1)
+    if n is not None or depth is not None:
+        raise ValueError(
+            f"give either n and depth or widths, not both (got n={n!r}, depth={depth!r}, "
+            f"widths={widths!r})"
+        )
+    return check_widths(widths)
+
+
+def _check_rank_widths(widths: tuple[int, ...]) -> int:
+    """r = min(d_0, d_N); every inner width must be >= r (else no end-to-end matrix of full
+    rank exists and M_r is empty)."""
+    r = min(widths[0], widths[-1])
+    if min(widths) < r:
+        raise ValueError(
+            f"widths {widths}: every inner width must be >= min(d_0, d_N) = {r} (full-rank "
+            f"end-to-end matrices are supported), got the narrowest {min(widths)}"
+        )
+    return r
 
 
 class LayerStacks(VectorSpace):
-    """The vector space R^{N x n x n} of stacked square layers (the embedding space of M).
+    """The layer space R^{d_1 x d_0} x ... x R^{d_N x d_{N-1}} (the embedding space of M).
+
+    Square layers (``LayerStacks(n, depth)``): points are stacks (..., N, n, n); general
+    ``widths``: packed flat vectors (..., sum_p d_p d_{p-1}) (module docstring).
 
     Parameters
     ----------
-    n : int, layer size.
-    depth : int, N >= 1.
+    n : int, layer size; depth : int, N >= 1 (square layers), or
+    widths : (d_0, ..., d_N) (keyword).
     rng : Generator or int seed for ``random_point``.
 
     Example
@@ -57,13 +110,25 @@ class LayerStacks(VectorSpace):
     >>> space = LayerStacks(2, depth=3, rng=0)
     >>> space.dim, space.random_point().shape
     (12, (3, 2, 2))
+    >>> LayerStacks(widths=(3, 2, 2), rng=0).shape  # packed: 2*3 + 2*2 entries
+    (10,)
     """
 
-    def __init__(self, n: int, depth: int, rng=None, equip: bool = True):
-        self.n = check_positive_int(n, "n")
-        self.depth = check_depth(depth)
+    def __init__(
+        self,
+        n: int | None = None,
+        depth: int | None = None,
+        rng=None,
+        equip: bool = True,
+        *,
+        widths: Sequence[int] | None = None,
+    ):
+        self.widths = _resolve_widths(n, depth, widths)
+        self.depth = len(self.widths) - 1
+        self.n = self.widths[0]
+        self.packing = layer_packing(self.widths)
         self._rng = as_rng(rng)
-        super().__init__(shape=(self.depth, self.n, self.n), equip=equip)
+        super().__init__(shape=self.packing.shape, equip=equip)
 
     @staticmethod
     def default_metric():
@@ -72,25 +137,37 @@ class LayerStacks(VectorSpace):
     def _create_basis(self):
         return gs.reshape(gs.eye(self.dim), (self.dim,) + self.shape)
 
-    def random_point(self, n_samples: int = 1, bound: float = 1.0) -> np.ndarray:
-        """Uniform samples in the box [-bound, bound]^{N n n}, shape (n_samples, N, n, n)."""
+    def random_point(self, n_samples: int = 1, bound: float = 1.0):
+        """Uniform samples in the box [-bound, bound]^dim, shape (n_samples, *shape)."""
         size = self.shape if n_samples == 1 else (n_samples,) + self.shape
-        return bound * self._rng.uniform(-1.0, 1.0, size=size)
+        return from_numpy(bound * self._rng.uniform(-1.0, 1.0, size=size))
 
 
 class _FrobeniusInnerProduct(RiemannianMetric):
-    """Frobenius inner product sum_p tr(A_p^T B_p) of stacks (..., N, n, n) (math.md §1)."""
+    """Frobenius inner product sum_p tr(A_p^T B_p) of networks (math.md §1)."""
 
     def inner_product(self, tangent_vec_a, tangent_vec_b, base_point=None):
         """sum_p tr(A_p^T B_p); shape [...]."""
         shape = self._space.shape
+        k = len(shape)
         a = as_points(tangent_vec_a, "tangent_vec_a", shape)
         b = as_points(tangent_vec_b, "tangent_vec_b", shape)
         arrays = {"tangent_vec_a": a, "tangent_vec_b": b}
         if base_point is not None:
             arrays["base_point"] = as_points(base_point, "base_point", shape)
-        batch = common_batch(3, **arrays)
-        return np.sum(broadcast(a, batch, 3) * broadcast(b, batch, 3), axis=(-3, -2, -1))
+        batch = common_batch(k, **arrays)
+        xp = _backend.namespace(a)
+        product = broadcast(a, batch, k) * broadcast(b, batch, k)
+        return xp.sum(product, axis=tuple(range(-k, 0)))
+
+    def _identity_matrix(self, base_point):
+        size = int(np.prod(self._space.shape))
+        if base_point is None:
+            return gs.eye(size)
+        base_point = as_points(base_point, "base_point", self._space.shape)
+        eye = _backend.eye(base_point, size)
+        batch = tuple(base_point.shape[: base_point.ndim - len(self._space.shape)])
+        return broadcast(eye, batch, 2)
 
 
 class StackedFrobeniusMetric(_FrobeniusInnerProduct):
@@ -107,12 +184,8 @@ class StackedFrobeniusMetric(_FrobeniusInnerProduct):
     """
 
     def metric_matrix(self, base_point=None):
-        """Identity (N n^2 x N n^2) in the flattened standard basis."""
-        eye = np.eye(int(np.prod(self._space.shape)))
-        if base_point is None:
-            return eye
-        batch = np.shape(base_point)[: np.ndim(base_point) - 3]
-        return np.broadcast_to(eye, batch + eye.shape)
+        """Identity (dim x dim) in the flattened standard basis."""
+        return self._identity_matrix(base_point)
 
     def exp(self, tangent_vec, base_point):
         """base_point + tangent_vec."""
@@ -124,26 +197,35 @@ class StackedFrobeniusMetric(_FrobeniusInnerProduct):
 
     def _add(self, a, b, sign):
         shape = self._space.shape
+        k = len(shape)
         a = as_points(a, "point", shape)
         b = as_points(b, "base_point", shape)
-        batch = common_batch(3, point=a, base_point=b)
-        return broadcast(a, batch, 3) + sign * broadcast(b, batch, 3)
+        batch = common_batch(k, point=a, base_point=b)
+        return broadcast(a, batch, k) + sign * broadcast(b, batch, k)
 
 
 class BalancedSpace(LevelSet):
-    """Balanced square networks (W_1, ..., W_N), W_p in R^{n x n}, with invertible phi(W).
+    """Balanced networks (W_1, ..., W_N) with full-rank end-to-end matrix phi(W).
 
-    A Geomstats ``LevelSet`` of ``LayerStacks(n, depth)`` defined by the invariants
-    G_p = W_{p+1}^T W_{p+1} - W_p W_p^T = 0 (math.md §2.2; Arora, Cohen & Hazan 2018).
-    Default metric: ``BalancedMetric`` (induced Frobenius). Call ``equip_with_quotient()`` to
-    get the fiber bundle ``DLNBundle`` and GL(n) with the quotient metric (= g^N).
+    A Geomstats ``LevelSet`` of ``LayerStacks`` defined by the invariants
+    G_p = W_{p+1}^T W_{p+1} - W_p W_p^T = 0 (math.md §2.2; Arora, Cohen & Hazan 2018), with
+    rank phi(W) = r = min(d_0, d_N). Default metric: ``BalancedMetric`` (induced Frobenius).
+    Call ``equip_with_quotient()`` to get the fiber bundle ``DLNBundle`` and the base
+    (GL(n), or the full-rank m x n matrices) with the quotient metric (= g^N).
 
     Parameters
     ----------
-    n : int, layer size (points have shape (..., depth, n, n)).
-    depth : int, N >= 1.
+    n : int, layer size, and depth : int, N >= 1: the square case, points of shape
+        (..., depth, n, n).
+    widths : (d_0, ..., d_N) (keyword, instead of n and depth): every inner width >= r.
+        Equal widths give the square case; otherwise points are packed flat vectors of
+        shape (..., sum_p d_p d_{p-1}) (module docstring; ``unpack``/``pack``).
     rng : Generator or int seed used by ``random_point`` and ``random_tangent_vec``.
     equip : bool, equip with ``BalancedMetric`` and the ``LayerRotationAction``.
+
+    Outside the square case G = 0 is not a regular level set (ker DG is larger than T_W M,
+    math.md §2.3), so ``is_tangent`` there tests P_T xi = xi instead of DG(W)[xi] = 0, and
+    ``BalancedMetric``'s exp and log (square only) raise ``ValueError``.
 
     Example
     -------
@@ -156,47 +238,88 @@ class BalancedSpace(LevelSet):
     >>> W = space.random_point()  # shape (N, n, n)
     >>> W.shape, bool(space.belongs(W)), bool(imbalance(list(W)) < 1e-12)
     ((3, 2, 2), True, True)
+    >>> wide = BalancedSpace(widths=(3, 4, 2), rng=0)  # W_1: 4 x 3, W_2: 2 x 4
+    >>> V = wide.random_point()
+    >>> V.shape, wide.dim, [w.shape for w in wide.unpack(V)], bool(wide.belongs(V))
+    ((20,), 11, [(4, 3), (2, 4)], True)
     """
 
-    def __init__(self, n: int, depth: int, rng=None, equip: bool = True):
-        self.n = check_positive_int(n, "n")
-        self.depth = check_depth(depth)
+    def __init__(
+        self,
+        n: int | None = None,
+        depth: int | None = None,
+        rng=None,
+        equip: bool = True,
+        *,
+        widths: Sequence[int] | None = None,
+    ):
+        self.widths = _resolve_widths(n, depth, widths)
+        self.rank = _check_rank_widths(self.widths)
+        self.depth = len(self.widths) - 1
+        self.n = self.widths[0]
+        self.m = self.widths[-1]
+        self.square = len(set(self.widths)) == 1
+        self.packing = layer_packing(self.widths)
+        self.blocks = block_packing(self.widths)
         self._rng = as_rng(rng)
         super().__init__(
-            dim=self.n**2 + (self.depth - 1) * self.n * (self.n - 1) // 2,
-            shape=(self.depth, self.n, self.n),
+            dim=balanced_dimension(self.widths, self.rank),
+            shape=self.packing.shape,
             intrinsic=False,
             equip=equip,
         )
         if equip:
             from dlnmanifolds.geomstats.bundle import LayerRotationAction
 
-            self.equip_with_group_action(LayerRotationAction(self.n, self.depth))
+            self.equip_with_group_action(LayerRotationAction(widths=self.widths))
 
     def new(self, equip: bool = True) -> BalancedSpace:
         """A space with the same parameters (and random generator)."""
-        return BalancedSpace(self.n, self.depth, rng=self._rng, equip=equip)
+        return BalancedSpace(widths=self.widths, rng=self._rng, equip=equip)
 
     @staticmethod
     def default_metric():
         return BalancedMetric
 
     def _define_embedding_space(self):
-        return LayerStacks(self.n, self.depth, rng=self._rng)
+        return LayerStacks(widths=self.widths, rng=self._rng)
 
     def equip_with_quotient(self):
-        """Equip with ``DLNBundle``; return GL(n) equipped with Geomstats' ``QuotientMetric``.
+        """Equip with ``DLNBundle``; return the base equipped with Geomstats' ``QuotientMetric``.
 
-        The quotient metric agrees with ``DLNMetric`` (phi|_M is a Riemannian submersion,
-        math.md §4.2).
+        The base is ``GeneralLinear(n)`` for d_0 = d_N = n and ``FullRankMatrices(d_N, d_0)``
+        otherwise; the quotient metric agrees with ``DLNMetric`` (phi|_M is a Riemannian
+        submersion, math.md §4.2).
         """
+        from geomstats.geometry.full_rank_matrices import FullRankMatrices
         from geomstats.geometry.general_linear import GeneralLinear
         from geomstats.geometry.quotient_metric import QuotientMetric
 
         super().equip_with_quotient()
-        self.quotient = GeneralLinear(self.n, equip=False)
+        if self.m == self.n:
+            self.quotient = GeneralLinear(self.n, equip=False)
+        else:
+            self.quotient = FullRankMatrices(self.m, self.n, equip=False)
         self.quotient.equip_with_metric(QuotientMetric, total_space=self)
         return self.quotient
+
+    # -- layout -----------------------------------------------------------------------
+
+    def unpack(self, point) -> list:
+        """The layers W_p (..., d_p, d_{p-1}) of a point (views, numpy or torch)."""
+        return self.packing.unpack(self._points(point, "point"))
+
+    def pack(self, layers: Sequence):
+        """The point (..., *shape) of layers W_p (..., d_p, d_{p-1})."""
+        if len(layers) != self.depth:
+            raise ValueError(f"layers: expected {self.depth} layers, got {len(layers)}")
+        for p, (w, shape) in enumerate(zip(layers, self.packing.shapes)):
+            if tuple(w.shape[-2:]) != shape:
+                raise ValueError(
+                    f"layers[{p}] must have shape {shape} for widths {self.widths}, got "
+                    f"{tuple(w.shape)}"
+                )
+        return self.packing.pack(list(layers))
 
     # -- validation -------------------------------------------------------------------
 
@@ -204,93 +327,147 @@ class BalancedSpace(LevelSet):
         return as_points(value, name, self.shape)
 
     def _on_manifold(self, value, name):
-        """Validated stacked points whose end-to-end matrices are invertible."""
+        """Validated points whose end-to-end matrices have full rank r."""
         point = self._points(value, name)
-        require_invertible(_end_to_end(_layers(point)), f"the end-to-end matrix of {name}")
+        require_full_rank(
+            _end_to_end(self.packing.unpack(point)), f"the end-to-end matrix of {name}"
+        )
         return point
+
+    def _batch_of(self, point) -> tuple[int, ...]:
+        return tuple(point.shape[: point.ndim - self.packing.ndim])
 
     # -- level set --------------------------------------------------------------------
 
     def submersion(self, point):
-        """G(W) = (W_{p+1}^T W_{p+1} - W_p W_p^T)_{p=1..N-1}, shape (..., N-1, n, n)."""
+        """G(W) = (W_{p+1}^T W_{p+1} - W_p W_p^T)_{p=1..N-1}: shape (..., N-1, n, n) (square)
+        or packed (..., sum_{p=1}^{N-1} d_p^2)."""
         point = self._points(point, "point")
-        if self.depth == 1:
-            return np.zeros(point.shape[:-3] + (0, self.n, self.n))
-        return np.stack(_invariants(_layers(point)), axis=-3)
+        g = _invariants(self.packing.unpack(point))
+        return self.blocks.pack(g, like=point, batch=self._batch_of(point))
 
     def tangent_submersion(self, vector, point):
         """DG(W)[xi] = -2 C_W^*(xi), C_W^*(xi)_p = sym(xi_p W_p^T - W_{p+1}^T xi_{p+1}).
 
-        (math.md §2.4; checked in math.md §10); shape (..., N-1, n, n).
+        (math.md §2.4; checked in math.md §10); the layout of ``submersion``.
         """
         vector = self._points(vector, "vector")
         point = self._points(point, "point")
-        batch = common_batch(3, vector=vector, point=point)
-        if self.depth == 1:
-            return np.zeros(batch + (0, self.n, self.n))
-
-        def one(xi, w):
-            return -2.0 * np.stack(normal_generator_adjoint(list(w), list(xi)))
-
-        return map_batch(one, batch, (3, 3), vector, point)
+        k = self.packing.ndim
+        batch = common_batch(k, vector=vector, point=point)
+        xi, w = broadcast(vector, batch, k), broadcast(point, batch, k)
+        terms = normal_generator_adjoint(self.packing.unpack(w), self.packing.unpack(xi))
+        return self.blocks.pack([-2.0 * t for t in terms], like=w, batch=batch)
 
     def belongs(self, point, atol: float = gs.atol):
-        """Shape (N, n, n), G(W) = 0 within atol and phi(W) invertible; shape [...]."""
-        point = np.asarray(point)
-        if point.ndim < 3 or point.shape[-3:] != self.shape:
-            return np.zeros(point.shape[: max(point.ndim - 3, 0)], dtype=bool)
-        if not np.issubdtype(point.dtype, np.floating) and not np.issubdtype(
-            point.dtype, np.integer
-        ):  # complex (or object) points are not real networks
-            return np.zeros(point.shape[:-3], dtype=bool)
-        point = point.astype(float)
-        belongs = super().belongs(point, atol)
-        s = np.linalg.svd(_end_to_end(_layers(point)), compute_uv=False)
-        full_rank = s[..., -1] > max(atol, 1e-13) * np.maximum(s[..., 0], 1e-300)
-        return np.logical_and(belongs, full_rank)
+        """Shape ``self.shape``, G(W) = 0 within atol and phi(W) of full rank r; shape [...].
+
+        numpy backend: integer points are cast to float, complex ones do not belong. pytorch
+        backend: ``point`` must be a float32/float64 tensor (TypeError otherwise).
+        """
+        if TORCH_BACKEND:
+            point = as_backend_array(point, "point")
+        else:
+            point = np.asarray(point)
+            if not np.issubdtype(point.dtype, np.floating) and not np.issubdtype(
+                point.dtype, np.integer
+            ):  # complex (or object) points are not real networks
+                return np.zeros(point.shape[: max(point.ndim - len(self.shape), 0)], dtype=bool)
+            point = point.astype(float)
+        k = len(self.shape)
+        if point.ndim < k or tuple(point.shape[point.ndim - k :]) != self.shape:
+            batch = tuple(point.shape[: max(point.ndim - k, 0)])
+            if TORCH_BACKEND:
+                return _backend.zeros(point, batch) > 0
+            return np.zeros(batch, dtype=bool)
+        xp = _backend.namespace(point)
+        # Non-finite entries do not belong; they are zeroed before the SVD (LAPACK may not
+        # return on NaN or inf).
+        finite = xp.all(xp.isfinite(point), axis=tuple(range(-k, 0)))
+        point = xp.where(xp.isfinite(point), point, xp.zeros_like(point))
+        balanced = self._all_small(self.submersion(point), atol, self.blocks.ndim)
+        s = _backend.svdvals(_end_to_end(self.packing.unpack(point)))
+        full_rank = s[..., -1] > max(atol, 1e-13) * xp.clip(s[..., 0], 1e-300, None)
+        return xp.logical_and(xp.logical_and(finite, balanced), full_rank)
+
+    @staticmethod
+    def _all_small(values, atol, point_ndim):
+        """|values| <= atol over the trailing ``point_ndim`` axes (Geomstats' isclose(v, 0),
+        written so that float32 tensors are compared in float32)."""
+        xp = _backend.namespace(values)
+        return xp.all(xp.abs(values) <= atol, axis=tuple(range(-point_ndim, 0)))
+
+    def is_tangent(self, vector, base_point, atol: float = gs.atol):
+        """xi in T_W M: DG(W)[xi] = 0 (square case, a regular level set) or P_T xi = xi
+        within atol (general widths, where ker DG is larger, math.md §2.3); shape [...]."""
+        vector = self._points(vector, "vector")
+        if self.square:
+            return self._all_small(
+                self.tangent_submersion(vector, base_point), atol, self.blocks.ndim
+            )
+        projected = self.to_tangent(vector, base_point)
+        xp = _backend.namespace(vector)
+        close = xp.isclose(broadcast(vector, self._batch_of(projected), 1), projected, atol=atol)
+        return xp.all(close, axis=-1)
 
     def to_tangent(self, vector, base_point):
         """Orthogonal projection onto T_W M, frame form with Jacobi solves (math.md §2.4)."""
         vector = self._points(vector, "vector")
         base_point = self._on_manifold(base_point, "base_point")
-        batch = common_batch(3, vector=vector, base_point=base_point)
+        k = self.packing.ndim
+        batch = common_batch(k, vector=vector, base_point=base_point)
+        packing = self.packing
 
         def one(xi, w):
-            return np.stack(tangent_projection(_balanced_frames(list(w)), list(xi)))
+            frames = _balanced_frames(packing.unpack(w))
+            return packing.pack(tangent_projection(frames, packing.unpack(xi)))
 
-        return map_batch(one, batch, (3, 3), vector, base_point)
+        return map_batch(one, batch, (k, k), vector, base_point)
 
     def projection(self, point):
         """A point of M with the same end-to-end matrix: W_p = R_p P R_{p-1}^T (polar).
 
         P = (X^T X)^{1/(2N)}, R_p = polar(W_p ... W_1) (math.md §2.2, SVD-free form; the
-        identity on M). ``point`` must have an invertible end-to-end matrix.
+        identity on M). ``point`` must have an end-to-end matrix of full rank r.
         """
         point = self._on_manifold(point, "point")
-        return map_batch(lambda w: np.stack(_rebalance(list(w))), point.shape[:-3], (3,), point)
+        packing = self.packing
+        return map_batch(
+            lambda w: packing.pack(_rebalance(packing.unpack(w))),
+            self._batch_of(point),
+            (packing.ndim,),
+            point,
+        )
 
-    def random_point(self, n_samples: int = 1, bound: float = 1.0) -> np.ndarray:
-        """Balanced networks over X = expm(B), B_ij ~ N(0, (bound/4)^2), random orthogonal gauge.
-
-        So X lies in GL+(n) with moderate condition number; the inner frames Q_1..Q_{N-1} are
-        Haar (``balanced_factors`` with ``rng``). Shape (n_samples, N, n, n) or (N, n, n).
+    def random_point(self, n_samples: int = 1, bound: float = 1.0):
+        """Balanced networks over X, with X = expm(B), B_ij ~ N(0, (bound/4)^2) (square) or
+        X = U diag(exp(b)) V^T, U, V Haar Stiefel, b_i ~ N(0, (bound/4)^2) (m != n); so X has
+        full rank and a moderate condition number. The inner frames Q_1..Q_{N-1} are Haar
+        (``balanced_factors`` with ``rng``). Shape (n_samples, *shape) or ``shape``.
         """
         n_samples = check_positive_int(n_samples, "n_samples")
         points = []
         for _ in range(n_samples):
-            x = expm(0.25 * bound * self._rng.standard_normal((self.n, self.n)))
-            points.append(np.stack(balanced_factors(x, self.depth, rng=self._rng)))
-        return points[0] if n_samples == 1 else np.stack(points)
+            if self.m == self.n:
+                x = expm(0.25 * bound * self._rng.standard_normal((self.n, self.n)))
+            else:
+                r = self.rank
+                u = haar_stiefel(self.m, r, self._rng)
+                v = haar_stiefel(self.n, r, self._rng)
+                x = (u * np.exp(0.25 * bound * self._rng.standard_normal(r))) @ v.T
+            layers = balanced_factors(x, self.depth, widths=self.widths, rng=self._rng)
+            points.append(self.packing.pack(list(layers)))
+        return from_numpy(points[0] if n_samples == 1 else np.stack(points))
 
-    def random_tangent_vec(self, base_point, n_samples: int = 1) -> np.ndarray:
+    def random_tangent_vec(self, base_point, n_samples: int = 1):
         """Projection of a standard Gaussian ambient vector onto T_W M (uses ``rng``)."""
         base_point = self._on_manifold(base_point, "base_point")
-        batch = base_point.shape[:-3]
+        batch = self._batch_of(base_point)
         if n_samples > 1:
             if batch and batch != (n_samples,):
                 raise ValueError(f"n_samples = {n_samples} does not match the {batch} base points")
             batch = (n_samples,)
-        vector = self._rng.standard_normal(batch + self.shape)
+        vector = from_numpy(self._rng.standard_normal(batch + self.shape), base_point)
         return self.to_tangent(vector, base_point)
 
 
@@ -302,7 +479,12 @@ class BalancedMetric(_FrobeniusInnerProduct):
     orthonormal basis of T_W M, to ``log_tol``, with continuation (core.dln_geodesic). Both
     check the points first (on M, same component) and stop after ``max_iter`` Newton
     iterations or ``max_time`` seconds with a ``GeodesicError``. ``metric_matrix`` is the
-    identity of the embedding R^{N n n} (the metric is the restricted Frobenius one).
+    identity of the embedding space (the metric is the restricted Frobenius one).
+
+    exp and log exist for square widths only (the Weingarten field inverts the layers):
+    other widths raise ``ValueError``. On the pytorch backend they run in numpy on CPU
+    float64 copies (``_arrays.via_numpy``) and return tensors of the input's dtype and device
+    (no autograd through them); the inner product and metric matrix run on the tensors.
 
     Example
     -------
@@ -333,38 +515,54 @@ class BalancedMetric(_FrobeniusInnerProduct):
         self.max_time = _Budget(max_time, "BalancedMetric").max_time
 
     def metric_matrix(self, base_point=None):
-        """Identity (N n^2 x N n^2) in the flattened standard basis of the embedding space."""
-        eye = np.eye(int(np.prod(self._space.shape)))
-        if base_point is None:
-            return eye
-        base_point = self._space._points(base_point, "base_point")
-        return np.broadcast_to(eye, base_point.shape[:-3] + eye.shape)
+        """Identity (dim x dim) in the flattened standard basis of the embedding space."""
+        return self._identity_matrix(base_point)
 
     def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point=None):
         """sum_p tr(a_p^T b_p): the cometric matrix is the identity too; shape [...]."""
         return self.inner_product(cotangent_vec_a, cotangent_vec_b, base_point)
 
+    def _require_square(self, what: str) -> None:
+        if not self._space.square:
+            raise ValueError(
+                f"BalancedMetric.{what} needs equal widths (square layers, "
+                f"BalancedSpace(n, depth)); the space has widths {self._space.widths}. The "
+                "geodesic solvers of core.dln_geodesic invert the layers; the inner product, "
+                "projections and the bundle maps work for every widths"
+            )
+
     def exp(self, tangent_vec, base_point):
-        """Exp^M_W(xi); shapes (..., N, n, n)."""
+        """Exp^M_W(xi); shapes (..., N, n, n) (square widths only)."""
+        self._require_square("exp")
         space = self._space
         xi = space._points(tangent_vec, "tangent_vec")
-        w = check_balanced_stack(space._on_manifold(base_point, "base_point"), "base_point")
+        w = space._on_manifold(base_point, "base_point")
         batch = common_batch(3, tangent_vec=xi, base_point=w)
-        return balanced_exp_stacked(
-            broadcast(w, batch, 3), broadcast(xi, batch, 3), self.rtol, self.max_time
-        )
+
+        def solve(w, xi):
+            w = check_balanced_stack(w, "base_point")
+            return balanced_exp_stacked(
+                broadcast(w, batch, 3), broadcast(xi, batch, 3), self.rtol, self.max_time
+            )
+
+        return via_numpy(solve, w, xi)
 
     def log(self, point, base_point):
-        """Log^M_W(point) by shooting; shapes (..., N, n, n)."""
+        """Log^M_W(point) by shooting; shapes (..., N, n, n) (square widths only)."""
+        self._require_square("log")
         space = self._space
         w1 = space._on_manifold(point, "point")
         w0 = space._on_manifold(base_point, "base_point")
         batch = common_batch(3, point=w1, base_point=w0)
-        return balanced_log_stacked(
-            broadcast(w1, batch, 3),
-            broadcast(w0, batch, 3),
-            tol=self.log_tol,
-            max_iter=self.max_iter,
-            rtol=self.rtol,
-            max_time=self.max_time,
-        )
+
+        def solve(w1, w0):
+            return balanced_log_stacked(
+                broadcast(w1, batch, 3),
+                broadcast(w0, batch, 3),
+                tol=self.log_tol,
+                max_iter=self.max_iter,
+                rtol=self.rtol,
+                max_time=self.max_time,
+            )
+
+        return via_numpy(solve, w1, w0)

@@ -1,11 +1,15 @@
-"""The DLN metric g^N on GL(n) as a Geomstats ``RiemannianMetric`` (math.md §4).
+"""The DLN metric g^N on full-rank m x n matrices as a Geomstats ``RiemannianMetric`` (math.md §4).
 
-g^N_X(Y, Z) = tr(Y^T A_{N,X}^{-1}(Z)) (Bah et al. 2019; Menon 2024; math.md §4.1). Exp is the
+g^N_X(Y, Z) = tr(Y^T A_{N,X}^{-1}(Z)) (Bah et al. 2019; Menon 2024; math.md §4.1), on GL(n)
+(``GeneralLinear(n)``) or on the full-rank m x n matrices (``FullRankMatrices(m, n)``); the
+metric tensor runs on the points' backend (numpy arrays or torch tensors, no copy). Exp is the
 lifted Hamiltonian geodesic ODE integrated with DOP853 (rtol 1e-12), log is a closed form where
 one exists or Newton shooting on it (core.dln_geodesic), both capped by ``max_iter`` and
 ``max_time``. Parallel transport is Geomstats' pole ladder on these exp and log. GL(n) with g^N
 is incomplete: geodesics reach the singular matrices in finite time (distance ~ integral of
-sigma^{1/N-1}), where exp raises ``GeodesicError``.
+sigma^{1/N-1}), where exp raises ``GeodesicError``. The geodesic solvers are GL(n) ones
+(square matrices only; ``ValueError`` for m != n) and numpy/scipy: on tensors they run on CPU
+float64 copies and return tensors of the input's dtype and device (``_arrays.via_numpy``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import check_depth
 from dlnmanifolds.core.dln_geodesic import (
     DEFAULT_MAX_ITER,
@@ -28,18 +33,21 @@ from dlnmanifolds.geomstats._arrays import (
     as_points,
     broadcast,
     common_batch,
-    require_invertible,
+    require_full_rank,
+    via_numpy,
 )
 
 
 class DLNMetric(RiemannianMetric):
-    """g^N on GL(n): g_X(Y, Z) = sum_ij (U^T Y V)_ij (U^T Z V)_ij / kappa(sigma_i, sigma_j).
+    """g^N on full-rank matrices: g_X(Y, Z) = sum_ij (U^T Y V)_ij (U^T Z V)_ij / K_ij.
 
-    Use ``space.equip_with_metric(DLNMetric, depth=N)``.
+    K_ij = kappa(sigma^U_i, sigma^V_j) with the singular values padded by zeros (math.md
+    §3.2). Use ``space.equip_with_metric(DLNMetric, depth=N)``.
 
     Parameters
     ----------
-    space : a Geomstats space of n x n matrices (``GeneralLinear(n)``), shape (n, n).
+    space : a Geomstats space of m x n matrices, shape (m, n): ``GeneralLinear(n)``, or
+        ``FullRankMatrices(m, n)`` for m != n (exp, log, parallel transport: square only).
     depth : int, N >= 1 (N = 1 is the Frobenius metric).
     rtol : relative tolerance of the DOP853 geodesic integrator.
     log_tol : shooting tolerance: max|Exp_X(Log_X(Y)) - Y| <= log_tol * max(1, max|Y|).
@@ -62,6 +70,16 @@ class DLNMetric(RiemannianMetric):
     >>> Y = space.metric.exp(0.1 * Z, X)
     >>> bool(np.allclose(space.metric.log(Y, X), 0.1 * Z, atol=1e-8))
     True
+
+    On 3 x 2 matrices (the off-square block has K_ij = sigma_j^{2(N-1)/N}):
+
+    >>> from geomstats.geometry.full_rank_matrices import FullRankMatrices
+    >>> tall = FullRankMatrices(3, 2, equip=False)
+    >>> _ = tall.equip_with_metric(DLNMetric, depth=3)
+    >>> X3 = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    >>> E = np.zeros((3, 2)); E[2, 0] = 1.0
+    >>> bool(np.isclose(tall.metric.inner_product(E, E, X3), 2.0 ** (-4 / 3)))
+    True
     """
 
     def __init__(
@@ -75,13 +93,13 @@ class DLNMetric(RiemannianMetric):
         n_rungs: int = 4,
     ):
         shape = tuple(getattr(space, "shape", ()))
-        if len(shape) != 2 or shape[0] != shape[1]:
+        if len(shape) != 2:
             raise ValueError(
-                f"space must be a space of square n x n matrices (e.g. GeneralLinear(n)), "
-                f"got a space with point shape {shape}"
+                f"space must be a space of m x n matrices (GeneralLinear(n) for square ones, "
+                f"FullRankMatrices(m, n) otherwise), got a space with point shape {shape}"
             )
         super().__init__(space=space)
-        self.n = shape[0]
+        self.m, self.n = shape
         self.depth = check_depth(depth)
         self.rtol = float(rtol)
         self.log_tol = float(log_tol)
@@ -92,11 +110,11 @@ class DLNMetric(RiemannianMetric):
     # -- validation -------------------------------------------------------------------
 
     def _prepare(self, base_name, base, **vectors):
-        shape = (self.n, self.n)
+        shape = (self.m, self.n)
         base = as_points(base, base_name, shape)
         vectors = {k: as_points(v, k, shape) for k, v in vectors.items()}
         batch = common_batch(2, **{base_name: base}, **vectors)
-        require_invertible(base, base_name)
+        require_full_rank(base, base_name)
         return broadcast(base, batch, 2), [broadcast(v, batch, 2) for v in vectors.values()]
 
     # -- metric tensor ----------------------------------------------------------------
@@ -108,7 +126,8 @@ class DLNMetric(RiemannianMetric):
         x, (a, b) = self._prepare(
             "base_point", base_point, tangent_vec_a=tangent_vec_a, tangent_vec_b=tangent_vec_b
         )
-        return np.asarray(_inner_in_frame(svd_frame(x), a, b, self.depth))
+        value = _inner_in_frame(svd_frame(x), a, b, self.depth)
+        return np.asarray(value) if isinstance(value, float) else value
 
     def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point=None):
         """Cometric <a, A_{N,X}(b)>: g^N with A in place of A^{-1} (math.md §3.2); [...]."""
@@ -120,15 +139,17 @@ class DLNMetric(RiemannianMetric):
             cotangent_vec_a=cotangent_vec_a,
             cotangent_vec_b=cotangent_vec_b,
         )
-        return np.sum(a * _operator_in_frame(svd_frame(x), b, self.depth, 1.0), axis=(-2, -1))
+        xp = _backend.namespace(x)
+        return xp.sum(a * _operator_in_frame(svd_frame(x), b, self.depth, 1.0), axis=(-2, -1))
 
     def _operator_matrix(self, base_point, power):
         x, _ = self._prepare("base_point", base_point)
-        basis = np.eye(self.n * self.n).reshape(-1, self.n, self.n)
+        size = self.m * self.n
+        basis = _backend.eye(x, size).reshape(-1, self.m, self.n)
         frame = svd_frame(x[..., None, :, :])
         images = _operator_in_frame(frame, basis, self.depth, power)
         # Row b is vec(A^power E_b); A is self-adjoint, so this matrix is symmetric.
-        return images.reshape(x.shape[:-2] + (self.n**2, self.n**2))
+        return images.reshape(tuple(x.shape[:-2]) + (size, size))
 
     def metric_matrix(self, base_point=None):
         """Matrix of g^N_X in the row-major basis E_ij of R^{n x n}: vec^T A^{-1} vec."""
@@ -144,28 +165,47 @@ class DLNMetric(RiemannianMetric):
 
     # -- geodesics --------------------------------------------------------------------
 
+    def _require_square(self, what: str, name: str) -> None:
+        if self.m != self.n:
+            raise ValueError(
+                f"DLNMetric.{what}: {name} must be a square n x n matrix (the g^N geodesic "
+                f"solvers of core.dln_geodesic are those of GL(n)); this metric is on "
+                f"{self.m} x {self.n} matrices, where inner_product, metric_matrix and "
+                "cometric_matrix are supported"
+            )
+
     def exp(self, tangent_vec, base_point):
-        """Exp_X(V) by the lifted Hamiltonian geodesic ODE (DOP853, ``rtol``)."""
+        """Exp_X(V) by the lifted Hamiltonian geodesic ODE (DOP853, ``rtol``); square only.
+
+        Tensors: computed in numpy on CPU float64 copies, returned as a tensor of the
+        input's dtype and device (``via_numpy``)."""
+        self._require_square("exp", "base_point")
         x, (v,) = self._prepare("base_point", base_point, tangent_vec=tangent_vec)
-        return _dln_exp(x, v, self.depth, self.rtol, self.max_time)
+        return via_numpy(lambda x, v: _dln_exp(x, v, self.depth, self.rtol, self.max_time), x, v)
 
     def log(self, point, base_point):
         """Log_X(Y): closed form or Newton shooting on ``exp`` to ``log_tol`` (core.dln_log).
 
         Raises ``ValueError`` at once for points of opposite determinant sign (no geodesic),
-        ``GeodesicError`` after ``max_iter`` iterations or ``max_time`` seconds.
+        ``GeodesicError`` after ``max_iter`` iterations or ``max_time`` seconds. Square only;
+        tensors: computed in numpy on CPU float64 copies (``via_numpy``).
         """
+        self._require_square("log", "base_point")
         x, (y,) = self._prepare("base_point", base_point, point=point)
-        require_invertible(y, "point")
-        return dln_log(
-            y,
-            x,
-            self.depth,
-            tol=self.log_tol,
-            max_iter=self.max_iter,
-            rtol=self.rtol,
-            max_time=self.max_time,
-        )
+        require_full_rank(y, "point")
+
+        def solve(y, x):
+            return dln_log(
+                y,
+                x,
+                self.depth,
+                tol=self.log_tol,
+                max_iter=self.max_iter,
+                rtol=self.rtol,
+                max_time=self.max_time,
+            )
+
+        return via_numpy(solve, y, x)
 
     def parallel_transport(self, tangent_vec, base_point, direction=None, end_point=None):
         """Transport along t -> Exp_X(t direction) (or the geodesic to ``end_point``).
@@ -175,6 +215,7 @@ class DLNMetric(RiemannianMetric):
         """
         if (direction is None) == (end_point is None):
             raise ValueError("parallel_transport needs exactly one of direction and end_point")
+        self._require_square("parallel_transport", "base_point")
         x, (v,) = self._prepare("base_point", base_point, tangent_vec=tangent_vec)
         if direction is None:
             direction = self.log(end_point, x)

@@ -3,8 +3,12 @@
 Test cases: geomstats.test_cases (LevelSetTestCase, RiemannianMetricTestCase,
 FiberBundleTestCase); data classes: gs_test_data.py (vendored + the list of skips).
 Small sizes (n = 2, depth 2-3) keep the run short: geodesics are ODE solves.
+
+Backend-neutral: tests/geomstats_torch re-runs these classes on ``GEOMSTATS_BACKEND=pytorch``
+(the generators draw from numpy generators and hand the samples over with ``gs.array``).
 """
 
+import geomstats.backend as gs
 import numpy as np
 import pytest
 from geomstats.geometry.general_linear import GeneralLinear
@@ -46,8 +50,8 @@ class EndToEndGenerator(RandomDataGenerator):
         return out
 
     def random_tangent_vec(self, base_point):
-        batch = np.shape(base_point)[:-2]
-        return self.scale * self._rng.standard_normal(batch + (self.n, self.n))
+        batch = tuple(base_point.shape[:-2])
+        return self.scale * gs.array(self._rng.standard_normal(batch + (self.n, self.n)))
 
 
 class NearbyBalancedGenerator(RandomDataGenerator):
@@ -66,12 +70,12 @@ class NearbyBalancedGenerator(RandomDataGenerator):
 
     def random_point(self, n_points=1):
         noise = self.spread * self._rng.standard_normal((n_points,) + self.space.shape)
-        points = self.space.projection(self._base + noise)
+        points = self.space.projection(self._base + gs.array(noise))
         return points[0] if n_points == 1 else points
 
     def random_tangent_vec(self, base_point):
-        batch = np.shape(base_point)[:-3]
-        vector = self._rng.standard_normal(batch + self.space.shape)
+        batch = tuple(base_point.shape[:-3])
+        vector = gs.array(self._rng.standard_normal(batch + self.space.shape))
         return self.scale * self.space.to_tangent(vector, base_point)
 
 
