@@ -237,6 +237,18 @@ def _generator_rank(weights: Layers, rtol: float = 1e-10) -> int:
     return int((s > rtol * s[0]).sum()) if float(s[0]) > 0 else 0
 
 
+def orbit_is_open(weights: Layers) -> bool:
+    """True when the GL orbit of ``weights`` (validated layers) is open in its fiber:
+    ``_generator_rank`` equals ``fiber_dimension`` (one SVD of the matrix of C_W).
+
+    The group retraction follows every tangent vector only there; elsewhere (e.g.
+    balanced factorizations with non-square widths) it follows only the part in
+    range C_W and is not a retraction, so the fiber manifolds use
+    ``_projective_fiber_retraction`` at such points.
+    """
+    return _generator_rank(weights) == fiber_dimension(widths_of(weights))
+
+
 def gl_generator_solve(weights: Layers, tangent: Layers) -> list[np.ndarray]:
     """Generators A (min-norm least squares) with A_p W_p - W_p A_{p-1} = xi_p (math.md §5)."""
     layers = as_weights(weights)
@@ -463,6 +475,17 @@ def _fiber_retraction(
     group, inverse = _exp_pairs(_capped(gens))
     moved = _gl_action(weights, group, inverse)
     return _reproject(moved, _end_to_end(weights) if target is None else target)
+
+
+def _projective_fiber_retraction(weights: Layers, xi: Layers, target) -> list[np.ndarray]:
+    """R_W(xi) = W + xi, put back on phi = ``target`` by ``_reproject``.
+
+    A retraction at every point of the fiber (phi(W + t xi) - X = O(t^2) because
+    Dphi(W)[xi] = 0, so the least-norm correction of one end layer is O(t^2)), exactly
+    on the fiber to rounding while the other layers' product keeps full rank. Used where
+    the GL orbit is not open in the fiber (``orbit_is_open``).
+    """
+    return _reproject([w + x for w, x in zip(weights, xi)], target)
 
 
 def fiber_retraction(weights: Layers, tangent: Layers) -> list[np.ndarray]:

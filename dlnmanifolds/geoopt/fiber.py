@@ -22,10 +22,11 @@ from dlnmanifolds.core.fiber import (
     FiberSolver,
     _fiber_retraction,
     _fiber_solver,
-    _generator_rank,
     _gl_action,
+    _projective_fiber_retraction,
     _reproject,
     fiber_dimension,
+    orbit_is_open,
 )
 from dlnmanifolds.core.layer_retraction import second_order_retraction
 from dlnmanifolds.core.network import _end_to_end
@@ -242,9 +243,11 @@ class Fiber(_LayerPointSet):
     Parameters
     ----------
     weights : (W_1, ..., W_N), torch tensors (numpy arrays are converted once, here,
-        to float64 CPU tensors), with full-rank phi(W), at a generic point: its GL orbit
-        open in the fiber (checked, one SVD of the matrix of C_W; fails e.g. for
-        balanced factorizations with non-square widths, whose layers have rank r).
+        to float64 CPU tensors), with full-rank phi(W). Where the GL orbit of W is not
+        open in the fiber (checked once, one SVD of the matrix of C_W: e.g. balanced
+        factorizations with non-square widths, whose layers have rank r), the group step
+        cannot follow every tangent vector and the first-order retraction is
+        W + u re-projected onto phi = X (``core.fiber._projective_fiber_retraction``).
     retraction : "second_order" (default) or "exponential".
 
     Example
@@ -271,17 +274,8 @@ class Fiber(_LayerPointSet):
         require_full_rank(
             _end_to_end(layers), "weights", "a full-rank end-to-end matrix: Dphi surjective"
         )
-        dim = fiber_dimension(widths_of(layers))
-        orbit = _generator_rank(layers)
-        if orbit < dim:
-            raise ValueError(
-                f"weights must be a generic point of its fiber: its GL orbit has dimension "
-                f"{orbit} < {dim} = dim of the fiber (some layer W_p has rank below "
-                f"min(d_p, d_(p-1)), e.g. a balanced factorization with non-square widths), "
-                f"so the group retraction cannot follow every tangent vector; add a "
-                f"generic component (such as weights in the complements of the ranges)"
-            )
-        super().__init__(layers, dim, retraction)
+        super().__init__(layers, fiber_dimension(widths_of(layers)), retraction)
+        self._open_orbit = orbit_is_open(layers)
 
     def solver(self, x: torch.Tensor) -> FiberSolver:
         """The factored Dphi(x)^* at x (``core.fiber.FiberSolver``), cached."""
@@ -297,6 +291,8 @@ class Fiber(_LayerPointSet):
 
     def _first_order(self, data: FiberSolver, layers, xi) -> list:
         # Re-projected onto phi = X of the manifold, not of the (rounded) current point.
+        if not self._open_orbit:
+            return _projective_fiber_retraction(data.weights, xi, self._target(layers[0]))
         return _fiber_retraction(data.weights, xi, self._target(layers[0]))
 
     def projx(self, x: torch.Tensor) -> torch.Tensor:

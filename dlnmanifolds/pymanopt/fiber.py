@@ -21,7 +21,9 @@ from dlnmanifolds.core.fiber import (
     _fiber_solver,
     _fiber_weingarten,
     _gl_action,
+    _projective_fiber_retraction,
     fiber_dimension,
+    orbit_is_open,
 )
 from dlnmanifolds.core.network import _end_to_end
 from dlnmanifolds.core.operator import require_full_rank
@@ -102,7 +104,11 @@ class Fiber(_PointSetBase):
 
     Parameters
     ----------
-    weights : (W_1, ..., W_N), a point with full-rank end-to-end matrix.
+    weights : (W_1, ..., W_N), a point with full-rank end-to-end matrix. Where its GL
+        orbit is not open in the fiber (e.g. a balanced factorization with non-square
+        widths: every layer has rank r < min(d_p, d_{p-1}), checked once here by
+        ``core.fiber.orbit_is_open``), the group step cannot follow every tangent vector,
+        and the first-order retraction is W + xi re-projected onto phi = X instead.
     retraction : "second_order" or "exponential".
     rng : Generator or seed for ``random_point``/``random_tangent_vector``.
 
@@ -139,6 +145,7 @@ class Fiber(_PointSetBase):
             retraction,
             rng,
         )
+        self._open_orbit = orbit_is_open(layers)
 
     @property
     def typical_dist(self) -> float:
@@ -176,6 +183,8 @@ class Fiber(_PointSetBase):
 
     def _first_order_retraction(self, point, tangent_layers) -> list:
         # Re-projected onto phi = X of the manifold, not of the (rounded) current point.
+        if not self._open_orbit:
+            return _projective_fiber_retraction(self._layers(point), tangent_layers, self._target)
         return _fiber_retraction(self._layers(point), tangent_layers, self._target)
 
     def random_point(self):

@@ -74,6 +74,24 @@ def test_retraction_exact_on_fiber_and_orders(widths, rng):
     assert plain.belongs(plain.retraction(x, d))
 
 
+@pytest.mark.parametrize("widths", [(3, 5, 4, 2), (2, 4, 3), (4, 5, 3)])
+def test_retraction_at_a_lower_gl_stratum(widths, rng):
+    """At a balanced factorization with non-square widths the GL orbit is a lower
+    stratum of the fiber (rank C_W < dim F, all layers of rank r), so the group step
+    misses part of a tangent vector; the manifold then retracts by W + xi re-projected
+    onto phi = X: still exactly on the fiber, first and (corrected) second order."""
+    manifold = Fiber(balanced_point(widths, rng), rng=2)
+    assert not manifold._open_orbit
+    x = manifold.base_point
+    d = manifold.projection(x, ambient(manifold, rng))
+    for t in (1e-3, 0.1, 1.0):
+        y = manifold.retraction(x, t * d)
+        assert phi_error(manifold, y) <= 1e-13 and manifold.belongs(y)
+    assert retraction_slope(manifold, x, d, project_tangential=False) >= 1.9
+    assert retraction_slope(manifold, x, d, project_tangential=True) >= 2.8
+    assert Fiber(random_layers(widths, rng))._open_orbit  # generic layers: the group step
+
+
 def ambient(manifold, rng):
     """A random vector of the layer space in the manifold's point format."""
     layers = random_layers(manifold.widths, rng)

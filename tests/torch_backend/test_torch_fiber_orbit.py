@@ -491,10 +491,25 @@ def test_geoopt_fiber_bad_input():
         Fiber([torch.zeros(3, 3, dtype=F64), torch.eye(3, dtype=F64)])
     with pytest.raises(ValueError, match="packed network"):
         geoopt.ManifoldParameter(torch.zeros(3, 3, dtype=F64), manifold=manifold)
-    # a balanced factorization with non-square widths: rank-r layers, a lower GL stratum
-    balanced = balanced_factors(np.random.default_rng(0).standard_normal((2, 3)), 3, (3, 5, 4, 2))
-    with pytest.raises(ValueError, match="generic point"):
-        Fiber(balanced)
+
+
+def test_fiber_retraction_at_a_lower_gl_stratum():
+    """A balanced factorization with non-square widths (rank-r layers: its GL orbit is a
+    lower stratum of the fiber): retr is W + u re-projected onto phi = X, on the fiber
+    to rounding and first order (the group step would miss part of u)."""
+    weights = balanced_factors(np.random.default_rng(0).standard_normal((2, 3)), 3, (3, 5, 4, 2))
+    manifold = Fiber(ts(weights))
+    assert not manifold._open_orbit
+    x = manifold.pack(ts(weights))
+    g = torch.Generator().manual_seed(1)
+    u = manifold.proju(x, torch.randn(x.shape[0], generator=g, dtype=F64))
+    target = manifold.end_to_end(x)
+    errors = []
+    for t in (1e-2, 1e-3):
+        y = manifold.retr(x, t * u)
+        assert float((manifold.end_to_end(y) - target).abs().max()) <= 1e-13
+        errors.append(float((y - x - t * u).norm()) / t)
+    assert errors[1] <= 0.2 * errors[0]  # |R(tu) - x - tu| / t -> 0
 
 
 @pytest.mark.cuda
