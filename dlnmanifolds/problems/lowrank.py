@@ -199,8 +199,15 @@ class OmegaPattern:
         self.shape = (m, n)
         self.torch = not _backend.is_numpy(rows)
         if self.torch:
+            import warnings
+
             import torch
 
+            # torch marks CSR "beta" with a UserWarning at the first CSR tensor; the
+            # two operations used here (construction, CSR @ dense) are long stable.
+            warnings.filterwarnings(
+                "ignore", message="Sparse CSR tensor support is in beta", category=UserWarning
+            )
             counts = torch.bincount(rows, minlength=m)
             self.indptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
             self.order = torch.argsort(cols, stable=True)
