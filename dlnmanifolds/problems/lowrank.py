@@ -291,7 +291,9 @@ def normal_singular_pairs(gradient, u, v, k: int, *, gradient_t=None, seed: int 
     reorthogonalization (Golub & Kahan 1965; Golub & Van Loan, Matrix Computations,
     Sec. 10.4) on the tensors' device, run until every Ritz pair has residual
     ||N b_i - sigma_i a_i|| <= 64 eps sigma_1 (or the Krylov space is all of R^m):
-    the same pairs as svds to ~1e-12 in float64 when sigma_k > sigma_{k+1}.
+    the same pairs as svds to ~1e-12 in float64 when sigma_k > sigma_{k+1}. The
+    Krylov space is capped at 30 k + 400 dimensions (bounded time); a cap reached
+    before convergence returns the best Ritz pairs with a RuntimeWarning.
 
     Example
     -------
@@ -359,6 +361,8 @@ def _normal_pairs_numpy(gradient, gradient_t, u, v, k, seed):
 
 
 def _normal_pairs_torch(gradient, gradient_t, u, v, k, seed):
+    import warnings
+
     import torch
 
     m, n = gradient.shape
@@ -370,6 +374,9 @@ def _normal_pairs_torch(gradient, gradient_t, u, v, k, seed):
     # Small blocks: the Krylov degree (not the block width) drives convergence.
     block = min(_LANCZOS_BLOCK, m)
     tol = 64 * torch.finfo(dtype).eps
+    # Bounded time: at most this many Krylov dimensions (as svds caps its restarts;
+    # completion gradients at n <= 4096, k = 10 converge within ~210).
+    limit = _LANCZOS_LIMIT[0] * k + _LANCZOS_LIMIT[1]
     gen = torch.Generator(device=device).manual_seed(seed)
     start = matvec(torch.randn(n, block, generator=gen, dtype=dtype, device=device))
     # Q: orthonormal basis of the block Krylov space of N N^T (m, d); B = N^T Q (n, d)
@@ -399,7 +406,8 @@ def _normal_pairs_torch(gradient, gradient_t, u, v, k, seed):
         for _ in range(2):
             nxt = nxt - basis @ (basis.T @ nxt)
         steps = -(-dim // block)
-        if (steps >= check and dim >= k) or dim >= m:
+        full = dim >= min(m, limit)
+        if (steps >= check and dim >= k) or full:
             check = max(check + 1, int(1.25 * check))
             # Ritz pairs from the d x d Gram matrix (cheap; an n x d SVD per check was
             # most of the time): B^T B z = sigma^2 z, a = Q z, b = B z / sigma.
@@ -410,7 +418,17 @@ def _normal_pairs_torch(gradient, gradient_t, u, v, k, seed):
             # Q_j z_i^(j) / sigma_i = nxt z_i^(j) / sigma_i (the Lanczos residual, no
             # extra product), up to eps sigma_1^2 / sigma_i from the eigensolver.
             residual = torch.linalg.vector_norm(nxt @ z[last:dim], dim=0)
-            if dim >= m or bool((residual <= tol * sig[0] * sig).all()):
+            converged = bool((residual <= tol * sig[0] * sig).all())
+            if full and not converged and dim < m:
+                warnings.warn(
+                    f"normal_singular_pairs: the Lanczos space reached its cap of "
+                    f"{limit} dimensions before the {k} pairs converged (largest residual "
+                    f"{float(residual.max()):.3g}, tolerance {float(tol * sig[0] ** 2):.3g}); "
+                    f"returning the best Ritz pairs",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            if full or converged:
                 # Final Rayleigh-Ritz on the converged k-dim subspace: the SVD of the
                 # n x k matrix B Z gives sigma and b to full accuracy (no squaring).
                 w, sig, yt = torch.linalg.svd(bb[:, :dim] @ z, full_matrices=False)
@@ -426,3 +444,5 @@ def _normal_pairs_torch(gradient, gradient_t, u, v, k, seed):
 #: than k + 4 = 14 (m = n = 2048, k = 10, completion gradients), with torch's CSR
 #: product per column already 0.5x scipy's matvec at 4 columns (2.4x at 1).
 _LANCZOS_BLOCK = 4
+#: The Krylov dimension cap is LIMIT[0] * k + LIMIT[1] (then a RuntimeWarning).
+_LANCZOS_LIMIT = (30, 400)

@@ -433,9 +433,11 @@ class MatrixCompletion(MatrixObjective):
 
         Example
         -------
-        >>> import torch
-        >>> data = MatrixCompletion.generate(30, 2, 300, rng=0).to("cpu")
-        >>> data.rows.dtype, data.values.dtype, data.count
+        (Needs torch: skipped by the package's doctests, run by ``tests/torch_backend``.)
+
+        >>> import torch  # doctest: +SKIP
+        >>> data = MatrixCompletion.generate(30, 2, 300, rng=0).to("cpu")  # doctest: +SKIP
+        >>> data.rows.dtype, data.values.dtype, data.count  # doctest: +SKIP
         (torch.int64, torch.float64, 300)
         """
         return CompletionTensors(self, device, dtype)
@@ -558,17 +560,18 @@ class CompletionTensors:
 
     Example
     -------
-    >>> import torch
-    >>> from dlnmanifolds.geoopt import DLNFixedRank
-    >>> data = MatrixCompletion.generate(40, 2, 500, rng=0).to(dtype=torch.float64)
-    >>> manifold = DLNFixedRank(40, 40, 2, depth=3)
-    >>> point = manifold.random(generator=torch.Generator().manual_seed(0))
-    >>> point.requires_grad_(True)  # doctest: +ELLIPSIS
-    tensor(...)
-    >>> u, s, v = manifold.factors(point)
-    >>> loss = data.loss(LowRank(u, s, v.T))  # O(|Omega| r), no 40 x 40 array
-    >>> loss.backward()
-    >>> tuple(point.grad.shape)
+    (Needs torch: skipped by the package's doctests, run by ``tests/torch_backend``.)
+
+    >>> import torch  # doctest: +SKIP
+    >>> from dlnmanifolds.geoopt import DLNFixedRank  # doctest: +SKIP
+    >>> data = MatrixCompletion.generate(40, 2, 500, rng=0).to()  # doctest: +SKIP
+    >>> manifold = DLNFixedRank(40, 40, 2, depth=3)  # doctest: +SKIP
+    >>> point = manifold.random(generator=torch.Generator().manual_seed(0))  # doctest: +SKIP
+    >>> _ = point.requires_grad_(True)  # doctest: +SKIP
+    >>> u, s, v = manifold.factors(point)  # doctest: +SKIP
+    >>> loss = data.loss(LowRank(u, s, v.T))  # doctest: +SKIP
+    >>> loss.backward()  # doctest: +SKIP
+    >>> tuple(point.grad.shape)  # doctest: +SKIP
     (82, 2)
     """
 

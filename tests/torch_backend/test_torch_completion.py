@@ -319,3 +319,52 @@ def test_cuda_completion_matches_cpu():
     assert gv.is_cuda and close(gv.cpu().numpy(), ref[0]) and close(gtu.cpu().numpy(), ref[1])
     sig = gpu.normal_singular_pairs(xg, 3)[1]
     assert sig.is_cuda and close(sig.cpu().numpy(), cpu.normal_singular_pairs(tensors(x), 3)[1])
+
+
+def test_torch_docstring_examples_run():
+    # The examples of MatrixCompletion.to and CompletionTensors need torch, so the
+    # package's doctests skip them; here they run (the SKIP directives stripped).
+    import doctest
+
+    from dlnmanifolds.problems import matrix_completion
+
+    for obj in (matrix_completion.MatrixCompletion.to, matrix_completion.CompletionTensors):
+        text = obj.__doc__.replace("  # doctest: +SKIP", "")
+        test = doctest.DocTestParser().get_doctest(
+            text, dict(vars(matrix_completion)), obj.__qualname__, None, 0
+        )
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        runner.run(test)
+        assert runner.failures == 0 and test.examples
+
+
+def test_huge_matrix_step_never_forms_m_by_n():
+    # m = n = 200000: an m x n float64 array would be 320 GB, so one training step
+    # (loss, autograd gradient, egrad2rgrad, retraction) and a rank-increase call
+    # succeed only because nothing is densified.
+    n = 200_000
+    problem = MatrixCompletion.generate(n, 2, 4000, rng=5)
+    data = problem.to()
+    manifold = DLNFixedRank(n, n, 2, depth=3)
+    point = geoopt.ManifoldParameter(
+        manifold.random(generator=torch.Generator().manual_seed(2)), manifold=manifold
+    )
+    before = completion_training(data, manifold, point, 1)
+    after = completion_training(data, manifold, point, 1)
+    assert torch.isfinite(after) and float(after.detach()) != float(before.detach())
+    u, s, v = manifold.factors(point.detach())
+    assert np.isfinite(data.test_mse(LowRank(u, s, v.T)))
+
+
+def test_rank_increase_cap_warns_and_returns_ritz_pairs(monkeypatch):
+    # A Krylov cap reached before convergence: a RuntimeWarning, and Ritz values,
+    # which never exceed the true singular values (Cauchy interlacing).
+    from dlnmanifolds.problems import lowrank
+
+    monkeypatch.setattr(lowrank, "_LANCZOS_LIMIT", (0, 8))
+    problem = MatrixCompletion.generate(60, 2, 1200, rng=6)
+    x = point(np.random.default_rng(6), 60, 60, 2)
+    with pytest.warns(RuntimeWarning, match="cap of 8 dimensions"):
+        _, sig, _ = problem.to().normal_singular_pairs(tensors(x), 3)
+    exact = np.linalg.svd(normal_dense(problem.residual_gradient(x), x.u, x.vt.T), compute_uv=False)
+    assert np.all(sig.numpy() <= exact[:3] * (1 + 1e-12))
