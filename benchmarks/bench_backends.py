@@ -10,12 +10,24 @@ ratios, single-threaded BLAS for numpy and ``torch.set_num_threads(1)``):
   (``DLNFixedRank.egrad2rgrad`` + ``retr``), with the ambient G given dense;
 * ``geoopt SGD step`` (torch only, no numpy peer): one ``RiemannianSGD`` step on
   ``DLNMatrices`` with the autograd gradient of 1/2 ||X - Y||^2, against the
-  torch ``g^N gradient`` alone (the adapter's and optimizer's overhead).
+  torch ``g^N gradient`` alone (the adapter's and optimizer's overhead);
+* matrix completion (``--completion-sizes``, m = n, r = 10, |Omega| =
+  min(5 r (m + n) ln n, m n / 2), Arora et al. ground truth), numpy
+  ``MatrixCompletion`` vs torch ``MatrixCompletion.to()``:
+  ``completion step``: one inner iteration of RankAdaptive's fixed-rank stage
+  (residual on Omega, G V and G^T U, the factored g^N gradient, the lifted
+  retraction); ``rank increase``: one call of ``normal_singular_pairs`` (k = 10;
+  numpy svds, torch block Lanczos); ``rank-adaptive step``: the two together;
+  ``geoopt Adam step``: one ``RiemannianAdam`` step on ``DLNFixedRank`` with the
+  autograd gradient of ``CompletionTensors.loss``, against the numpy
+  ``completion step``.
 
 Target (issue 16): torch CPU within 1.3x of numpy for n >= 256. It prints the
 device it ran on; CUDA is timed too when ``torch.cuda.is_available()``.
 
-Run: ``python benchmarks/bench_backends.py [--fast] [--sizes 256,512,1024,2048]``.
+Run: ``python benchmarks/bench_backends.py [--fast] [--sizes 256,512,1024,2048]
+[--completion-sizes 1000,2048,4096]`` (``--sizes ""`` skips the dense cases, whose
+full SVDs take minutes at n = 4096 on one thread).
 """
 
 from __future__ import annotations
@@ -35,6 +47,8 @@ except ImportError:  # the torch extra is optional
 
 from dlnmanifolds.core.dln_metric import riemannian_gradient
 from dlnmanifolds.core.fixed_rank import _lifted_retraction, _riemannian_gradient, _weights
+from dlnmanifolds.problems import MatrixCompletion
+from dlnmanifolds.problems.lowrank import LowRank, normal_singular_pairs
 
 
 def rank_step(u, s, v, g, depth, lr):
@@ -43,16 +57,112 @@ def rank_step(u, s, v, g, depth, lr):
     return _lifted_retraction(u, s, v, weights, depth, (-lr * up, -lr * mm, -lr * vp))
 
 
+def completion_step(problem, x: LowRank, depth: int, lr: float):
+    """One inner iteration on (M_r, g^N): residual on Omega, G V and G^T U (numpy
+    ``MatrixCompletion`` or torch ``CompletionTensors``), the factored g^N gradient
+    and the lifted retraction along -lr times it."""
+    gv, gtu = problem.gradient_products(x)
+    u, s, v = x.u, x.s, x.vt.T
+    weights = _weights(s, depth)
+    up, mm, vp = _riemannian_gradient(u, v, weights, gv, gtu)
+    return _lifted_retraction(u, s, v, weights, depth, (-lr * up, -lr * mm, -lr * vp))
+
+
+def rank_increase(problem, x: LowRank, k: int):
+    """The rank-increase pairs of RankAdaptive at x (numpy svds or torch Lanczos)."""
+    if isinstance(problem, MatrixCompletion):
+        return normal_singular_pairs(problem.gradient_matrix(x), x.u, x.vt.T, k)
+    return problem.normal_singular_pairs(x, k)
+
+
+def completion_cases(sizes: list[int], repeats: int, devices: list[str], depth: int, rank: int):
+    """The completion rows: numpy MatrixCompletion vs the same problem on torch."""
+    from dlnmanifolds.geoopt import DLNFixedRank
+
+    for n in sizes:
+        count = int(min(5 * rank * (2 * n) * np.log(n), n * n / 2))
+        problem = MatrixCompletion.generate(n, rank, count, rng=0)
+        start = problem.spectral_factors(rank)
+        rng = np.random.default_rng(1)
+        # A point near, not at, the spectral start (a non-trivial normal part).
+        x = LowRank(start.u, start.s * (1 + 0.1 * rng.random(rank)), start.vt)
+
+        def fresh(x=x):
+            # New array objects: MatrixCompletion caches the residual per point.
+            return LowRank(x.u.copy(), x.s.copy(), x.vt.copy())
+
+        def numpy_step(problem=problem):
+            completion_step(problem, fresh(), depth, 1e-3)
+
+        def numpy_increase(problem=problem):
+            rank_increase(problem, fresh(), rank)
+
+        def numpy_both(problem=problem):
+            y = fresh()
+            completion_step(problem, y, depth, 1e-3)
+            rank_increase(problem, y, rank)
+
+        for device in devices:
+            data = problem.to(device=device)
+            xt = LowRank(*(torch.from_numpy(a).to(device) for a in x))
+            sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+            def torch_step(data=data, xt=xt, sync=sync):
+                completion_step(data, xt, depth, 1e-3)
+                sync()
+
+            def torch_increase(data=data, xt=xt, sync=sync):
+                rank_increase(data, xt, rank)
+                sync()
+
+            def torch_both(data=data, xt=xt, sync=sync):
+                completion_step(data, xt, depth, 1e-3)
+                rank_increase(data, xt, rank)
+                sync()
+
+            manifold = DLNFixedRank(n, n, rank, depth)
+            packed = manifold.pack(xt.u, xt.s, xt.vt.T)
+            param = geoopt.ManifoldParameter(packed.clone(), manifold=manifold)
+            optimizer = geoopt.optim.RiemannianAdam([param], lr=1e-4)
+
+            def adam_step(param=param, optimizer=optimizer, data=data, m=manifold, sync=sync):
+                optimizer.zero_grad()
+                u, s, v = m.factors(param)
+                data.loss(LowRank(u, s, v.T)).backward()
+                optimizer.step()
+                sync()
+
+            cases = [
+                ("completion step", numpy_step, torch_step),
+                ("rank increase", numpy_increase, torch_increase),
+                ("rank-adaptive step", numpy_both, torch_both),
+                ("geoopt Adam step", numpy_step, adam_step),
+            ]
+            for what, fn_np, fn_t in cases:
+                t_t, t_np, ratio = _timing.paired_ratio(fn_t, fn_np, repeats)
+                note = "  <- vs numpy completion step" if what.startswith("geoopt") else ""
+                print(
+                    f"{n:5d} {what:18} {device:6} {1e3 * t_np:9.2f} {1e3 * t_t:9.2f} "
+                    f"{ratio:11.2f}{note}",
+                    flush=True,
+                )
+        print(f"      (n = {n}: |Omega| = {problem.count}, {problem.count / n**2:.0%} observed)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="n = 256, 512, few repeats")
     parser.add_argument("--sizes", default="256,512,1024,2048")
+    parser.add_argument("--completion-sizes", default="1000,2048,4096")
     args = parser.parse_args(argv)
     if torch is None:
         print("skipped: needs the torch extra (pip install 'dlnmanifolds[torch]')")
         return
     torch.set_num_threads(1)
-    sizes = [256, 512] if args.fast else [int(x) for x in args.sizes.split(",")]
+    sizes = [256, 512] if args.fast else [int(x) for x in args.sizes.split(",") if x]
+    completion_sizes = (
+        [1000] if args.fast else [int(x) for x in args.completion_sizes.split(",") if x]
+    )
     repeats = 3 if args.fast else 7
     depth, rank = 3, 10
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -110,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{n:5d} {'geoopt SGD step':18} {device:6} {'(grad)':>9} {1e3 * t_step:9.2f} "
                 f"{ratio:11.2f}  <- step / torch g^N gradient"
             )
+    completion_cases(completion_sizes, repeats, devices, depth, rank)
     sys.stdout.flush()
 
 

@@ -11,6 +11,7 @@ formulas offline.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import re
 import sys
@@ -55,7 +56,11 @@ myst_heading_anchors = 3
 # -- autodoc / napoleon: numpy-style docstrings, members in source order -----
 autodoc_default_options = {"members": True, "member-order": "bysource"}
 autodoc_typehints = "description"
-autodoc_mock_imports: list[str] = []
+# The torch extra is optional: without it, dlnmanifolds.geoopt is documented against
+# mocked torch/geoopt modules, so that a build without the extra still passes -W.
+autodoc_mock_imports: list[str] = [
+    name for name in ("torch", "geoopt") if importlib.util.find_spec(name) is None
+]
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 napoleon_use_rtype = False

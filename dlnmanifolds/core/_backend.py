@@ -340,3 +340,22 @@ def eye(like: Any, n: int):
     import torch
 
     return torch.eye(n, dtype=like.dtype, device=like.device)
+
+
+# --- i16x: index tensors (matrix completion's Omega) --------------------------
+
+
+def check_index_tensor(value: Any, like: Any, name: str) -> None:
+    """TypeError naming ``name`` unless ``value`` is an int64 torch tensor on ``like``'s
+    device (the observed indices of a completion problem held as tensors)."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be an int64 torch tensor, got {_describe(value)}")
+    if value.dtype != torch.int64:
+        raise TypeError(f"{name} must be an int64 torch tensor, got dtype {value.dtype}")
+    if value.device != like.device:
+        raise TypeError(
+            f"{name} is on device {value.device} but the point is on {like.device}; move "
+            f"the problem with problem.to(device=...)"
+        )

@@ -54,7 +54,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse.linalg
 from pymanopt.optimizers import ConjugateGradient, SteepestDescent, TrustRegions
 from pymanopt.optimizers.line_search import AdaptiveLineSearcher, BackTrackingLineSearcher
 from pymanopt.optimizers.optimizer import Optimizer
@@ -62,7 +61,14 @@ from pymanopt.optimizers.optimizer import Optimizer
 from dlnmanifolds.core._validate import check_depth, check_positive_int
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.problems.geometries import make_problem
-from dlnmanifolds.problems.lowrank import LowRank, as_low_rank, dense, gather, truncate
+from dlnmanifolds.problems.lowrank import (
+    LowRank,
+    as_low_rank,
+    dense,
+    gather,
+    normal_singular_pairs,
+    truncate,
+)
 from dlnmanifolds.problems.matrix_completion import MatrixCompletion
 
 #: Geometries the rank-adaptive optimizer runs on.
@@ -420,39 +426,12 @@ class RankAdaptive:
         room = max_rank - x.rank
         if room <= 0:
             return None
-        g = problem.gradient_matrix(x)
-        # One transpose for all the Lanczos products (a CSR/CSC per call otherwise).
-        gt = g.T.tocsr() if scipy.sparse.issparse(g) else np.ascontiguousarray(g.T)
-        u, v = x.u, x.vt.T
         m, n = problem.shape
-
-        def matvec(w):
-            w = w - v @ (v.T @ w)
-            w = g @ w
-            return w - u @ (u.T @ w)
-
-        def rmatvec(w):
-            w = w - u @ (u.T @ w)
-            w = gt @ w
-            return w - v @ (v.T @ w)
-
-        normal = scipy.sparse.linalg.LinearOperator(
-            (m, n),
-            matvec=matvec,
-            rmatvec=rmatvec,
-            matmat=matvec,
-            rmatmat=rmatvec,
-            dtype=np.float64,
-        )
         k = min(self.probe, room + 1, min(m, n) - x.rank - 1)
         if k < 1:
             return None
-        if k >= min(m, n) - 1:
-            a, sig, bt = np.linalg.svd(normal.matmat(np.eye(n)), full_matrices=False)
-        else:
-            a, sig, bt = scipy.sparse.linalg.svds(normal, k=k, rng=0)
-        order = np.argsort(sig)[::-1]
-        a, sig, bt = a[:, order], sig[order], bt[order]
+        # The top pairs of N = (I - UU^T) E'(X) (I - VV^T), an operator (svds).
+        a, sig, bt = normal_singular_pairs(problem.gradient_matrix(x), x.u, x.vt.T, k)
         if not sig.size or not sig[0] > 1e-14 * max(float(np.max(x.s)), 1e-300):
             return None
         # The noise-edge rule is not used here: the residual on Omega of a fitted

@@ -15,7 +15,6 @@ index set or a factored truth (Vandereycken 2013, Sec. 4.1). Dense m x n inputs
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
@@ -23,15 +22,18 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import as_matrix, as_real_array, as_rng, check_positive_int
 from dlnmanifolds.problems._objective import MatrixObjective
 from dlnmanifolds.problems.lowrank import (
     LowRank,
+    OmegaPattern,
     as_low_rank,
     dense,
     difference_norm,
     frobenius_norm,
     gather,
+    normal_singular_pairs,
 )
 
 
@@ -376,7 +378,9 @@ class MatrixCompletion(MatrixObjective):
         The last factored point's residual is cached (by the identity of u, s, vt)."""
         low = as_low_rank(x)
         if low is None:
+            _reject_tensor(x, "x")
             return np.asarray(x, dtype=np.float64)[self.rows, self.cols] - self.values
+        _reject_tensor(low.u, "x.u")
         if low.shape != self.shape:
             raise ValueError(f"x must have shape {self.shape}, got {low.shape}")
         cached = self._cache.get(low)
@@ -409,25 +413,34 @@ class MatrixCompletion(MatrixObjective):
 
     def _gradient_pair(self, x: LowRank):
         """E'(X) and E'(X)^T, both CSR, for internal products only (not returned to
-        users): the sparsity patterns are built once and only their data is set,
-        so no per-call index validation or CSC transpose (12% of a 100^2 run)."""
+        users): the sparsity patterns are built once (``OmegaPattern``) and only
+        their data is set per call."""
         if self._patterns is None:
-            m, n = self.shape
-            # Omega is sorted row-major: a stable sort by column gives column-major.
-            order = np.argsort(self.cols, kind="stable")
-            indptr_t = np.concatenate([[0], np.cumsum(np.bincount(self.cols, minlength=n))])
-            # ``values`` only fills the patterns' data slots (each call rebinds them).
-            self._patterns = (
-                scipy.sparse.csr_matrix((self.values, self.cols, self._indptr), (m, n)),
-                scipy.sparse.csr_matrix((self.values, self.rows[order], indptr_t), (n, m)),
-                order,
-            )
-        pattern, pattern_t, order = self._patterns
+            self._patterns = OmegaPattern(self.rows, self.cols, self.shape)
         r = self.residual(x)
-        # Shallow copies share the index arrays; each call owns its data (threads).
-        g, gt = copy.copy(pattern), copy.copy(pattern_t)
-        g.data, gt.data = r, r[order]
-        return g, gt
+        return self._patterns.matrix(r), self._patterns.matrix_t(r)
+
+    def to(self, device: Any = None, dtype: Any = None) -> CompletionTensors:
+        """This problem's Omega, values, held-out set and factored truth as torch
+        tensors on ``device`` (a ``torch.device`` or a string; default CPU), values in
+        ``dtype`` (torch.float32 or torch.float64, the default).
+
+        Like ``torch.Tensor.to``, it returns a new object (a ``CompletionTensors``;
+        this problem is unchanged): one copy host -> device here, none afterwards.
+        Its ``loss`` is differentiable (autograd) and never forms an m x n array,
+        so a PyTorch loop on ``dlnmanifolds.geoopt.DLNFixedRank`` trains in
+        O(|Omega| r) per step. Needs the torch extra.
+
+        Example
+        -------
+        (Needs torch: skipped by the package's doctests, run by ``tests/torch_backend``.)
+
+        >>> import torch  # doctest: +SKIP
+        >>> data = MatrixCompletion.generate(30, 2, 300, rng=0).to("cpu")  # doctest: +SKIP
+        >>> data.rows.dtype, data.values.dtype, data.count  # doctest: +SKIP
+        (torch.int64, torch.float64, 300)
+        """
+        return CompletionTensors(self, device, dtype)
 
     def residual_gradient(self, x) -> np.ndarray:
         """P_Omega(X - X*) as an m x n array (the full-rank geometries)."""
@@ -470,11 +483,8 @@ class MatrixCompletion(MatrixObjective):
             d = np.asarray(x, dtype=np.float64) - dense(self._truth)
             d[self.rows, self.cols] = 0.0
             return float(np.vdot(d, d)) / unobserved
-        # Factored: ||X - X*||^2 (stable, O((m + n) r^2)) minus the part on Omega;
-        # the subtraction loses ~ eps ||X - X*||^2 / (m n - |Omega|) absolutely.
         on_omega = self._entries(x, self.rows, self.cols) - self._truth_on_omega
-        total = self._difference_norm(x) ** 2
-        return max(total - float(np.dot(on_omega, on_omega)), 0.0) / unobserved
+        return _unobserved_mse(self._difference_norm(x), on_omega, unobserved)
 
     def _difference_norm(self, x) -> float:
         low = as_low_rank(x)
@@ -523,6 +533,253 @@ class MatrixCompletion(MatrixObjective):
             self._spectral_operator(), k=count, return_singular_vectors=False, rng=0
         )
         return np.sort(s)[::-1]
+
+
+class CompletionTensors:
+    """A ``MatrixCompletion``'s data as torch tensors on one device (``problem.to``).
+
+    Holds Omega (``rows``, ``cols``: int64, sorted row-major), ``values``, the
+    held-out set and the truth (factored when the problem's is) as tensors on
+    ``device`` in ``dtype``, and evaluates the matrix-completion loss of a factored
+    point X = U diag(s) V^T, a ``LowRank(u, s, vt)`` of tensors on that device,
+    in O(|Omega| r + (m + n) r^2), never forming an m x n array:
+
+    - ``loss(x)`` = 1/2 ||P_Omega(X - X*)||^2 as a 0-d tensor, differentiable by
+      ``torch.autograd`` with respect to u, s and vt: the backward pass is
+      dE/dU = (G V) diag(s), dE/ds = diag(U^T G V), dE/dV^T = diag(s) U^T G with
+      G = P_Omega(X - X*) a sparse CSR tensor (Vandereycken 2013, Sec. 4.1; two
+      sparse products, no (|Omega|, r) temporaries kept for backward);
+    - ``residual``, ``gradient_matrix`` (G as ``torch.sparse_csr_tensor``),
+      ``gradient_products`` (G V, G^T U), ``train_mse``, ``test_mse``,
+      ``relative_error`` as on ``MatrixCompletion`` (same formulas, same kernels);
+    - ``normal_singular_pairs(x, k)``: the rank-increase direction of Gao & Absil
+      2022 (the top pairs of the normal part of G, ``lowrank.normal_singular_pairs``).
+
+    A numpy point, a tensor on another device or of another dtype is a TypeError
+    naming the argument.
+
+    Example
+    -------
+    (Needs torch: skipped by the package's doctests, run by ``tests/torch_backend``.)
+
+    >>> import torch  # doctest: +SKIP
+    >>> from dlnmanifolds.geoopt import DLNFixedRank  # doctest: +SKIP
+    >>> data = MatrixCompletion.generate(40, 2, 500, rng=0).to()  # doctest: +SKIP
+    >>> manifold = DLNFixedRank(40, 40, 2, depth=3)  # doctest: +SKIP
+    >>> point = manifold.random(generator=torch.Generator().manual_seed(0))  # doctest: +SKIP
+    >>> _ = point.requires_grad_(True)  # doctest: +SKIP
+    >>> u, s, v = manifold.factors(point)  # doctest: +SKIP
+    >>> loss = data.loss(LowRank(u, s, v.T))  # doctest: +SKIP
+    >>> loss.backward()  # doctest: +SKIP
+    >>> tuple(point.grad.shape)  # doctest: +SKIP
+    (82, 2)
+    """
+
+    def __init__(self, problem: MatrixCompletion, device: Any = None, dtype: Any = None):
+        import torch
+
+        dtype = torch.float64 if dtype is None else dtype
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        self.device = torch.device("cpu" if device is None else device)
+        self.dtype = dtype
+        self.shape = problem.shape
+
+        def index(a):
+            return torch.as_tensor(a, dtype=torch.int64, device=self.device)
+
+        def real(a):
+            return torch.as_tensor(a, dtype=dtype, device=self.device)
+
+        self.rows, self.cols, self.values = (
+            index(problem.rows),
+            index(problem.cols),
+            real(problem.values),
+        )
+        self.pattern = OmegaPattern(self.rows, self.cols, self.shape)
+        held = problem.heldout
+        self.heldout = None if held is None else (index(held[0]), index(held[1]), real(held[2]))
+        truth = problem._truth
+        if isinstance(truth, LowRank):
+            self.truth = LowRank(real(truth.u), real(truth.s), real(truth.vt))
+            self._truth_on_omega = gather(self.truth, self.rows, self.cols)
+        elif truth is not None:  # a dense m x n truth (small problems)
+            self.truth = real(truth)
+            self._truth_on_omega = self.truth[self.rows, self.cols]
+        else:
+            self.truth, self._truth_on_omega = None, None
+
+    @property
+    def count(self) -> int:
+        return int(self.values.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"CompletionTensors(shape={self.shape}, count={self.count}, "
+            f"device={self.device}, dtype={self.dtype})"
+        )
+
+    def _point(self, x, name: str = "x") -> LowRank:
+        import torch
+
+        if not isinstance(x, (tuple, list)) or len(x) != 3:
+            raise TypeError(
+                f"{name} must be a factored LowRank(u, s, vt) of torch tensors, got "
+                f"{type(x).__name__}"
+            )
+        x = LowRank(*x)
+        for part, value in zip(("u", "s", "vt"), x):
+            label = f"{name}.{part}"
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"{label} must be a torch tensor on {self.device} (this problem holds "
+                    f"its data as tensors; use the numpy MatrixCompletion for numpy "
+                    f"points), got {_describe(value)}"
+                )
+            if value.device != self.device:
+                raise TypeError(
+                    f"{label} is on device {value.device} but this problem's data is on "
+                    f"{self.device}; move one of them"
+                )
+            if value.dtype != self.dtype:
+                raise TypeError(
+                    f"{label} must have this problem's dtype {self.dtype}, got {value.dtype}"
+                )
+        m, n = self.shape
+        r = x.s.shape[0] if x.s.ndim == 1 else -1
+        if x.u.shape != (m, r) or x.vt.shape != (r, n):
+            raise ValueError(
+                f"{name} must be u ({m}, r), s (r,), vt (r, {n}); got shapes "
+                f"{tuple(x.u.shape)}, {tuple(x.s.shape)}, {tuple(x.vt.shape)}"
+            )
+        return x
+
+    # -- loss ----------------------------------------------------------------
+    def residual(self, x):
+        """(X - X*) on Omega, shape [k], in ``rows``/``cols`` order (not differentiable)."""
+        x = self._point(x)
+        return gather(x, self.rows, self.cols) - self.values
+
+    def loss(self, x):
+        """1/2 ||P_Omega(X - X*)||^2, a differentiable 0-d tensor (see the class docs)."""
+        x = self._point(x)
+        return _completion_loss().apply(x.u, x.s, x.vt, self)
+
+    def train_mse(self, x) -> float:
+        """Mean of (X - X*)^2 on Omega."""
+        r = self.residual(x)
+        return float(r @ r) / self.count
+
+    def gradient_matrix(self, x):
+        """E'(X) = P_Omega(X - X*) as a ``torch.sparse_csr_tensor`` (m, n)."""
+        return self.pattern.matrix(self.residual(x))
+
+    def gradient_products(self, x):
+        """(E'(X) V, E'(X)^T U) at X = U S V^T, O(|Omega| r)."""
+        x = self._point(x)
+        return self.pattern.products(self.residual(x), x.u, x.vt.T)
+
+    # -- evaluation ----------------------------------------------------------
+    def test_mse(self, x) -> float:
+        """As ``MatrixCompletion.test_mse``: held-out entries, else the unobserved
+        entries against the truth (factored: O((m + n) r^2 + |Omega| r))."""
+        x = self._point(x)
+        if self.heldout is not None:
+            hr, hc, hv = self.heldout
+            d = gather(x, hr, hc) - hv
+            return float(d @ d) / d.shape[0]
+        m, n = self.shape
+        unobserved = m * n - self.count
+        if self.truth is None or unobserved == 0:
+            return float("nan")
+        on_omega = gather(x, self.rows, self.cols) - self._truth_on_omega
+        return _unobserved_mse(self._difference_norm(x), on_omega, unobserved)
+
+    def _difference_norm(self, x: LowRank) -> float:
+        if isinstance(self.truth, LowRank):
+            return difference_norm(x, self.truth)
+        return float((x.to_dense() - self.truth).square().sum().sqrt())
+
+    def relative_error(self, x) -> float:
+        """||X - X*||_F / ||X*||_F (NaN without truth)."""
+        x = self._point(x)
+        if self.truth is None:
+            return float("nan")
+        norm = (
+            frobenius_norm(self.truth)
+            if isinstance(self.truth, LowRank)
+            else float(self.truth.square().sum().sqrt())
+        )
+        return self._difference_norm(x) / norm
+
+    # -- rank increase -------------------------------------------------------
+    def normal_singular_pairs(self, x, k: int, seed: int = 0):
+        """The k top singular triplets (a, sigma, bt) of (I - UU^T) E'(X) (I - VV^T),
+        as tensors (``lowrank.normal_singular_pairs``; U, V of x orthonormal)."""
+        x = self._point(x)
+        r = self.residual(x)
+        return normal_singular_pairs(
+            self.pattern.matrix(r),
+            x.u,
+            x.vt.T,
+            k,
+            gradient_t=self.pattern.matrix_t(r),
+            seed=seed,
+        )
+
+
+_LOSS_FUNCTION = None
+
+
+def _completion_loss():
+    """The autograd Function of ``CompletionTensors.loss`` (built on first use, so
+    that this module imports without torch)."""
+    global _LOSS_FUNCTION
+    if _LOSS_FUNCTION is not None:
+        return _LOSS_FUNCTION
+    import torch
+
+    class CompletionLoss(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, u, s, vt, data):
+            r = gather(LowRank(u, s, vt), data.rows, data.cols) - data.values
+            ctx.save_for_backward(u, s, vt, r)
+            ctx.data = data
+            return 0.5 * (r @ r)
+
+        @staticmethod
+        def backward(ctx, grad):
+            u, s, vt, r = ctx.saved_tensors
+            gv, gtu = ctx.data.pattern.products(r, u, vt.T)
+            du = gv * (grad * s) if ctx.needs_input_grad[0] else None
+            ds = grad * (u * gv).sum(0) if ctx.needs_input_grad[1] else None
+            dvt = (gtu * (grad * s)).T if ctx.needs_input_grad[2] else None
+            return du, ds, dvt, None
+
+    _LOSS_FUNCTION = CompletionLoss
+    return _LOSS_FUNCTION
+
+
+def _reject_tensor(value: Any, name: str) -> None:
+    if _backend._is_torch(value):
+        raise TypeError(
+            f"{name} is a torch tensor but this MatrixCompletion holds numpy arrays; use "
+            f"problem.to(device=..., dtype=...) for a tensor problem"
+        )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"a numpy array of dtype {value.dtype}"
+    return type(value).__name__
+
+
+def _unobserved_mse(difference_norm_value: float, on_omega, unobserved: int) -> float:
+    """Mean of (X - X*)^2 off Omega from ||X - X*||_F (factored, stable, O((m + n) r^2))
+    minus the part on Omega, ``on_omega`` = (X - X*) there (numpy or torch); the
+    subtraction loses ~ eps ||X - X*||^2 / (m n - |Omega|) absolutely."""
+    on = float(on_omega @ on_omega)
+    return max(difference_norm_value**2 - on, 0.0) / unobserved
 
 
 def _sample_without_replacement(gen: np.random.Generator, size: int, k: int) -> np.ndarray:
