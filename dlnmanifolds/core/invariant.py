@@ -61,7 +61,8 @@ def _sym_basis(d: int, like) -> np.ndarray:
     size = int(i.shape[0])
     basis = _backend.zeros(like, (size, d, d))
     k = _backend.arange_like(like, size)
-    weight = _backend.namespace(like).where(i == j, 1.0, math.sqrt(0.5))
+    weight = _backend.zeros(like, (size,)) + math.sqrt(0.5)
+    weight[i == j] = 1.0
     basis[k, i, j] = weight
     basis[k, j, i] = weight
     return basis
@@ -264,6 +265,7 @@ def invariant_tangent_projection(
     >>> bool(max(np.abs(a - b).max() for a, b in zip(moved, invariants(W))) < 1e-12)
     True
     """
+    _backend.namespace_of_layers(weights=weights, xi=xi)
     s = invariant_normal_multipliers(weights, xi, solver)
     return [a - b for a, b in zip(xi, normal_generator(weights, s))]
 
