@@ -12,8 +12,9 @@ amplifies by a condition number that numpy suffers just the same:
 * entropy and the drifts depend on log sigma and on the singular vectors of X: a
   backward-stable SVD knows sigma_k to eps sigma_max, i.e. log sigma_k to
   eps cond(X). Tolerance 1e-12 + 1e-14 cond(X) (times the size of the result);
-* the invariant maps solve the normal equations C_W^* C_W S = rhs, of condition
-  kappa_C ~ (max_p s_max(W_p) / min_p s_min(W_p))^2: 1e-12 + 1e-14 kappa_C (the
+* the invariant maps solve the normal equations C_W^* C_W S = rhs; kappa_C, the
+  condition number of that operator, is computed (``normal_condition``; it is not
+  a function of the layer spectra alone): 1e-12 + 1e-14 kappa_C (the
   Hessian: times the size max|S| max|xi| of its Weingarten term C_xi(S));
 * the orthographic projection solves Newton systems with the Jacobi matrices T_ij of
   condition ~ (lam_1 / lam_r)^2, lam = sigma^{1/N}: 1e-12 + 1e-14 (lam_1 / lam_r)^2.
@@ -46,7 +47,7 @@ from dlnmanifolds.core.network import invariants  # noqa: E402
 # so the module is imported by its full name.
 F = importlib.import_module("dlnmanifolds.core.free_energy")
 
-SETTINGS = settings(max_examples=20, deadline=None)
+SETTINGS = settings(max_examples=40, deadline=None)
 EPS = float(np.finfo(float).eps)
 
 
@@ -191,17 +192,32 @@ def networks(draw, min_ratio: float = 1e-5):
     depth = draw(st.integers(2, 8))
     widths = tuple(draw(st.integers(1, 4)) for _ in range(depth + 1))
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
-    weights, s_max, s_min = [], 0.0, np.inf
+    weights = []
     for p in range(depth):
         m, n = widths[p + 1], widths[p]
         k = min(m, n)
         s, _ = draw(spectra(k, min_ratio))
         u, v = orthogonal(rng, m)[:, :k], orthogonal(rng, n)[:, :k]
         weights.append((u * s) @ v.T)
-        s_max, s_min = max(s_max, s[0]), min(s_min, s[-1])
     xi = [rng.standard_normal(w.shape) for w in weights]
     eta = [rng.standard_normal(w.shape) for w in weights]
-    return weights, xi, eta, (s_max / s_min) ** 2
+    return weights, xi, eta, normal_condition(weights)
+
+
+def normal_condition(weights) -> float:
+    """cond_2 of the normal operator S -> C_W^* C_W(S) on Sym(d_1) x ... x Sym(d_{N-1}),
+    assembled column by column in orthonormal bases (at most 7 x 10 unknowns here).
+    Its spectrum depends on the layer spectra and on how the layers' ranges meet (a
+    wide inner layer between two narrow ones is nearly unseen), so it is computed."""
+    bases = [I._sym_basis(w.shape[0], w) for w in weights[:-1]]
+    columns = []
+    for p, basis in enumerate(bases):
+        for e in basis:
+            s = [np.zeros_like(b[0]) for b in bases]
+            s[p] = e
+            image = I._apply(weights, weights, s)
+            columns.append(np.concatenate([I._coefficients(m, b) for m, b in zip(image, bases)]))
+    return float(np.linalg.cond(np.array(columns).T))
 
 
 def _both(fn, *args):
@@ -219,6 +235,7 @@ def _both(fn, *args):
 @given(networks())
 def test_invariant_maps_agree_with_numpy(case):
     weights, xi, eta, kappa = case
+    assume(kappa < 1e12)  # clear of the singular-pivot threshold (rcond 1e-13)
     tol = 1e-12 + 1e-14 * kappa
     pair = _both(I.invariant_tangent_projection, weights, xi)
     assume(pair is not None)
@@ -247,6 +264,7 @@ def test_invariant_maps_agree_with_numpy(case):
 @given(networks())
 def test_invariant_retraction_agrees_with_numpy(case):
     weights, xi, _, kappa = case
+    assume(kappa < 1e12)
     scale = max(1.0, max(float(np.abs(w).max()) for w in weights))
     step = [1e-2 * scale * x / max(1.0, float(np.abs(x).max())) for x in xi]
     try:
