@@ -12,6 +12,10 @@ which in the main case (square, invertible) is
 S(X) = (N-1) log vol_F(O(d)) + 1/2 sum_{i<j} log kappa_ij.
 Volumes are computed as logarithms (gammaln) so large d neither over- nor
 underflows; kappa is the stable kernel of ``dlnmanifolds.core.kernel``.
+
+W may be a numpy array or a torch tensor (CPU or CUDA, float32/float64): the entropy is
+then a 0-d tensor and the gradient a tensor of W's dtype and device. The volume
+constants (gammaln of integers) stay Python floats.
 """
 
 from __future__ import annotations

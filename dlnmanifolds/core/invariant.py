@@ -19,6 +19,12 @@ The normal operator is block-tridiagonal in p:
 so every solve is a block Thomas sweep over the N - 1 blocks Sym(d_p) (dense blocks in
 an orthonormal basis of Sym(d_p), O(N d^6) at worst, never the dense KKT system of all
 layers), or matrix-free conjugate gradients when a block would be large.
+
+Every function takes numpy arrays or torch tensors (CPU or CUDA, float32/float64; one
+backend and device per call, else a TypeError naming the layer, e.g. ``xi[1]``) and
+returns the same kind. The only per-backend kernels are the LU factorization and solve
+(``_backend.lu_factor`` / ``lu_solve``: scipy with LAPACK's condition estimate, or
+torch.linalg); the conjugate-gradient solve is one implementation for both.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ system J_V dS = -G(V) is solved by GMRES preconditioned with J_W^{-1}
 (J_W^{-1} J_V = I + O(|V - W|), a few Krylov steps); every operator application
 is O(N d^3) and memory is O(N d^2) per path, against the
 O(((N-1) d(d+1)/2)^3) time and O(((N-1) d(d+1)/2)^2) memory of the dense system.
+
+numpy arrays or torch tensors (CPU or CUDA, float32/float64), batched either way; the
+Newton and Krylov loops test one Python number per step (the iteration caps hold).
 """
 
 from __future__ import annotations
