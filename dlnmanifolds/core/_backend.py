@@ -359,3 +359,70 @@ def check_index_tensor(value: Any, like: Any, name: str) -> None:
             f"{name} is on device {value.device} but the point is on {like.device}; move "
             f"the problem with problem.to(device=...)"
         )
+
+
+# --- i16c: kernels of the invariant, orthographic, entropy and free-energy core -------
+
+
+def float_range(like: Any, n: int):
+    """0.0, 1.0, ..., n - 1 in the float dtype and on the device of ``like``."""
+    if is_numpy(like):
+        return np.arange(n, dtype=float)
+    import torch
+
+    return torch.arange(n, dtype=like.dtype, device=like.device)
+
+
+def lu_factor(a: Any) -> tuple[Any, float]:
+    """LU factors of a square matrix and its 1-norm reciprocal condition number.
+
+    numpy: ``scipy.linalg.lu_factor`` and LAPACK's O(n^2) estimate ``dgecon`` from the
+    factors. torch (no ``gecon``): ``torch.linalg.lu_factor`` and the exact
+    1 / (|A|_1 |A^{-1}|_1), with A^{-1} from the factors (O(n^3), the order of the
+    factorization itself). Either way a singular matrix gives rcond 0 or NaN, never an
+    exception: the caller compares rcond with its threshold.
+    """
+    if is_numpy(a):
+        import warnings
+
+        import scipy.linalg
+
+        with warnings.catch_warnings():  # a singular pivot is the caller's rcond check
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            factor = scipy.linalg.lu_factor(a, check_finite=False)
+        rcond, _ = scipy.linalg.lapack.dgecon(factor[0], np.linalg.norm(a, 1), norm="1")
+        return factor, float(rcond)
+    import torch
+
+    lu, pivots, _ = torch.linalg.lu_factor_ex(a)
+    eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+    inverse = torch.linalg.lu_solve(lu, pivots, eye)
+    norms = torch.linalg.matrix_norm(a, ord=1) * torch.linalg.matrix_norm(inverse, ord=1)
+    return (lu, pivots), float(1.0 / norms)
+
+
+def lu_solve(factor: Any, b: Any):
+    """Solve A x = b from ``lu_factor``'s factors; b a vector (n,) or a matrix (n, k)."""
+    if isinstance(factor[0], np.ndarray):
+        import scipy.linalg
+
+        return scipy.linalg.lu_solve(factor, b, check_finite=False)
+    import torch
+
+    lu, pivots = factor
+    if b.ndim == 1:
+        return torch.linalg.lu_solve(lu, pivots, b[:, None])[:, 0]
+    return torch.linalg.lu_solve(lu, pivots, b)
+
+
+def namespace_of_layers(**groups: Any):
+    """``namespace`` of every array in the given sequences of layers (``None`` skipped);
+    a TypeError names the offending layer as ``group[p]`` (e.g. ``xi[1]``)."""
+    arrays = [a for g in groups.values() if g is not None for a in g]
+    for a in arrays:
+        if not isinstance(a, _NUMPY_OR_NONE):
+            break
+    else:
+        return np
+    names = tuple(f"{k}[{p}]" for k, g in groups.items() if g is not None for p in range(len(g)))
+    return namespace(*arrays, names=names)

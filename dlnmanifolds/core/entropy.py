@@ -12,21 +12,27 @@ which in the main case (square, invertible) is
 S(X) = (N-1) log vol_F(O(d)) + 1/2 sum_{i<j} log kappa_ij.
 Volumes are computed as logarithms (gammaln) so large d neither over- nor
 underflows; kappa is the stable kernel of ``dlnmanifolds.core.kernel``.
+
+W may be a numpy array or a torch tensor (CPU or CUDA, float32/float64): the entropy is
+then a 0-d tensor and the gradient a tensor of W's dtype and device. The volume
+constants (gammaln of integers) stay Python floats.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.special import gammaln
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import (
     check_end_to_end,
     check_positive_int,
 )
+from dlnmanifolds.core.balanced import _rank_of
 from dlnmanifolds.core.kernel import dln_kernel
-from dlnmanifolds.core.operator import numerical_rank
 
 
 def _log_sphere_volume(k: np.ndarray) -> np.ndarray:
@@ -97,8 +103,8 @@ def orthogonal_group_volume(d: int) -> float:
 
 def _rank_spectrum(W: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     """Nonzero singular values of W (round-off zeros dropped, math.md §3.3)."""
-    s = np.linalg.svd(W, compute_uv=False)
-    r = numerical_rank(s)
+    s = _backend.svdvals(W)
+    r = _rank_of(s)
     if r > min(widths):
         raise ValueError(
             f"W has rank {r} but the narrowest layer in widths {widths} has "
@@ -107,21 +113,28 @@ def _rank_spectrum(W: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     return s[:r]
 
 
-def _log_orbit_volume(sigma: np.ndarray, depth: int, widths: Sequence[int]) -> float:
-    """log vol(O_X) from the nonzero singular values sigma (length r), math.md §6."""
+def _log_orbit_volume(sigma: np.ndarray, depth: int, widths: Sequence[int]):
+    """log vol(O_X) from the nonzero singular values sigma (length r), math.md §6.
+
+    A Python float for numpy sigma; a 0-d tensor (sigma's dtype and device) for torch.
+    The Stiefel volumes are Python floats (gammaln of integers) either way.
+    """
+    xp = _backend.namespace(sigma)
     r = sigma.shape[0]
     inner = widths[1:-1]
     value = sum(_log_stiefel_volume(d, r) for d in inner)
-    iu, ju = np.triu_indices(r, k=1)
-    value += 0.5 * float(np.sum(np.log(dln_kernel(sigma[iu], sigma[ju], depth))))
+    iu, ju = _backend.triu_indices_like(sigma, r, 1)
+    terms = [0.5 * xp.sum(xp.log(dln_kernel(sigma[iu], sigma[ju], depth)))]
     extra = sum(d - r for d in inner)
     if extra:
         # (2 lam_i^2)^{m/2} with log lam_i = log(sigma_i) / N.
-        value += 0.5 * extra * float(np.sum(np.log(2.0) + 2.0 * np.log(sigma) / depth))
-    return float(value)
+        terms.append(0.5 * extra * xp.sum(math.log(2.0) + 2.0 * xp.log(sigma) / depth))
+    for term in terms:  # numpy: Python floats, in this order (the result of before)
+        value = value + (float(term) if xp is np else term)
+    return float(value) if xp is np else value
 
 
-def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = None) -> float:
+def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = None):
     """S(W) = log vol(O_W): log-volume of the balanced factorizations of W (math.md §6).
 
     Main case (square, invertible): S = (N-1) log vol_F(O(d)) + 1/2 sum_{i<j} log kappa_ij
@@ -140,7 +153,9 @@ def boltzmann_entropy(W: np.ndarray, depth: int, widths: Sequence[int] | None = 
 
     Returns
     -------
-    float. Invariant under W -> O W O' with O, O' orthogonal.
+    float (numpy W), or a 0-d tensor of W's dtype and device (torch W, CPU or CUDA; the
+    rank test is one host sync). Invariant under W -> O W O' with O, O' orthogonal.
+    float32: the kernel's expm1 form keeps log kappa to ~1e-6 relative.
 
     Example
     -------
@@ -170,12 +185,13 @@ def _dlog_kernel_weights(sigma_k: np.ndarray, sigma_j: np.ndarray, depth: int) -
     N-1, ..., 0. The weights are normalised in log space, so mu is smooth at
     sigma_k = sigma_j (mu = (N-1)/2 there) and never overflows for large N.
     """
-    i = np.arange(depth, dtype=float)
-    log_ratio = (2.0 / depth) * (np.log(sigma_j) - np.log(sigma_k))  # log(b / a)
+    xp = _backend.namespace(sigma_k, sigma_j)
+    i = _backend.float_range(sigma_k, depth)
+    log_ratio = (2.0 / depth) * (xp.log(sigma_j) - xp.log(sigma_k))  # log(b / a)
     logw = log_ratio[..., None] * i
-    logw = logw - np.max(logw, axis=-1, keepdims=True)
-    w = np.exp(logw)
-    return np.sum(w * (depth - 1 - i), axis=-1) / np.sum(w, axis=-1)
+    logw = logw - xp.max(logw, axis=-1, keepdims=True)
+    w = xp.exp(logw)
+    return xp.sum(w * (depth - 1 - i), axis=-1) / xp.sum(w, axis=-1)
 
 
 def _entropy_gradient_coefficients(
@@ -189,10 +205,11 @@ def _entropy_gradient_coefficients(
     general-width term from d/dsigma_k of (m/2) log(2 lam_k^2). ``sigma`` may
     carry leading batch axes (all matrices of the batch share ``widths``).
     """
+    xp = _backend.namespace(sigma)
     r = sigma.shape[-1]
     extra = sum(d - r for d in widths[1:-1])
     mu = _dlog_kernel_weights(sigma[..., :, None], sigma[..., None, :], depth)
-    total = np.sum(mu, axis=-1) - np.diagonal(mu, axis1=-2, axis2=-1) + extra
+    total = xp.sum(mu, axis=-1) - xp.linalg.diagonal(mu) + extra
     return sigma ** (1.0 - 2.0 / depth) * total
 
 
@@ -215,7 +232,9 @@ def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = N
 
     Returns
     -------
-    array, shape=[m, n]. Zero for depth 1.
+    array, shape=[m, n], of W's kind (numpy, or a torch tensor of its dtype and device).
+    Zero for depth 1. float32: the SVD's singular vectors limit the accuracy to about
+    eps32 sigma_max / min gap where singular values nearly coincide (c_k is smooth there).
 
     Example
     -------
@@ -231,10 +250,11 @@ def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = N
     True
     """
     W, depth, widths = check_end_to_end(W, depth, widths)
-    u, s, vt = np.linalg.svd(W, full_matrices=False)
-    r = numerical_rank(s)
+    xp = _backend.namespace(W)
+    u, s, vt = xp.linalg.svd(W, full_matrices=False)
+    r = _rank_of(s)
     _rank_spectrum(W, widths)  # validates rank against widths
     if r == 0:
-        return np.zeros_like(W)
+        return xp.zeros_like(W)
     c = _entropy_gradient_coefficients(s[:r], depth, widths)
     return (u[:, :r] * c) @ vt[:r]

@@ -12,13 +12,19 @@ grad_g S = U diag(c) V^T is the g^N gradient of the Boltzmann entropy S = log vo
 (math.md §6). So X is the RLE on (M_d, g^N) for the free energy F = E - beta^{-1} S.
 
 Main case only: square X of full rank (math.md §8). Private ``_``-functions take an
-SVD and allow leading batch axes.
+SVD and allow leading batch axes. Every function takes numpy arrays or torch tensors
+(CPU or CUDA, float32/float64; one backend and device per call, TypeError naming the
+argument otherwise) and returns the same kind; float32 loses accuracy where the SVD
+does (relative ~1e-6 sigma_max / sigma_min on the small singular directions).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import as_matrix, check_depth
 from dlnmanifolds.core.entropy import (
     _entropy_gradient_coefficients,
@@ -50,7 +56,7 @@ def check_beta(beta) -> float:
 
 def _spectral(u: np.ndarray, c: np.ndarray, v: np.ndarray) -> np.ndarray:
     """U diag(c) V^T for square frames, batched."""
-    return (u * c[..., None, :]) @ np.swapaxes(v, -1, -2)
+    return (u * c[..., None, :]) @ v.swapaxes(-1, -2)
 
 
 def _entropy_coefficients(s: np.ndarray, depth: int) -> np.ndarray:
@@ -70,8 +76,8 @@ def coordinate_laplacian(W: np.ndarray, depth: int) -> np.ndarray:
     §10). Square full-rank W, leading batch axes allowed.
     """
     W, depth = _check_square_full_rank(W, depth)
-    u, s, vt = np.linalg.svd(W)
-    return _spectral(u, _coordinate_laplacian_coefficients(s, depth), np.swapaxes(vt, -1, -2))
+    u, s, vt = _backend.namespace(W).linalg.svd(W)
+    return _spectral(u, _coordinate_laplacian_coefficients(s, depth), vt.swapaxes(-1, -2))
 
 
 def laplacian_of_phi(W: np.ndarray, depth: int) -> np.ndarray:
@@ -82,17 +88,19 @@ def laplacian_of_phi(W: np.ndarray, depth: int) -> np.ndarray:
     grad_g S (math.md §8.3; checked in math.md §10). Square full-rank W, batch allowed.
     """
     W, depth = _check_square_full_rank(W, depth)
-    u, s, vt = np.linalg.svd(W)
+    u, s, vt = _backend.namespace(W).linalg.svd(W)
     c = _coordinate_laplacian_coefficients(s, depth) + _entropy_coefficients(s, depth)
-    return _spectral(u, c, np.swapaxes(vt, -1, -2))
+    return _spectral(u, c, vt.swapaxes(-1, -2))
 
 
-def free_energy(W: np.ndarray, depth: int, energy, beta: float) -> float:
+def free_energy(W: np.ndarray, depth: int, energy, beta: float):
     """F(W) = E(W) - S(W)/beta, S = boltzmann_entropy (math.md §8.3; Menon 2024 abstract).
 
     ``energy`` is a callable E(X) -> float or the number E(W) itself. The downstairs
     process of the upstairs RLE descends F, and its stationary law is
-    exp(-beta F) vol_g (math.md §8.3; checked in math.md §10).
+    exp(-beta F) vol_g (math.md §8.3; checked in math.md §10). A Python float for numpy
+    W; for a torch W a 0-d tensor of its dtype and device (``energy`` may return a
+    Python number or a 0-d tensor on that device).
 
     Example
     -------
@@ -108,10 +116,17 @@ def free_energy(W: np.ndarray, depth: int, energy, beta: float) -> float:
     W = as_matrix(W, "W")
     depth = check_depth(depth)
     value = energy(W) if callable(energy) else energy
+    if _backend._is_torch(value):
+        _backend.namespace(W, value, names=("W", "energy"))
+        if value.ndim != 0:
+            raise TypeError(f"energy must be a number or a 0-d tensor, got shape {value.shape}")
+        if not _backend.all_finite(value):
+            raise ValueError(f"energy must be finite at W, got {float(value)}")
+        return value - boltzmann_entropy(W, depth) / beta
     if isinstance(value, bool) or np.ndim(value) != 0:
         raise TypeError(f"energy must be a number or a callable returning one, got {value!r}")
     value = float(value)
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"energy must be finite at W, got {value}")
     return value - boltzmann_entropy(W, depth) / beta
 
@@ -168,10 +183,13 @@ def langevin_drift(
     >>> bool(np.allclose(langevin_drift(W, egrad, 3, beta=1e12), -dln_operator(W, egrad, 3)))
     True
     """
+    _backend.namespace(W, egrad, names=("W", "egrad"))
     W, depth = _check_square_full_rank(W, depth)
     egrad = as_matrix(egrad, "egrad", batch=True)
     if egrad.shape != W.shape:
-        raise ValueError(f"egrad must have the shape of W {W.shape}, got {egrad.shape}")
+        raise ValueError(
+            f"egrad must have the shape of W {tuple(W.shape)}, got {tuple(egrad.shape)}"
+        )
     beta = check_beta(beta)
     if potential not in POTENTIALS:
         raise ValueError(f"potential must be one of {POTENTIALS}, got {potential!r}")
@@ -180,10 +198,13 @@ def langevin_drift(
 
 def free_energy_gradient(W: np.ndarray, egrad: np.ndarray, depth: int, beta: float) -> np.ndarray:
     """grad_g F = A_{N,W}(E'(W)) - beta^{-1} grad_g S (math.md §6, §8.3). Square full rank."""
+    _backend.namespace(W, egrad, names=("W", "egrad"))
     W, depth = _check_square_full_rank(W, depth)
     egrad = as_matrix(egrad, "egrad", batch=True)
     if egrad.shape != W.shape:
-        raise ValueError(f"egrad must have the shape of W {W.shape}, got {egrad.shape}")
+        raise ValueError(
+            f"egrad must have the shape of W {tuple(W.shape)}, got {tuple(egrad.shape)}"
+        )
     beta = check_beta(beta)
     frame = svd_frame(W)
     entropy = _spectral(frame.u, _entropy_coefficients(frame.s, depth), frame.v)

@@ -19,20 +19,25 @@ The normal operator is block-tridiagonal in p:
 so every solve is a block Thomas sweep over the N - 1 blocks Sym(d_p) (dense blocks in
 an orthonormal basis of Sym(d_p), O(N d^6) at worst, never the dense KKT system of all
 layers), or matrix-free conjugate gradients when a block would be large.
+
+Every function takes numpy arrays or torch tensors (CPU or CUDA, float32/float64; one
+backend and device per call, else a TypeError naming the layer, e.g. ``xi[1]``) and
+returns the same kind. The only per-backend kernels are the LU factorization and solve
+(``_backend.lu_factor`` / ``lu_solve``: scipy with LAPACK's condition estimate, or
+torch.linalg); the conjugate-gradient solve is one implementation for both.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
-from scipy.sparse.linalg import LinearOperator, cg
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core.balanced_tangent import normal_generator, normal_generator_adjoint
-from dlnmanifolds.core.network import _invariants
+from dlnmanifolds.core.network import _invariants, _t
 
 Layers = Sequence[np.ndarray]
 
@@ -43,6 +48,8 @@ NEWTON_RTOL = 1e-14
 NEWTON_MAX_ITERATIONS = 30
 #: A normal-equation pivot block with reciprocal condition below this is singular.
 SINGULAR_RCOND = 1e-13
+#: Relative residual of the conjugate-gradient solve (large blocks).
+CG_RTOL = 1e-14
 
 
 class NotRegularError(ValueError):
@@ -50,22 +57,33 @@ class NotRegularError(ValueError):
 
 
 def _sym(a: np.ndarray) -> np.ndarray:
-    return 0.5 * (a + np.swapaxes(a, -1, -2))
+    return 0.5 * (a + _t(a))
 
 
-def _sym_basis(d: int) -> np.ndarray:
-    """Orthonormal basis of Sym(d) (Frobenius), shape (d(d+1)/2, d, d)."""
-    i, j = np.triu_indices(d)
-    basis = np.zeros((i.size, d, d))
-    k = np.arange(i.size)
-    weight = np.where(i == j, 1.0, np.sqrt(0.5))
+def _sym_basis(d: int, like) -> np.ndarray:
+    """Orthonormal basis of Sym(d) (Frobenius), shape (d(d+1)/2, d, d), built in the
+    dtype and on the device of ``like`` (no host-to-device copy)."""
+    i, j = _backend.triu_indices_like(like, d, 0)
+    size = int(i.shape[0])
+    basis = _backend.zeros(like, (size, d, d))
+    k = _backend.arange_like(like, size)
+    weight = _backend.zeros(like, (size,)) + math.sqrt(0.5)
+    weight[i == j] = 1.0
     basis[k, i, j] = weight
     basis[k, j, i] = weight
     return basis
 
 
 def _coefficients(s: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    return np.tensordot(s, basis, axes=([-2, -1], [1, 2]))
+    """Coordinates <S, E_k> of symmetric S (..., d, d) in the basis (k, d, d)."""
+    d = basis.shape[-1]
+    return s.reshape(tuple(s.shape[:-2]) + (d * d,)) @ _t(basis.reshape(basis.shape[0], d * d))
+
+
+def _combine(c: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """sum_k c_k E_k: the matrix of the coordinates c (k,)."""
+    d = basis.shape[-1]
+    return (c @ basis.reshape(basis.shape[0], d * d)).reshape(d, d)
 
 
 class _BlockSystem(NamedTuple):
@@ -84,23 +102,23 @@ def _apply(weights: Layers, other: Layers, s: Sequence[np.ndarray]) -> list[np.n
 
 def _build(weights: Layers, other: Layers) -> _BlockSystem:
     n = len(weights) - 1
-    bases = [_sym_basis(weights[p].shape[0]) for p in range(n)]
+    bases = [_sym_basis(weights[p].shape[0], weights[p]) for p in range(n)]
     lower, diag, upper = [], [], []
     for p in range(n):
         w_p, w_next = weights[p], weights[p + 1]
         v_p, v_next = other[p], other[p + 1]
         e = bases[p]
         # row p, column p: S_p -> sym(S_p W_p V_p^T + V_{p+1}^T W_{p+1} S_p)
-        image = _sym(e @ (w_p @ v_p.T) + (v_next.T @ w_next) @ e)
-        diag.append(_coefficients(image, e).T)
+        image = _sym(e @ (w_p @ _t(v_p)) + (_t(v_next) @ w_next) @ e)
+        diag.append(_t(_coefficients(image, e)))
         if p > 0:  # row p, column p - 1: S_{p-1} -> -sym(W_p S_{p-1} V_p^T)
-            image = -_sym(w_p @ bases[p - 1] @ v_p.T)
-            lower.append(_coefficients(image, e).T)
+            image = -_sym(w_p @ bases[p - 1] @ _t(v_p))
+            lower.append(_t(_coefficients(image, e)))
         else:
             lower.append(None)
         if p < n - 1:  # row p, column p + 1: S_{p+1} -> -sym(V_{p+1}^T S_{p+1} W_{p+1})
-            image = -_sym(v_next.T @ bases[p + 1] @ w_next)
-            upper.append(_coefficients(image, e).T)
+            image = -_sym(_t(v_next) @ bases[p + 1] @ w_next)
+            upper.append(_t(_coefficients(image, e)))
         else:
             upper.append(None)
     return _BlockSystem(bases, lower, diag, upper)
@@ -108,6 +126,36 @@ def _build(weights: Layers, other: Layers) -> _BlockSystem:
 
 def _dense(weights: Layers) -> bool:
     return max(w.shape[0] * (w.shape[0] + 1) // 2 for w in weights[:-1]) <= DENSE_BLOCK_LIMIT
+
+
+def _conjugate_gradients(matvec, b: np.ndarray, rtol: float, maxiter: int):
+    """x with matvec(x) = b (SPD operator) by conjugate gradients from x = 0.
+
+    Stops when |b - matvec(x)| < rtol |b| (the criterion of ``scipy.sparse.linalg.cg``
+    with atol = 0); returns (x, converged). One Python float per iteration.
+    """
+    xp = _backend.namespace(b)
+    x = xp.zeros_like(b)
+    target = rtol * float(xp.linalg.vector_norm(b))
+    if target == 0.0:
+        return x, True
+    r = _backend.copy(b)
+    p = None
+    rho_prev = 1.0
+    for _ in range(maxiter):
+        norm = float(xp.linalg.vector_norm(r))
+        if norm < target:
+            return x, True
+        if not math.isfinite(norm):
+            return x, False
+        rho = xp.sum(r * r)
+        p = _backend.copy(r) if p is None else r + (rho / rho_prev) * p
+        q = matvec(p)
+        alpha = rho / xp.sum(p * q)
+        x = x + alpha * p
+        r = r - alpha * q
+        rho_prev = rho
+    return x, False
 
 
 class NormalSolver:
@@ -119,6 +167,8 @@ class NormalSolver:
     projection at the same point). Large blocks: matrix-free conjugate gradients
     (V = W only, where the operator is symmetric positive definite).
     Raises ``NotRegularError`` where DG(W) is not onto (a singular pivot).
+    numpy arrays or torch tensors (CPU or CUDA; the LU kernels are
+    ``_backend.lu_factor``/``lu_solve``).
     """
 
     def __init__(self, weights: Layers, other: Layers | None = None):
@@ -135,11 +185,7 @@ class NormalSolver:
             d = system.diag[p]
             if p > 0:
                 d = d - system.lower[p] @ self.upper_solved[p - 1]
-            with warnings.catch_warnings():  # a singular pivot is reported just below
-                warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-                lu = scipy.linalg.lu_factor(d, check_finite=False)
-            # LAPACK's 1-norm reciprocal condition estimate from the LU factors (O(s^2)).
-            rcond, _ = scipy.linalg.lapack.dgecon(lu[0], np.linalg.norm(d, 1), norm="1")
+            lu, rcond = _backend.lu_factor(d)
             if not rcond >= SINGULAR_RCOND:
                 raise NotRegularError(
                     f"DG(W) is not onto Sym^(N-1) at this point (normal-equation block {p + 1} "
@@ -147,7 +193,7 @@ class NormalSolver:
                 )
             self.lu.append(lu)
             if p < self.n - 1:
-                self.upper_solved.append(scipy.linalg.lu_solve(lu, system.upper[p]))
+                self.upper_solved.append(_backend.lu_solve(lu, system.upper[p]))
 
     def solve(self, rhs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """S with C_V^* C_W(S) = rhs (lists of N - 1 symmetric matrices)."""
@@ -160,38 +206,45 @@ class NormalSolver:
             r = _coefficients(rhs[p], self.bases[p])
             if p > 0:
                 r = r - self.lower[p] @ z[-1]
-            z.append(scipy.linalg.lu_solve(self.lu[p], r))
+            z.append(_backend.lu_solve(self.lu[p], r))
         x = [None] * self.n
         x[-1] = z[-1]
         for p in range(self.n - 2, -1, -1):
             x[p] = z[p] - self.upper_solved[p] @ x[p + 1]
-        return [np.tensordot(c, b, axes=1) for c, b in zip(x, self.bases)]
+        return [_combine(c, b) for c, b in zip(x, self.bases)]
 
     def _solve_cg(self, rhs):
         weights, n = self.weights, self.n
-        bases = [_sym_basis(w.shape[0]) for w in weights[:-1]]
-        sizes = np.cumsum([0] + [b.shape[0] for b in bases])
+        xp = _backend.namespace(weights[0])
+        bases = [_sym_basis(w.shape[0], w) for w in weights[:-1]]
+        sizes = [0]
+        for b in bases:
+            sizes.append(sizes[-1] + int(b.shape[0]))
 
         def unpack(vec):
-            return [np.tensordot(vec[sizes[p] : sizes[p + 1]], bases[p], axes=1) for p in range(n)]
+            return [_combine(vec[sizes[p] : sizes[p + 1]], bases[p]) for p in range(n)]
 
         def pack(mats):
-            return np.concatenate([_coefficients(m, b) for m, b in zip(mats, bases)])
+            return xp.concat([_coefficients(m, b) for m, b in zip(mats, bases)])
 
         def matvec(vec):
             return pack(_apply(weights, weights, unpack(vec)))
 
-        op = LinearOperator((sizes[-1],) * 2, matvec=matvec)
-        sol, info = cg(op, pack(rhs), rtol=1e-14, atol=0.0, maxiter=50 * sizes[-1])
-        if info != 0:
+        sol, converged = _conjugate_gradients(matvec, pack(rhs), CG_RTOL, 50 * sizes[-1])
+        if not converged:
             raise NotRegularError(
-                f"conjugate gradients on the normal equations failed (info {info})"
+                f"conjugate gradients on the normal equations did not converge in "
+                f"{50 * sizes[-1]} iterations"
             )
         return unpack(sol)
 
 
 def normal_solve(weights: Layers, rhs: Sequence[np.ndarray], other: Layers | None = None):
-    """S in Sym^{N-1} with C_V^* C_W(S) = rhs (V = ``other``, default W); internal."""
+    """S in Sym^{N-1} with C_V^* C_W(S) = rhs (V = ``other``, default W); internal.
+
+    numpy arrays or torch tensors (one backend and device: TypeError naming the argument).
+    """
+    _backend.namespace_of_layers(weights=weights, rhs=rhs, other=other)
     return NormalSolver(weights, other).solve(rhs)
 
 
@@ -201,7 +254,24 @@ def invariant_tangent_projection(
     """P_T xi = xi - C_W(S), C_W^* C_W(S) = C_W^*(xi): orthogonal projection onto ker DG(W).
 
     ``solver``: a ``NormalSolver(weights)`` to reuse (it caches the factorization).
+    numpy arrays or torch tensors (CPU or CUDA, float32/float64), returned as the same kind.
+    float32: the normal equations square the condition number of C_W, so the projection
+    is accurate to about eps32 cond(C_W^* C_W) relative.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from dlnmanifolds.core.network import invariants
+    >>> rng = np.random.default_rng(0)
+    >>> W = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> xi = [rng.standard_normal((3, 3)) for _ in range(3)]
+    >>> p = invariant_tangent_projection(W, xi)
+    >>> h = 1e-7  # DG(W)[P_T xi] = 0: G is constant to first order along P_T xi
+    >>> moved = invariants([w + h * v for w, v in zip(W, p)])
+    >>> bool(max(np.abs(a - b).max() for a, b in zip(moved, invariants(W))) < 1e-12)
+    True
     """
+    _backend.namespace_of_layers(weights=weights, xi=xi)
     s = invariant_normal_multipliers(weights, xi, solver)
     return [a - b for a, b in zip(xi, normal_generator(weights, s))]
 
@@ -209,7 +279,8 @@ def invariant_tangent_projection(
 def invariant_normal_multipliers(
     weights: Layers, vector: Layers, solver: NormalSolver | None = None
 ) -> list[np.ndarray]:
-    """S with C_W(S) = P_N(vector), the normal part of ``vector``."""
+    """S with C_W(S) = P_N(vector), the normal part of ``vector`` (numpy or torch)."""
+    _backend.namespace_of_layers(weights=weights, vector=vector)
     solver = NormalSolver(weights) if solver is None else solver
     return solver.solve(normal_generator_adjoint(weights, vector))
 
@@ -217,11 +288,22 @@ def invariant_normal_multipliers(
 def invariant_hessian(
     weights: Layers, egrad: Layers, ehess: Layers, xi: Layers, solver: NormalSolver | None = None
 ):
-    """Riemannian Hessian on M_G: P_T(E''[xi] - C_xi(S)), C_W(S) = P_N(egrad) (math.md §2.6)."""
+    """Riemannian Hessian on M_G: P_T(E''[xi] - C_xi(S)), C_W(S) = P_N(egrad) (math.md §2.6).
+
+    numpy arrays or torch tensors (one backend and device for all four sequences).
+    """
+    _backend.namespace_of_layers(weights=weights, egrad=egrad, ehess=ehess, xi=xi)
     solver = NormalSolver(weights) if solver is None else solver
     s = invariant_normal_multipliers(weights, egrad, solver)
     curvature = normal_generator(weights, s, xi)
     return invariant_tangent_projection(weights, [h - c for h, c in zip(ehess, curvature)], solver)
+
+
+def _max_abs(arrays: Sequence[np.ndarray]) -> float:
+    """max |entry| over a sequence of arrays, a Python float (NaN if any entry is NaN)."""
+    xp = _backend.namespace(arrays[0])
+    values = [float(xp.max(xp.abs(a))) for a in arrays]
+    return math.nan if any(v != v for v in values) else max(values)
 
 
 def invariant_retraction(
@@ -233,28 +315,36 @@ def invariant_retraction(
     at the iterate V: a block-tridiagonal solve per step (matrix-free CG with the
     fixed Jacobian at W when the blocks are large). Stops at max |G_p(V) - G_p| <=
     1e-14 (1 + max |W_p|^2); raises ``NotRegularError`` when Newton does not
-    converge (a step too long for the level set, or DG not onto).
+    converge (a step too long for the level set, or DG not onto). numpy arrays or torch
+    tensors (one Python float per Newton step: the stopping test). float32 cannot reach
+    the 1e-14 tolerance: there the iteration stops at the float32 round-off floor
+    (``NEWTON_RTOL`` is raised to 10 eps of the dtype).
     """
+    _backend.namespace_of_layers(weights=weights, xi=xi, target=target)
     target = _invariants(weights) if target is None else list(target)
     n = len(weights) - 1
     moved = [w + v for w, v in zip(weights, xi)]
     if n == 0:
         return moved
-    scale = 1.0 + max(float(np.max(np.abs(w))) for w in weights) ** 2
-    scale = max(scale, max(float(np.max(np.abs(g))) for g in target) if target else 0.0)
-    s = [np.zeros_like(g) for g in target]
+    xp = _backend.namespace(weights[0])
+    rtol = max(NEWTON_RTOL, 10.0 * _backend.dtype_eps(weights[0]))
+    scale = 1.0 + _max_abs(weights) ** 2
+    scale = max(scale, _max_abs(target) if target else 0.0)
+    s = [xp.zeros_like(g) for g in target]
     dense = _dense(weights)
     fixed = None if dense else NormalSolver(weights)
     for _ in range(NEWTON_MAX_ITERATIONS):
         current = [m + c for m, c in zip(moved, normal_generator(weights, s))]
         residual = [g - t for g, t in zip(_invariants(current), target)]
-        if max(float(np.max(np.abs(r))) for r in residual) <= NEWTON_RTOL * scale:
+        worst = _max_abs(residual)
+        if worst <= rtol * scale:
             return current
+        if not math.isfinite(worst):  # never hand NaN or inf to LAPACK
+            break
         # G(V + C_W dS) = G(V) - 2 C_V^* C_W dS + O(dS^2) = target
         rhs = [0.5 * r for r in residual]
         step = NormalSolver(weights, current).solve(rhs) if dense else fixed.solve(rhs)
         s = [a + b for a, b in zip(s, step)]
-    worst = max(float(np.max(np.abs(r))) for r in residual)
     raise NotRegularError(
         f"the retraction's Newton iteration did not reach the level set in "
         f"{NEWTON_MAX_ITERATIONS} steps (max residual {worst:.3g}); use a shorter step"

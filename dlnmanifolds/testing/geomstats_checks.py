@@ -14,11 +14,20 @@ points carry the space's ``shape``.
   orthogonal for the total-space metric; the differential of the submersion
   kills vertical vectors; horizontal lifts are horizontal and project back;
   ``riemannian_submersion(lift(b)) = b``; optionally ``align`` stays in the fiber.
+
+Backend-neutral: points and vectors stay in the space's own kind (numpy arrays, or
+torch tensors under ``GEOMSTATS_BACKEND=pytorch``) for every call into the space. Only
+the error numbers are computed in numpy, from ``_host`` copies
+(``.detach().cpu().numpy()`` for tensors); the checker's own random directions are
+drawn from its numpy Generator and handed over once, in the point's dtype and device
+(``_like``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -69,16 +78,56 @@ GEOMSTATS_TOLERANCES: dict[str, float] = {
 _GREATER = {"metric.positive_definite", "exp.first_order"}
 
 
+def _host(a: Any) -> np.ndarray:
+    """A numpy copy of an array or tensor, for the error numbers only (never passed back
+    to the space)."""
+    if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor (no torch import)
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _like(values: np.ndarray, point: Any) -> Any:
+    """numpy ``values`` in the kind of ``point``: unchanged for numpy points, a tensor of
+    the point's dtype and device for torch points (the checker's random directions)."""
+    if isinstance(point, np.ndarray) or not hasattr(point, "new_tensor"):
+        return values
+    return point.new_tensor(values)
+
+
+def _size(point: Any) -> int:
+    return int(np.prod(tuple(point.shape)))
+
+
+def _norm(a: Any) -> float:
+    return float(np.linalg.norm(np.ravel(_host(a))))
+
+
 def _rel(a: Any, b: Any, scale: Any) -> float:
-    diff = np.linalg.norm(np.ravel(np.asarray(a) - np.asarray(b)))
-    return float(diff / max(float(np.linalg.norm(np.ravel(scale))), 1e-300))
+    diff = np.linalg.norm(np.ravel(_host(a) - _host(b)))
+    return float(diff / max(_norm(scale), 1e-300))
 
 
 def _smallest_atol(test: Callable[[float], Any]) -> float:
     for atol in ATOL_LADDER:
-        if bool(np.all(test(atol))):
+        if bool(np.all(_host(test(atol)))):
             return atol
     return math.inf
+
+
+@contextlib.contextmanager
+def _seeded(gen: np.random.Generator):
+    """Seed numpy's global generator from ``gen`` for the block, then restore it; on
+    Geomstats' pytorch backend (which samples from torch's generator) torch's CPU
+    generator too, from the freshly seeded numpy one (``gen`` advances as on numpy)."""
+    backend = sys.modules.get("geomstats.backend")
+    torch = sys.modules.get("torch")
+    with seeded_global_numpy(gen):
+        if torch is None or backend is None or not backend.__name__.endswith("pytorch"):
+            yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.randint(2**31 - 1)))
+            yield
 
 
 class _GeomstatsChecker:
@@ -96,15 +145,19 @@ class _GeomstatsChecker:
 
 def _space_points(space, n_points, points, gen):
     if points is not None:
-        return [np.asarray(p, dtype=float) for p in points]
-    with seeded_global_numpy(gen):
-        return [np.asarray(space.random_point(), dtype=float) for _ in range(n_points)]
+        return [p if _is_array(p) else np.asarray(p, dtype=float) for p in points]
+    with _seeded(gen):
+        return [space.random_point() for _ in range(n_points)]
+
+
+def _is_array(p: Any) -> bool:
+    return isinstance(p, np.ndarray) or hasattr(p, "new_tensor")
 
 
 def _tangent(space, metric, x, gen):
-    with seeded_global_numpy(gen):
-        v = np.asarray(space.random_tangent_vec(x), dtype=float)
-    norm = float(metric.norm(v, x)) if metric is not None else float(np.linalg.norm(v))
+    with _seeded(gen):
+        v = space.random_tangent_vec(x)
+    norm = float(metric.norm(v, x)) if metric is not None else _norm(v)
     return v / norm
 
 
@@ -185,8 +238,8 @@ def check_geomstats_space(
     def projection():
         bel = idem = 0.0
         for x in xs:
-            near = x + 1e-2 * gen.standard_normal(x.shape)
-            p = np.asarray(space.projection(near))
+            near = x + 1e-2 * _like(gen.standard_normal(tuple(x.shape)), x)
+            p = space.projection(near)
             bel = max(bel, _smallest_atol(lambda a, p=p: space.belongs(p, atol=a)))
             idem = max(idem, _rel(space.projection(p), p, p))
         return [c.result("projection.belongs", bel), c.result("projection.idempotent", idem)]
@@ -196,12 +249,14 @@ def check_geomstats_space(
         for x in xs:
             v = _tangent(space, metric, x, gen)
             rand = max(rand, _smallest_atol(lambda a, v=v, x=x: space.is_tangent(v, x, atol=a)))
-            a, b = gen.standard_normal(x.shape), gen.standard_normal(x.shape)
-            pa, pb = np.asarray(space.to_tangent(a, x)), np.asarray(space.to_tangent(b, x))
+            a = gen.standard_normal(tuple(x.shape))
+            b = gen.standard_normal(tuple(x.shape))
+            pa, pb = space.to_tangent(_like(a, x), x), space.to_tangent(_like(b, x), x)
             tt = max(tt, _smallest_atol(lambda t, pa=pa, x=x: space.is_tangent(pa, x, atol=t)))
             idem = max(idem, _rel(space.to_tangent(pa, x), pa, pa))
+            ha, hb = _host(pa), _host(pb)
             adj = max(
-                adj, abs(np.sum(pa * b) - np.sum(a * pb)) / (np.linalg.norm(a) * np.linalg.norm(b))
+                adj, abs(np.sum(ha * b) - np.sum(a * hb)) / (np.linalg.norm(a) * np.linalg.norm(b))
             )
         return [
             c.result("tangent.is_tangent", rand, "random_tangent_vec; smallest atol accepted"),
@@ -212,10 +267,13 @@ def check_geomstats_space(
 
     def dimension():
         x = xs[0]
-        n = x.size
+        n = _size(x)
         if n > max_ambient_dim:
             raise _Skip(f"ambient dimension {n} > max_ambient_dim = {max_ambient_dim}")
-        cols = np.array([np.ravel(space.to_tangent(e.reshape(x.shape), x)) for e in np.eye(n)]).T
+        shape = tuple(x.shape)
+        cols = np.array(
+            [np.ravel(_host(space.to_tangent(_like(e.reshape(shape), x), x))) for e in np.eye(n)]
+        ).T
         u, s, _ = np.linalg.svd(cols)
         rank = int(np.sum(s > 1e-8 * max(s[0], 1e-300)))
         out = [
@@ -230,7 +288,7 @@ def check_geomstats_space(
         if metric is None:
             out.append(CheckResult("metric.positive_definite", "skip", note="no metric"))
             return out
-        basis = np.array([u[:, k].reshape(x.shape) for k in range(rank)])
+        basis = [_like(np.ascontiguousarray(u[:, k].reshape(shape)), x) for k in range(rank)]
         gram = np.array([[float(metric.inner_product(a, b, x)) for b in basis] for a in basis])
         eig = np.linalg.eigvalsh(0.5 * (gram + gram.T))
         out.append(
@@ -266,10 +324,10 @@ def check_geomstats_space(
             v = _tangent(space, metric, x, gen)
             errors = []
             for t in STEPS:
-                y = np.asarray(metric.exp(t * v, x))
+                y = metric.exp(t * v, x)
                 bel = max(bel, _smallest_atol(lambda a, y=y: space.belongs(y, atol=a)))
-                errors.append(np.linalg.norm(y - x - t * v))
-            floor = 1e2 * np.finfo(float).eps * max(1.0, np.linalg.norm(x))
+                errors.append(_norm(y - x - t * v))
+            floor = 1e2 * np.finfo(float).eps * max(1.0, _norm(x))
             slope = min(slope, loglog_slope(STEPS, errors, floor, window=STEP_WINDOW))
         return [
             c.result("exp.belongs", bel),
@@ -281,22 +339,22 @@ def check_geomstats_space(
             raise _Skip("space has no metric")
         x = xs[0]
         v = 0.3 * _tangent(space, metric, x, gen)
-        back = np.asarray(metric.log(metric.exp(v, x), x))
+        back = metric.log(metric.exp(v, x), x)
         return [c.result("exp_log.inverse", _rel(back, v, v), "|log(exp(v)) - v| / |v|")]
 
     def log_exp():
         if metric is None:
             raise _Skip("space has no metric")
         x = xs[0]
-        y = np.asarray(metric.exp(0.5 * _tangent(space, metric, x, gen), x))
-        there = np.asarray(metric.exp(metric.log(y, x), x))
+        y = metric.exp(0.5 * _tangent(space, metric, x, gen), x)
+        there = metric.exp(metric.log(y, x), x)
         return [c.result("log_exp.inverse", _rel(there, y, y))]
 
     def dist_log():
         if metric is None:
             raise _Skip("space has no metric")
         x = xs[0]
-        y = np.asarray(metric.exp(0.5 * _tangent(space, metric, x, gen), x))
+        y = metric.exp(0.5 * _tangent(space, metric, x, gen), x)
         d = float(metric.dist(y, x))
         return [c.result("dist.log_norm", abs(d - float(metric.norm(metric.log(y, x), x))) / d)]
 
@@ -379,8 +437,8 @@ def check_geomstats_bundle(
         dec = orth = idem = hor = ver = kill = 0.0
         for x in xs:
             v = _tangent(total, metric, x, gen)
-            h = np.asarray(bundle.horizontal_projection(v, x))
-            w = np.asarray(bundle.vertical_projection(v, x))
+            h = bundle.horizontal_projection(v, x)
+            w = bundle.vertical_projection(v, x)
             dec = max(dec, _rel(h + w, v, v))
             orth = max(orth, abs(float(metric.inner_product(h, w, x))))
             idem = max(idem, _rel(bundle.horizontal_projection(h, x), h, v))
@@ -401,9 +459,9 @@ def check_geomstats_bundle(
         hor = back = section = 0.0
         for x in xs:
             v = _tangent(total, metric, x, gen)
-            w = np.asarray(bundle.tangent_riemannian_submersion(v, x))
-            b = np.asarray(bundle.riemannian_submersion(x))
-            lifted = np.asarray(bundle.horizontal_lift(w, fiber_point=x))
+            w = bundle.tangent_riemannian_submersion(v, x)
+            b = bundle.riemannian_submersion(x)
+            lifted = bundle.horizontal_lift(w, fiber_point=x)
             hor = max(
                 hor,
                 _smallest_atol(
@@ -434,8 +492,8 @@ def check_geomstats_bundle(
         # A second point of the total space: with one sample, step along a geodesic
         # (x + 0.1 v leaves a curved total space, and align rejects it).
         y = xs[1] if len(xs) > 1 else metric.exp(0.1 * _tangent(total, metric, xs[0], gen), xs[0])
-        aligned = np.asarray(bundle.align(y, x))
-        b = np.asarray(bundle.riemannian_submersion(y))
+        aligned = bundle.align(y, x)
+        b = bundle.riemannian_submersion(y)
         closer = float(metric.dist(aligned, x)) - float(metric.dist(y, x))
         return [
             c.result("bundle.align_in_fiber", _rel(bundle.riemannian_submersion(aligned), b, b)),
