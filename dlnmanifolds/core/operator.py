@@ -70,10 +70,11 @@ def svd_frame(x: np.ndarray, rank: int | None = None) -> SVDFrame:
 
 
 def numerical_rank(s: np.ndarray, rtol: float = RANK_RTOL) -> int:
-    """Number of singular values above rtol * max (for one matrix)."""
-    if s.size == 0 or s[0] == 0:
+    """Number of singular values above rtol * max (for one matrix; ``s`` decreasing,
+    a numpy array or a torch tensor; a Python int)."""
+    if s.shape[0] == 0 or not bool(s[0] > 0):
         return 0
-    return int(np.sum(s > rtol * s[0]))
+    return int((s > rtol * s[0]).sum())
 
 
 def _operator_in_frame(frame: SVDFrame, z: np.ndarray, depth: int, power: float) -> np.ndarray:
