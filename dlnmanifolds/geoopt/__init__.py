@@ -25,6 +25,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         f"(import failed: {exc})"
     ) from exc
 
+from dlnmanifolds.geoopt.balanced import BalancedManifold
 from dlnmanifolds.geoopt.manifolds import DLNFixedRank, DLNMatrices
 
 __all__ = ["DLNFixedRank", "DLNMatrices"]
+__all__ += ["BalancedManifold"]
