@@ -261,7 +261,7 @@ def _polar(a: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def _rebalance(ambient: Layers) -> list[np.ndarray]:
+def _rebalance(ambient: Layers, with_frames: bool = False):
     """Smooth map from a neighbourhood of the balanced manifold onto it.
 
     For d_0 <= d_N: X = phi(Y), P = (X^T X)^{1/(2N)}, R_0 = I,
@@ -272,10 +272,19 @@ def _rebalance(ambient: Layers) -> list[np.ndarray]:
     are harmless. The SVD-free balanced form is math.md §2.2; using it as a
     retraction is ours. For d_0 > d_N the mirrored network is used.
     numpy arrays or torch tensors (returned as the same kind).
+
+    With ``with_frames``, also the balanced frames of the result from the same SVD
+    X = U diag(s) V^T (no further SVD): with P = V diag(lam) V^T, lam = s^{1/N},
+    W_p = (R_p V) diag(lam) (R_{p-1} V)^T, so Q_p = R_p V and lam (math.md §2.2);
+    returns (layers, [Q_0, ..., Q_N], lam). N + 1 SVDs in all (the polar factor of
+    X comes from its SVD).
     """
     if ambient[0].shape[1] > ambient[-1].shape[0]:
         mirrored = [_t(y) for y in reversed(ambient)]
-        return [_t(w) for w in reversed(_rebalance(mirrored))]
+        out = _rebalance(mirrored, with_frames)
+        layers = [_t(w) for w in reversed(out[0] if with_frames else out)]
+        # W'_p = W_{N+1-p}^T: the frames of the mirror, in reverse order
+        return (layers, out[1][::-1], out[2]) if with_frames else layers
     depth = len(ambient)
     xp = _backend.namespace(ambient[0])
     prefix = ambient[0]
@@ -283,10 +292,15 @@ def _rebalance(ambient: Layers) -> list[np.ndarray]:
     for y in ambient[1:]:
         rotations.append(_polar(prefix))
         prefix = y @ prefix
-    _, s, vt = xp.linalg.svd(prefix, full_matrices=False)
-    rotations.append(_polar(prefix))
-    p_root = (_t(vt) * s ** (1.0 / depth)) @ vt
-    return [rotations[p + 1] @ p_root @ _t(rotations[p]) for p in range(depth)]
+    u, s, vt = xp.linalg.svd(prefix, full_matrices=False)
+    rotations.append(u @ vt)  # polar(X), from the SVD already at hand
+    lam = s ** (1.0 / depth)
+    p_root = (_t(vt) * lam[..., None, :]) @ vt
+    layers = [rotations[p + 1] @ p_root @ _t(rotations[p]) for p in range(depth)]
+    if not with_frames:
+        return layers
+    v = _t(vt)
+    return layers, [v] + [r @ v for r in rotations[1:]], lam
 
 
 def widths_and_rank(weights: Layers) -> tuple[tuple[int, ...], int]:

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 import geoopt
 import torch
 
+from dlnmanifolds.core import _backend
 from dlnmanifolds.core._validate import check_widths
 from dlnmanifolds.core.balanced import (
     BalancedFrames,
     _balanced_frames,
+    _complement,
     _layers_from_frames,
     _rebalance,
 )
@@ -31,6 +33,15 @@ from dlnmanifolds.geoopt.manifolds import _check, _haar, _random_spectrum
 #: How many recent points keep their frames (the point of a step and the new point
 #: the momentum is transported to, which is the next step's point).
 _FRAME_CACHE_SIZE = 2
+
+
+def _require_finite(value: torch.Tensor, name: str) -> None:
+    # Before LAPACK: an SVD of non-finite entries raises a bare LinAlgError (or hangs).
+    if not _backend.all_finite(value):
+        raise ValueError(
+            f"{name} must contain only finite values (found NaN or inf; a diverged step? "
+            f"lower the learning rate)"
+        )
 
 
 class BalancedManifold(geoopt.Manifold):
@@ -61,11 +72,14 @@ class BalancedManifold(geoopt.Manifold):
     - ``random``: a balanced network over U diag(s) V^T, s ~ U[0.5, 2], Haar frames
       and gauge, from a ``torch.Generator``.
 
-    The frames of the last two points are kept (compared by value), so one optimizer
-    step (``egrad2rgrad``, the projection inside ``retr``, and ``transp`` at the new
-    point, which is the next step's point) computes the N thin SVDs of the frames
-    once per point; they are taken from ``x.detach()``: the maps are not
-    differentiated through (use them in optimizer steps, not inside a loss).
+    The frames of the last two points are kept (compared by value): ``retr`` keeps
+    those of the point it returns, read off the re-balancing's own SVDs (Q_p = R_p V,
+    ``core.balanced._rebalance``), so in a training loop ``egrad2rgrad``, the
+    projection inside ``retr`` and ``transp`` at the new point (the next step's
+    point) compute no frames at all after the first step: a second-order step costs
+    2(N + 1) thin SVDs, all in the two re-balancings. Frames are taken from
+    ``x.detach()``: the maps are not differentiated through (use them in optimizer
+    steps, not inside a loss).
     float32 and float64, CPU or CUDA (nothing leaves the device).
 
     Parameters
@@ -151,10 +165,14 @@ class BalancedManifold(geoopt.Manifold):
                     if k:  # most recent first
                         self._frame_cache.insert(0, self._frame_cache.pop(k))
                     return frames
+        _require_finite(x, "x")
         frames = _balanced_frames(self._unpack(x, "x"), self.rank)
-        self._frame_cache.insert(0, (x.clone(), frames))
-        del self._frame_cache[_FRAME_CACHE_SIZE:]
+        self._remember(x, frames)
         return frames
+
+    def _remember(self, x: torch.Tensor, frames: BalancedFrames) -> None:
+        self._frame_cache.insert(0, (x.detach().clone(), frames))
+        del self._frame_cache[_FRAME_CACHE_SIZE:]
 
     # -- membership --------------------------------------------------------------
     def _check_shape(self, shape, name):
@@ -221,16 +239,26 @@ class BalancedManifold(geoopt.Manifold):
         """R(x, u): polar re-balancing of W + u, second order by default (class docstring)."""
         _check(("x", "u"), x, u)
         w, xi = self._unpack(x, "x"), self._unpack(u, "u")
+        _require_finite(u, "u")
+
+        last = {}
 
         def retract(v):
-            return _rebalance([a + b for a, b in zip(w, v)])
+            # Keep the frames of the result (from the re-balancing's own SVDs): they are
+            # the frames of the new point, which transp and the next step query.
+            layers, q, lam = _rebalance([a + b for a, b in zip(w, v)], with_frames=True)
+            last["frames"] = BalancedFrames(q, [_complement(f) for f in q], lam, {})
+            return layers
 
         if self.retraction_order == 1:
-            return self.packing.pack(retract(xi))
-        frames = self._frames(x)
-        return self.packing.pack(
-            second_order_retraction(w, xi, retract, lambda v: tangent_projection(frames, v))
-        )
+            y = self.packing.pack(retract(xi))
+        else:
+            frames = self._frames(x)
+            y = self.packing.pack(
+                second_order_retraction(w, xi, retract, lambda v: tangent_projection(frames, v))
+            )
+        self._remember(y, last["frames"])
+        return y
 
     def expmap(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """The retraction ``retr`` (documented: no closed-form Exp on the balanced manifold)."""
