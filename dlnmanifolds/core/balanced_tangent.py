@@ -116,7 +116,8 @@ def _plan(lam: np.ndarray, depth: int, cache: dict | None) -> _PairPlan:
 def _pair_rhs(x, y, li, lj):
     """rhs = lj x[:-1] + li y[:-1] - li x[1:] - lj y[1:] (the pair systems' right-hand
     side). numpy kernel with ``out=`` (two temporaries: at d = 64 each is ~100 KB, and
-    every fresh allocation of that size is page-faulted in); torch by plain arithmetic."""
+    every fresh allocation of that size is page-faulted in); torch with in-place
+    ``addcmul_`` (no temporaries either)."""
     if isinstance(x, np.ndarray):
         rhs = np.multiply(x[:-1], lj)
         tmp = np.multiply(y[:-1], li)
@@ -126,7 +127,11 @@ def _pair_rhs(x, y, li, lj):
         np.multiply(y[1:], lj, out=tmp)
         rhs -= tmp
         return rhs
-    return (x[:-1] * lj + y[:-1] * li) - (x[1:] * li + y[1:] * lj)
+    rhs = x[:-1] * lj
+    rhs.addcmul_(y[:-1], li)
+    rhs.addcmul_(x[1:], li, value=-1.0)
+    rhs.addcmul_(y[1:], lj, value=-1.0)
+    return rhs
 
 
 def _pair_coefficients(flat: np.ndarray, plan: _PairPlan):
