@@ -9,6 +9,7 @@ buffer per parameter) see an ordinary tensor. Every map is a formula of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import geoopt
@@ -54,7 +55,9 @@ class BalancedManifold(geoopt.Manifold):
 
     **Representation.** A point is one tensor of shape (D,), D = sum_p d_p d_{p-1}
     (``layers(x)`` gives the views W_p, ``pack(layers)`` the tensor); tangent vectors
-    have the same layout. Single points only (no batch axes).
+    have the same layout. Batched points (..., D) are accepted by every map and are
+    processed network by network (a Python loop over the batch: the core projection
+    is per network; meant for small batches, e.g. a few networks in one parameter).
 
     **Maps** (formulas of ``dlnmanifolds.core``):
 
@@ -123,6 +126,7 @@ class BalancedManifold(geoopt.Manifold):
         self.rank = rank
         self.retraction_order = 2 if retraction == "second_order" else 1
         self._frame_cache: list[tuple[torch.Tensor, BalancedFrames]] = []
+        self._cache_size = _FRAME_CACHE_SIZE
 
     @property
     def depth(self) -> int:
@@ -134,16 +138,33 @@ class BalancedManifold(geoopt.Manifold):
 
     # -- packing ---------------------------------------------------------------
     def _unpack(self, x: torch.Tensor, name: str) -> list[torch.Tensor]:
+        # One network (the per-point maps below); batches go through ``_each``.
         self.packing.check(x, name)
-        if x.ndim != 1:
-            raise ValueError(
-                f"{name} must be one packed network of shape ({self.packing.size},); batched "
-                f"points are not supported, got shape {tuple(x.shape)}"
-            )
         return self.packing.unpack(x)
 
+    def _each(self, fn, tensors: tuple, names: tuple[str, ...]) -> torch.Tensor:
+        """fn on one packed network, or on each network of a batch (..., D), stacked."""
+        x = tensors[0]
+        for t, name in zip(tensors, names):
+            self.packing.check(t, name)
+        if x.ndim == 1:
+            return fn(*tensors)
+        for t, name in zip(tensors[1:], names[1:]):
+            if t.shape != x.shape:
+                raise ValueError(
+                    f"{name} must have the shape of {names[0]} {tuple(x.shape)}, got "
+                    f"{tuple(t.shape)}"
+                )
+        rows = [t.reshape(-1, self.packing.size) for t in tensors]
+        count = rows[0].shape[0]
+        # keep the frames of every network of the batch (and of its retracted batch)
+        self._cache_size = max(self._cache_size, 2 * count)
+        out = [fn(*(r[k] for r in rows)) for k in range(count)]
+        return torch.stack(out).reshape(x.shape)
+
     def layers(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The layers W_1, ..., W_N of a packed point or tangent (views, differentiable)."""
+        """The layers W_1, ..., W_N of a packed point or tangent (views, differentiable;
+        (..., d_p, d_{p-1}) for a batch)."""
         _check(("x",), x)
         return self._unpack(x, "x")
 
@@ -172,20 +193,28 @@ class BalancedManifold(geoopt.Manifold):
 
     def _remember(self, x: torch.Tensor, frames: BalancedFrames) -> None:
         self._frame_cache.insert(0, (x.detach().clone(), frames))
-        del self._frame_cache[_FRAME_CACHE_SIZE:]
+        del self._frame_cache[self._cache_size :]
 
     # -- membership --------------------------------------------------------------
     def _check_shape(self, shape, name):
-        if tuple(shape) != (self.packing.size,):
+        if len(shape) < 1 or shape[-1] != self.packing.size:
             return False, (
-                f"{name} must have shape ({self.packing.size},) for widths {self.widths}, "
+                f"{name} must have shape (..., {self.packing.size}) for widths {self.widths}, "
                 f"got {tuple(shape)}"
             )
         return True, None
 
     def _check_point_on_manifold(self, x, *, atol=1e-5, rtol=1e-5):
-        """Balanced (max |G_p| <= atol max(1, max |W_p|^2)) with end-to-end rank r."""
-        layers = self._unpack(x.detach(), "x")
+        """Balanced (max |G_p| <= atol max(1, max |W_p|^2)) with end-to-end rank r
+        (every network of a batch)."""
+        for row in x.detach().reshape(-1, self.packing.size):
+            ok, reason = self._check_one_point(row, atol)
+            if not ok:
+                return ok, reason
+        return True, None
+
+    def _check_one_point(self, x, atol):
+        layers = self._unpack(x, "x")
         scale = max(1.0, float(x.detach().abs().max()) ** 2)
         off = _imbalance(layers)
         if off > atol * scale:
@@ -214,11 +243,16 @@ class BalancedManifold(geoopt.Manifold):
     def projx(self, x: torch.Tensor) -> torch.Tensor:
         """The polar re-balancing of x (onto M; the identity on M to round-off)."""
         _check(("x",), x)
-        return self.packing.pack(_rebalance(self._unpack(x, "x")))
+        return self._each(
+            lambda a: self.packing.pack(_rebalance(self._unpack(a, "x"))), (x,), ("x",)
+        )
 
     def proju(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """P_T u, the orthogonal projection onto T_x M (math.md §2.4)."""
         _check(("x", "u"), x, u)
+        return self._each(self._proju, (x, u), ("x", "u"))
+
+    def _proju(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         return self.packing.pack(tangent_projection(self._frames(x), self._unpack(u, "u")))
 
     def egrad2rgrad(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -238,8 +272,11 @@ class BalancedManifold(geoopt.Manifold):
     def retr(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """R(x, u): polar re-balancing of W + u, second order by default (class docstring)."""
         _check(("x", "u"), x, u)
-        w, xi = self._unpack(x, "x"), self._unpack(u, "u")
         _require_finite(u, "u")
+        return self._each(self._retr, (x, u), ("x", "u"))
+
+    def _retr(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        w, xi = self._unpack(x, "x"), self._unpack(u, "u")
 
         last = {}
 
@@ -272,9 +309,20 @@ class BalancedManifold(geoopt.Manifold):
     def random(self, *size, dtype=None, device=None, generator=None, **kwargs) -> torch.Tensor:
         """A balanced network over X = U diag(s) V^T, s ~ U[0.5, 2] decreasing, with Haar
         U, V and Haar inner frames Q_p (W_p = Q_p diag(s^{1/N}) Q_{p-1}^T, math.md §2.2);
-        float64 by default, drawn from ``generator`` on ``device``."""
-        if size and tuple(size) not in ((self.packing.size,), ((self.packing.size,),)):
-            raise ValueError(f"size must be ({self.packing.size},) (or omitted), got {size}")
+        float64 by default, drawn from ``generator`` on ``device``; ``size`` (..., D)
+        draws a batch of independent networks."""
+        if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)):
+            size = tuple(size[0])
+        if size and size[-1] != self.packing.size:
+            raise ValueError(
+                f"size must be (..., {self.packing.size}) (or omitted), got {tuple(size)}"
+            )
+        if len(size) > 1:
+            count = math.prod(size[:-1])
+            points = [
+                self.random(dtype=dtype, device=device, generator=generator) for _ in range(count)
+            ]
+            return torch.stack(points).reshape(tuple(size))
         dtype = torch.float64 if dtype is None else dtype
         r, widths = self.rank, self.widths
         frames = [_haar(d, r, generator, dtype, device) for d in widths]

@@ -400,8 +400,8 @@ def test_check_point_rejects_unbalanced_and_rank_deficient():
         manifold.proju(x.numpy(), x)
     with pytest.raises(ValueError, match="packed network"):
         manifold.proju(x[:-1], x[:-1])
-    with pytest.raises(ValueError, match="batched"):
-        manifold.proju(torch.stack([x, x]), torch.stack([x, x]))
+    with pytest.raises(ValueError, match="must have the shape of x"):
+        manifold.proju(torch.stack([x, x]), torch.stack([x, x, x]))
     with pytest.raises(ValueError, match="inner width"):
         BalancedManifold((3, 2, 3))
     with pytest.raises(ValueError, match="u must contain only finite"):
@@ -446,7 +446,8 @@ def test_no_numpy_conversion_inside_an_optimizer_step(monkeypatch):
     manifold = BalancedManifold((4, 5, 6, 3))
     point = geoopt.ManifoldParameter(manifold.random(generator=gen(2)), manifold=manifold)
     polar = BalancedManifold((4, 4, 3), retraction="polar")
-    other = geoopt.ManifoldParameter(polar.random(generator=gen(3)), manifold=polar)
+    batch = polar.random(2, polar.packing.size, generator=gen(3))  # two networks
+    other = geoopt.ManifoldParameter(batch, manifold=polar)
     optimizers = [
         geoopt.optim.RiemannianAdam([point, other], lr=1e-2),
         geoopt.optim.RiemannianSGD([point, other], lr=1e-2, momentum=0.5),
@@ -458,7 +459,7 @@ def test_no_numpy_conversion_inside_an_optimizer_step(monkeypatch):
     for optimizer in optimizers:
         for _ in range(2):
             optimizer.zero_grad()
-            prediction = (manifold.end_to_end(point) + polar.end_to_end(other)) @ inputs
+            prediction = (manifold.end_to_end(point) + polar.end_to_end(other).sum(0)) @ inputs
             (0.5 * ((prediction - targets) ** 2).mean()).backward()
             with monkeypatch.context() as patch:
                 patch.setattr(torch.Tensor, "numpy", forbidden)
@@ -492,6 +493,40 @@ def test_frames_reused_within_a_step(monkeypatch):
         _balanced_frames(manifold.layers(x), manifold.rank), manifold.layers(u)
     )
     assert rel(manifold.layers(manifold.proju(x, u)), fresh) <= 1e-12
+
+
+def test_batched_points_are_the_points_one_by_one():
+    manifold = BalancedManifold((3, 4, 2))
+    x = manifold.random(2, 3, manifold.packing.size, generator=gen(7))
+    assert x.shape == (2, 3, manifold.packing.size)
+    assert manifold.check_point_on_manifold(x, atol=1e-12)
+    u = randn_like(x, 8)
+    pu = manifold.proju(x, u)
+    y = manifold.retr(x, 0.1 * pu)
+    moved = manifold.transp(x, y, pu)
+    for i in range(2):
+        for j in range(3):
+            single = BalancedManifold((3, 4, 2))
+            p1 = single.proju(x[i, j], u[i, j])
+            assert float((pu[i, j] - p1).abs().max()) <= 1e-13
+            y1 = single.retr(x[i, j], 0.1 * p1)
+            assert float((y[i, j] - y1).abs().max()) <= 1e-13
+            assert float((moved[i, j] - single.proju(y1, p1)).abs().max()) <= 1e-13
+    assert manifold.inner(x, pu, keepdim=True).shape == (2, 3, 1)
+    w = manifold.layers(x)
+    assert tuple(w[0].shape) == (2, 3, 4, 3)
+    assert manifold.end_to_end(x).shape == (2, 3, 2, 3)
+    bad = x.clone()
+    bad[1, 2] += 0.1
+    assert not manifold.check_point_on_manifold(bad)
+    # a batch of networks as one parameter, trained together
+    point = geoopt.ManifoldParameter(x[0].clone(), manifold=manifold)
+    optimizer = geoopt.optim.RiemannianSGD([point], lr=1e-2, momentum=0.5)
+    for _ in range(3):
+        optimizer.zero_grad()
+        (manifold.end_to_end(point) ** 2).sum().backward()
+        optimizer.step()
+    assert manifold.check_point_on_manifold(point.detach(), atol=1e-10)
 
 
 def test_float32_manifold():
