@@ -55,9 +55,9 @@ class BalancedManifold(geoopt.Manifold):
 
     **Representation.** A point is one tensor of shape (D,), D = sum_p d_p d_{p-1}
     (``layers(x)`` gives the views W_p, ``pack(layers)`` the tensor); tangent vectors
-    have the same layout. Batched points (..., D) are accepted by every map and are
-    processed network by network (a Python loop over the batch: the core projection
-    is per network; meant for small batches, e.g. a few networks in one parameter).
+    have the same layout. Batched points (..., D) (several networks in one parameter)
+    go through every map at once: the core formulas are batched (batched SVDs, QR and
+    pair sweeps), no loop over the networks.
 
     **Maps** (formulas of ``dlnmanifolds.core``):
 
@@ -126,7 +126,6 @@ class BalancedManifold(geoopt.Manifold):
         self.rank = rank
         self.retraction_order = 2 if retraction == "second_order" else 1
         self._frame_cache: list[tuple[torch.Tensor, BalancedFrames]] = []
-        self._cache_size = _FRAME_CACHE_SIZE
 
     @property
     def depth(self) -> int:
@@ -138,29 +137,18 @@ class BalancedManifold(geoopt.Manifold):
 
     # -- packing ---------------------------------------------------------------
     def _unpack(self, x: torch.Tensor, name: str) -> list[torch.Tensor]:
-        # One network (the per-point maps below); batches go through ``_each``.
+        # One packed network (D,) or a batch (..., D): views of shape (..., d_p, d_{p-1}).
         self.packing.check(x, name)
         return self.packing.unpack(x)
 
-    def _each(self, fn, tensors: tuple, names: tuple[str, ...]) -> torch.Tensor:
-        """fn on one packed network, or on each network of a batch (..., D), stacked."""
-        x = tensors[0]
-        for t, name in zip(tensors, names):
-            self.packing.check(t, name)
-        if x.ndim == 1:
-            return fn(*tensors)
-        for t, name in zip(tensors[1:], names[1:]):
-            if t.shape != x.shape:
-                raise ValueError(
-                    f"{name} must have the shape of {names[0]} {tuple(x.shape)}, got "
-                    f"{tuple(t.shape)}"
-                )
-        rows = [t.reshape(-1, self.packing.size) for t in tensors]
-        count = rows[0].shape[0]
-        # keep the frames of every network of the batch (and of its retracted batch)
-        self._cache_size = max(self._cache_size, 2 * count)
-        out = [fn(*(r[k] for r in rows)) for k in range(count)]
-        return torch.stack(out).reshape(x.shape)
+    def _pair(self, x: torch.Tensor, u: torch.Tensor, names=("x", "u")):
+        """The layers of x and u (one network or a batch of the same shape)."""
+        if u.shape != x.shape:
+            raise ValueError(
+                f"{names[1]} must have the shape of {names[0]} {tuple(x.shape)}, got "
+                f"{tuple(u.shape)}"
+            )
+        return self._unpack(x, names[0]), self._unpack(u, names[1])
 
     def layers(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The layers W_1, ..., W_N of a packed point or tangent (views, differentiable;
@@ -193,7 +181,7 @@ class BalancedManifold(geoopt.Manifold):
 
     def _remember(self, x: torch.Tensor, frames: BalancedFrames) -> None:
         self._frame_cache.insert(0, (x.detach().clone(), frames))
-        del self._frame_cache[self._cache_size :]
+        del self._frame_cache[_FRAME_CACHE_SIZE:]
 
     # -- membership --------------------------------------------------------------
     def _check_shape(self, shape, name):
@@ -243,17 +231,13 @@ class BalancedManifold(geoopt.Manifold):
     def projx(self, x: torch.Tensor) -> torch.Tensor:
         """The polar re-balancing of x (onto M; the identity on M to round-off)."""
         _check(("x",), x)
-        return self._each(
-            lambda a: self.packing.pack(_rebalance(self._unpack(a, "x"))), (x,), ("x",)
-        )
+        return self.packing.pack(_rebalance(self._unpack(x, "x")))
 
     def proju(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """P_T u, the orthogonal projection onto T_x M (math.md §2.4)."""
         _check(("x", "u"), x, u)
-        return self._each(self._proju, (x, u), ("x", "u"))
-
-    def _proju(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        return self.packing.pack(tangent_projection(self._frames(x), self._unpack(u, "u")))
+        layers = self._pair(x, u)[1]
+        return self.packing.pack(tangent_projection(self._frames(x), layers))
 
     def egrad2rgrad(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """The Riemannian gradient of the induced metric: P_T of the Euclidean one."""
@@ -272,11 +256,8 @@ class BalancedManifold(geoopt.Manifold):
     def retr(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """R(x, u): polar re-balancing of W + u, second order by default (class docstring)."""
         _check(("x", "u"), x, u)
+        w, xi = self._pair(x, u)
         _require_finite(u, "u")
-        return self._each(self._retr, (x, u), ("x", "u"))
-
-    def _retr(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        w, xi = self._unpack(x, "x"), self._unpack(u, "u")
 
         last = {}
 
