@@ -16,7 +16,8 @@ ratios, single-threaded BLAS for numpy and ``torch.set_num_threads(1)``):
   d x d, ``core.balanced._balanced_frames``: N thin SVDs) and one tangent projection
   P_T xi (``core.balanced_tangent.tangent_projection``), the cost per point of a
   step on the balanced manifold, numpy vs torch; ``projection only`` reuses the
-  frames (one cached point, as inside a step);
+  frames (one cached point, as inside a step); ``batched (B = 4)``: frames and
+  projection of a batch of 4 networks in one call (batched SVDs and pair sweeps);
 * ``geoopt balanced step`` (torch only): one ``RiemannianSGD`` step (momentum 0.5)
   on ``dlnmanifolds.geoopt.BalancedManifold`` with the autograd gradient of
   1/2 ||W_N ... W_1 - Y||^2, against the torch ``balanced projection`` alone.
@@ -162,9 +163,23 @@ def _balanced_rows(device: str, d: int, depth: int, repeats: int, rng) -> None:
         tangent_projection(frames_t, t_xi)
         sync()
 
+    batch = 4
+    b_layers = [np.stack([w] * batch) for w in layers]
+    b_xi = [np.stack([v * (k + 1) for k in range(batch)]) for v in xi]
+    tb_layers = [torch.from_numpy(a).to(device) for a in b_layers]
+    tb_xi = [torch.from_numpy(a).to(device) for a in b_xi]
+
+    def numpy_batched():
+        tangent_projection(_balanced_frames(b_layers, d), b_xi)
+
+    def torch_batched():
+        tangent_projection(_balanced_frames(tb_layers, d), tb_xi)
+        sync()
+
     for what, fn_np, fn_t in [
         ("balanced projection", numpy_full, torch_full),
         ("  projection only", numpy_projection, torch_projection),
+        (f"  batched (B = {batch})", numpy_batched, torch_batched),
     ]:
         t_t, t_np, ratio = _timing.paired_ratio(fn_t, fn_np, repeats)
         print(f"{d:5d} {what:22} {1e3 * t_np:9.2f} {1e3 * t_t:9.2f} {ratio:11.2f}")
