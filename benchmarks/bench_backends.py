@@ -22,6 +22,16 @@ ratios, single-threaded BLAS for numpy and ``torch.set_num_threads(1)``):
   autograd gradient of ``CompletionTensors.loss``, against the numpy
   ``completion step``.
 
+* ``balanced projection`` (i16b): the frames of a balanced network (N = 8 layers,
+  d x d, ``core.balanced._balanced_frames``: N thin SVDs) and one tangent projection
+  P_T xi (``core.balanced_tangent.tangent_projection``), the cost per point of a
+  step on the balanced manifold, numpy vs torch; ``projection only`` reuses the
+  frames (one cached point, as inside a step); ``batched (B = 4)``: frames and
+  projection of a batch of 4 networks in one call (batched SVDs and pair sweeps);
+* ``geoopt balanced step`` (torch only): one ``RiemannianSGD`` step (momentum 0.5)
+  on ``dlnmanifolds.geoopt.BalancedManifold`` with the autograd gradient of
+  1/2 ||W_N ... W_1 - Y||^2, against the torch ``balanced projection`` alone.
+
 Target (issue 16): torch CPU within 1.3x of numpy for n >= 256. It prints the
 device it ran on; CUDA is timed too when ``torch.cuda.is_available()``.
 
@@ -221,7 +231,85 @@ def main(argv: list[str] | None = None) -> None:
                 f"{ratio:11.2f}  <- step / torch g^N gradient"
             )
     completion_cases(completion_sizes, repeats, devices, depth, rank)
+    for device in devices:
+        balanced_cases(device, [64, 128] if args.fast else [64, 128, 256], repeats)
     sys.stdout.flush()
+
+
+def balanced_cases(device: str, dims: list[int], repeats: int, depth: int = 8) -> None:
+    """The ``balanced projection`` and ``geoopt balanced step`` rows (module docstring)."""
+    print(f"balanced manifold, depth {depth}, widths d x d, device {device}")
+    print(f"{'d':>5} {'what':22} {'numpy ms':>9} {'torch ms':>9} {'torch/numpy':>11}")
+    rng = np.random.default_rng(1)
+    for d in dims:
+        _balanced_rows(device, d, depth, repeats, rng)
+
+
+def _balanced_rows(device: str, d: int, depth: int, repeats: int, rng) -> None:
+    from dlnmanifolds.core.balanced import _balanced_frames, balanced_factors
+    from dlnmanifolds.core.balanced_tangent import tangent_projection
+    from dlnmanifolds.geoopt import BalancedManifold
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    s = np.linspace(2.0, 0.5, d)
+    u, v = (np.linalg.qr(rng.standard_normal((d, d)))[0] for _ in range(2))
+    w = (u * s) @ v.T
+    layers = list(balanced_factors(w, depth, rng=2))
+    xi = [rng.standard_normal((d, d)) for _ in range(depth)]
+    t_layers = [torch.from_numpy(a).to(device) for a in layers]
+    t_xi = [torch.from_numpy(a).to(device) for a in xi]
+    frames_np, frames_t = _balanced_frames(layers), _balanced_frames(t_layers)
+
+    def numpy_full():
+        tangent_projection(_balanced_frames(layers), xi)
+
+    def torch_full():
+        tangent_projection(_balanced_frames(t_layers), t_xi)
+        sync()
+
+    def numpy_projection():
+        tangent_projection(frames_np, xi)
+
+    def torch_projection():
+        tangent_projection(frames_t, t_xi)
+        sync()
+
+    batch = 4
+    b_layers = [np.stack([w] * batch) for w in layers]
+    b_xi = [np.stack([v * (k + 1) for k in range(batch)]) for v in xi]
+    tb_layers = [torch.from_numpy(a).to(device) for a in b_layers]
+    tb_xi = [torch.from_numpy(a).to(device) for a in b_xi]
+
+    def numpy_batched():
+        tangent_projection(_balanced_frames(b_layers, d), b_xi)
+
+    def torch_batched():
+        tangent_projection(_balanced_frames(tb_layers, d), tb_xi)
+        sync()
+
+    for what, fn_np, fn_t in [
+        ("balanced projection", numpy_full, torch_full),
+        ("  projection only", numpy_projection, torch_projection),
+        (f"  batched (B = {batch})", numpy_batched, torch_batched),
+    ]:
+        t_t, t_np, ratio = _timing.paired_ratio(fn_t, fn_np, repeats)
+        print(f"{d:5d} {what:22} {1e3 * t_np:9.2f} {1e3 * t_t:9.2f} {ratio:11.2f}")
+    manifold = BalancedManifold((d,) * (depth + 1))
+    point = geoopt.ManifoldParameter(manifold.pack(t_layers).clone(), manifold=manifold)
+    optimizer = geoopt.optim.RiemannianSGD([point], lr=1e-4, momentum=0.5)
+    target = torch.from_numpy(w).to(device)
+
+    def balanced_step():
+        optimizer.zero_grad()
+        (0.5 * ((manifold.end_to_end(point) - target) ** 2).sum()).backward()
+        optimizer.step()
+        sync()
+
+    t_step, _, ratio = _timing.paired_ratio(balanced_step, torch_full, repeats)
+    print(
+        f"{d:5d} {'geoopt balanced step':22} {'(proj)':>9} {1e3 * t_step:9.2f} "
+        f"{ratio:11.2f}  <- step / torch balanced projection"
+    )
 
 
 def _matrices(n, depth):

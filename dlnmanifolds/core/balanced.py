@@ -120,6 +120,8 @@ class BalancedFrames(NamedTuple):
     complement (d_p x (d_p - r)), ``lam`` = sigma^{1/N} (decreasing). ``cache``
     (a dict, or None for no caching) holds data derived from the frames once:
     the completed frames and the factored Jacobi systems of the projection.
+    Batched frames (of a batch of networks [..., d_p, d_{p-1}]) carry the batch axes
+    first: q[p] [..., d_p, r], lam [..., r].
     """
 
     q: list[np.ndarray]
@@ -129,13 +131,13 @@ class BalancedFrames(NamedTuple):
 
     @property
     def rank(self) -> int:
-        return int(self.lam.shape[0])
+        return int(self.lam.shape[-1])
 
     def _fulls(self) -> list[np.ndarray]:
         if self.cache is not None and "full" in self.cache:
             return self.cache["full"]
         fulls = [
-            q if qp.shape[1] == 0 else _backend.namespace(q).concat([q, qp], axis=1)
+            q if qp.shape[-1] == 0 else _backend.namespace(q).concat([q, qp], axis=-1)
             for q, qp in zip(self.q, self.q_perp)
         ]
         if self.cache is not None:
@@ -157,12 +159,13 @@ class BalancedFrames(NamedTuple):
 
 
 def _complement(q: np.ndarray) -> np.ndarray:
-    """An orthonormal basis (d x (d - r)) of the orthogonal complement of range q."""
-    d, r = q.shape
+    """An orthonormal basis (d x (d - r)) of the orthogonal complement of range q
+    (batched: q [..., d, r])."""
+    d, r = q.shape[-2:]
     if r == d:
-        return _backend.zeros(q, (d, 0))
+        return _backend.zeros(q, tuple(q.shape[:-1]) + (0,))
     # Householder QR of an orthonormal q: the trailing columns span its complement.
-    return _backend.namespace(q).linalg.qr(q, mode="complete")[0][:, r:]
+    return _backend.namespace(q).linalg.qr(q, mode="complete")[0][..., :, r:]
 
 
 def balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames:
@@ -224,8 +227,12 @@ def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames
     # carries the gauge R over exactly and its round-off is not amplified from
     # layer to layer; the old Q_p = W_p Q_{p-1} Lambda^{-1} multiplied the error
     # by lam_1/lam_r per layer, eps * sigma_max/sigma_min in all.
+    #
+    # Batched layers [..., d_p, d_{p-1}] (a batch of networks) need ``rank``.
     depth = len(weights)
     svd = _backend.namespace(weights[0]).linalg.svd(weights[0], full_matrices=False)
+    if rank is None and weights[0].ndim > 2:
+        raise ValueError("rank is required for a batch of networks")
     if rank is None:
         s = svd[1]
         rank = _rank_of(s**depth)
@@ -261,7 +268,7 @@ def _polar(a: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def _rebalance(ambient: Layers) -> list[np.ndarray]:
+def _rebalance(ambient: Layers, with_frames: bool = False):
     """Smooth map from a neighbourhood of the balanced manifold onto it.
 
     For d_0 <= d_N: X = phi(Y), P = (X^T X)^{1/(2N)}, R_0 = I,
@@ -271,22 +278,37 @@ def _rebalance(ambient: Layers) -> list[np.ndarray]:
     to round-off, and needs no SVD gauge choice, so repeated singular values
     are harmless. The SVD-free balanced form is math.md §2.2; using it as a
     retraction is ours. For d_0 > d_N the mirrored network is used.
-    numpy arrays or torch tensors (returned as the same kind).
+    numpy arrays or torch tensors (returned as the same kind); batch-capable (layers
+    [..., d_p, d_{p-1}]).
+
+    With ``with_frames``, also the balanced frames of the result from the same SVD
+    X = U diag(s) V^T (no further SVD): with P = V diag(lam) V^T, lam = s^{1/N},
+    W_p = (R_p V) diag(lam) (R_{p-1} V)^T, so Q_p = R_p V and lam (math.md §2.2);
+    returns (layers, [Q_0, ..., Q_N], lam). N + 1 SVDs in all (the polar factor of
+    X comes from its SVD).
     """
-    if ambient[0].shape[1] > ambient[-1].shape[0]:
+    if ambient[0].shape[-1] > ambient[-1].shape[-2]:
         mirrored = [_t(y) for y in reversed(ambient)]
-        return [_t(w) for w in reversed(_rebalance(mirrored))]
+        out = _rebalance(mirrored, with_frames)
+        layers = [_t(w) for w in reversed(out[0] if with_frames else out)]
+        # W'_p = W_{N+1-p}^T: the frames of the mirror, in reverse order
+        return (layers, out[1][::-1], out[2]) if with_frames else layers
     depth = len(ambient)
     xp = _backend.namespace(ambient[0])
     prefix = ambient[0]
-    rotations = [_backend.eye_batch(prefix, prefix.shape[1])]
+    rotations = [_backend.eye_batch(prefix, prefix.shape[-1])]
     for y in ambient[1:]:
         rotations.append(_polar(prefix))
         prefix = y @ prefix
-    _, s, vt = xp.linalg.svd(prefix, full_matrices=False)
-    rotations.append(_polar(prefix))
-    p_root = (_t(vt) * s ** (1.0 / depth)) @ vt
-    return [rotations[p + 1] @ p_root @ _t(rotations[p]) for p in range(depth)]
+    u, s, vt = xp.linalg.svd(prefix, full_matrices=False)
+    rotations.append(u @ vt)  # polar(X), from the SVD already at hand
+    lam = s ** (1.0 / depth)
+    p_root = (_t(vt) * lam[..., None, :]) @ vt
+    layers = [rotations[p + 1] @ p_root @ _t(rotations[p]) for p in range(depth)]
+    if not with_frames:
+        return layers
+    v = _t(vt)
+    return layers, [v] + [r @ v for r in rotations[1:]], lam
 
 
 def widths_and_rank(weights: Layers) -> tuple[tuple[int, ...], int]:

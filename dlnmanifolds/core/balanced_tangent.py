@@ -91,7 +91,7 @@ class _PairPlan:
     on the device of ``lam`` (built there: no host-to-device copy)."""
 
     def __init__(self, lam: np.ndarray, depth: int):
-        r = lam.shape[0]
+        r = lam.shape[-1]
         iu, ju = _pair_indices(r, lam)
         self.r, self.depth = r, depth
         offsets = (_backend.arange_like(lam, depth) * (r * r))[:, None]
@@ -99,7 +99,7 @@ class _PairPlan:
         self.lower = offsets + (ju * r + iu)
         self.diag = offsets + _backend.arange_like(lam, r) * (r + 1)  # (N, r)
         self.n_pairs = int(iu.shape[0])
-        self.lam_i, self.lam_j = lam[iu], lam[ju]
+        self.lam_i, self.lam_j = lam[..., iu], lam[..., ju]
         self.jacobi = _JacobiFactor(self.lam_i, self.lam_j, max(depth - 1, 0))
 
 
@@ -116,7 +116,8 @@ def _plan(lam: np.ndarray, depth: int, cache: dict | None) -> _PairPlan:
 def _pair_rhs(x, y, li, lj):
     """rhs = lj x[:-1] + li y[:-1] - li x[1:] - lj y[1:] (the pair systems' right-hand
     side). numpy kernel with ``out=`` (two temporaries: at d = 64 each is ~100 KB, and
-    every fresh allocation of that size is page-faulted in); torch by plain arithmetic."""
+    every fresh allocation of that size is page-faulted in); torch with in-place
+    ``addcmul_`` (no temporaries either)."""
     if isinstance(x, np.ndarray):
         rhs = np.multiply(x[:-1], lj)
         tmp = np.multiply(y[:-1], li)
@@ -126,26 +127,46 @@ def _pair_rhs(x, y, li, lj):
         np.multiply(y[1:], lj, out=tmp)
         rhs -= tmp
         return rhs
-    return (x[:-1] * lj + y[:-1] * li) - (x[1:] * li + y[1:] * lj)
+    rhs = x[:-1] * lj
+    rhs.addcmul_(y[:-1], li)
+    rhs.addcmul_(x[1:], li, value=-1.0)
+    rhs.addcmul_(y[1:], lj, value=-1.0)
+    return rhs
+
+
+def _gather(flat, index):
+    """flat[..., index]: ``take`` on one network's flat blocks (the fast path), fancy
+    indexing of the last axis for a batch."""
+    return flat.take(index) if flat.ndim == 1 else flat[..., index]
+
+
+def _layer_axis_first(a):
+    """(..., N, P) -> the (N, ..., P) view the pair sweeps run over (identity for one
+    network)."""
+    if a.ndim == 2:
+        return a
+    return _backend.namespace(a).moveaxis(a, -2, 0)
 
 
 def _pair_coefficients(flat: np.ndarray, plan: _PairPlan):
-    """Pair multipliers c (N-1, P) from the flattened r x r blocks (N r^2,).
+    """Pair multipliers c (N-1, ..., P) from the flattened r x r blocks (..., N r^2).
 
-    Also returns the gathered upper and lower entries x, y (N, P) (fresh copies the
-    caller may overwrite).
+    Also returns the gathered upper and lower entries x, y (..., N, P) (fresh copies
+    the caller may overwrite).
     """
-    x = flat.take(plan.upper)
-    y = flat.take(plan.lower)
+    x = _gather(flat, plan.upper)
+    y = _gather(flat, plan.lower)
     if plan.depth > 1 and plan.n_pairs:
-        rhs = _pair_rhs(x, y, plan.lam_i, plan.lam_j)
+        rhs = _pair_rhs(_layer_axis_first(x), _layer_axis_first(y), plan.lam_i, plan.lam_j)
         return plan.jacobi.solve(rhs), x, y
-    return _backend.zeros(flat, (max(plan.depth - 1, 0), plan.n_pairs)), x, y
+    shape = (max(plan.depth - 1, 0),) + tuple(flat.shape[:-1]) + (plan.n_pairs,)
+    return _backend.zeros(flat, shape), x, y
 
 
 def _square_blocks(xt: Layers, r: int) -> np.ndarray:
-    """The r x r blocks of the frame coordinates, flattened: (N r^2,), a copy."""
-    return _backend.namespace(xt[0]).stack([x[:r, :r] for x in xt]).reshape(-1)
+    """The r x r blocks of the frame coordinates, flattened: (..., N r^2), a copy."""
+    blocks = _backend.namespace(xt[0]).stack([x[..., :r, :r] for x in xt], axis=-3)
+    return blocks.reshape(tuple(blocks.shape[:-3]) + (-1,))
 
 
 def _normal_coefficients(xt: Layers, lam: np.ndarray, cache: dict | None = None):
@@ -176,15 +197,24 @@ def _project_blocks(flat: np.ndarray, plan: _PairPlan) -> None:
     if plan.n_pairs and plan.depth > 1:
         # Subtract the pair normals n_q: slot q of the pair system sits in layer q
         # (entries -lam_j c, -lam_i c) and in layer q + 1 (+lam_i c, +lam_j c).
+        xs, ys = _layer_axis_first(x), _layer_axis_first(y)  # views: x, y change too
         tmp = pair_c * plan.lam_j
-        x[:-1] -= tmp
-        y[1:] += tmp
+        xs[:-1] -= tmp
+        ys[1:] += tmp
         tmp = pair_c * plan.lam_i
-        y[:-1] -= tmp
-        x[1:] += tmp
-        flat[plan.upper] = x
-        flat[plan.lower] = y
-    flat[plan.diag] = _backend.namespace(flat).mean(flat.take(plan.diag), axis=0)
+        ys[:-1] -= tmp
+        xs[1:] += tmp
+        if flat.ndim == 1:
+            flat[plan.upper] = x
+            flat[plan.lower] = y
+        else:
+            flat[..., plan.upper] = x
+            flat[..., plan.lower] = y
+    xp = _backend.namespace(flat)
+    if flat.ndim == 1:
+        flat[plan.diag] = xp.mean(flat.take(plan.diag), axis=0)
+    else:
+        flat[..., plan.diag] = xp.mean(flat[..., plan.diag], axis=-2, keepdims=True)
 
 
 def _tangent_in_frames(xt: Layers, lam: np.ndarray, cache: dict | None = None) -> list[np.ndarray]:
@@ -196,22 +226,22 @@ def _tangent_in_frames(xt: Layers, lam: np.ndarray, cache: dict | None = None) -
     """
     xp = _backend.namespace(lam)
     depth = len(xt)
-    r = lam.shape[0]
+    r = lam.shape[-1]
     plan = _plan(lam, depth, cache)
     flat = _square_blocks(xt, r)
     _project_blocks(flat, plan)
-    blocks = flat.reshape(depth, r, r)
-    if all(tuple(x.shape) == (r, r) for x in xt):
-        return [blocks[p] for p in range(depth)]
+    blocks = flat.reshape(tuple(flat.shape[:-1]) + (depth, r, r))
+    if all(tuple(x.shape[-2:]) == (r, r) for x in xt):
+        return [blocks[..., p, :, :] for p in range(depth)]
     out = [xp.zeros_like(x) for x in xt]
     for p in range(depth):
-        out[p][:r, :r] = blocks[p]
-        out[p][r:, :r] = xt[p][r:, :r]
-        out[p][:r, r:] = xt[p][:r, r:]
+        out[p][..., :r, :r] = blocks[..., p, :, :]
+        out[p][..., r:, :r] = xt[p][..., r:, :r]
+        out[p][..., :r, r:] = xt[p][..., :r, r:]
     for q in range(depth - 1):  # the (perp, r) block of layer q and (r, perp) of q + 1
-        perp = 0.5 * (xt[q][r:, :r] - _t(xt[q + 1][:r, r:]))
-        out[q][r:, :r] -= perp
-        out[q + 1][:r, r:] += _t(perp)
+        perp = 0.5 * (xt[q][..., r:, :r] - _t(xt[q + 1][..., :r, r:]))
+        out[q][..., r:, :r] -= perp
+        out[q + 1][..., :r, r:] += _t(perp)
     return out
 
 
@@ -232,7 +262,9 @@ def tangent_projection(frames: BalancedFrames, xi: Layers) -> list[np.ndarray]:
     Cost: the 4N frame rotations xi~_p = Qhat_p^T xi_p Qhat_{p-1} and back, plus
     O(N r^2) vectorised pair work. For square widths the frame coordinates live in a
     workspace kept with the frames (no fresh (N, d, d) allocation per call).
-    numpy arrays or torch tensors, of the backend of the frames. float32: the pair
+    numpy arrays or torch tensors, of the backend of the frames; batched frames of
+    a batch of networks (``_balanced_frames`` of layers [..., d_p, d_{p-1}] with
+    ``rank``) project a batch of vectors at once. float32: the pair
     systems have condition ~ (lam_1/lam_r)^2, so the projection is accurate to about
     eps32 (lam_1/lam_r)^2 relative (1e-5 at lam_1/lam_r = 10).
 

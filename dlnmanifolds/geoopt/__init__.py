@@ -10,6 +10,9 @@ loop, on CPU or CUDA: every method calls the array-generic formulas of
 - ``DLNFixedRank(m, n, rank, depth)``: rank-r m x n matrices with g^N; a point is
   the packed factorization [U; diag(s); V] of shape (m + r + n, r)
   (see ``DLNFixedRank``).
+- ``BalancedManifold(widths)``: balanced networks (math.md §2), induced Frobenius
+  metric; a point is the packed network (one tensor of trailing length
+  sum_p d_p d_{p-1}, ``LayerPacking``), with optional leading batch axes.
 - ``Fiber(weights)``: the networks with the end-to-end matrix of ``weights``
   (math.md §5), induced Frobenius metric; a point is the packed network (one 1-d
   tensor, ``LayerPacking``).
@@ -30,9 +33,9 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         f"(import failed: {exc})"
     ) from exc
 
+from dlnmanifolds.geoopt.balanced import BalancedManifold
 from dlnmanifolds.geoopt.fiber import Fiber
 from dlnmanifolds.geoopt.manifolds import DLNFixedRank, DLNMatrices
 from dlnmanifolds.geoopt.orbit import GroupOrbit
 
-__all__ = ["DLNFixedRank", "DLNMatrices"]
-__all__ += ["Fiber", "GroupOrbit"]
+__all__ = ["BalancedManifold", "DLNFixedRank", "DLNMatrices", "Fiber", "GroupOrbit"]
