@@ -1,4 +1,4 @@
-"""numpy vs torch for the array-generic core (issue 16, first slice).
+"""numpy vs torch for the array-generic core (issue 16).
 
 One formula, two backends, timed alternately in one process (medians of paired
 ratios, single-threaded BLAS for numpy and ``torch.set_num_threads(1)``):
@@ -20,9 +20,8 @@ ratios, single-threaded BLAS for numpy and ``torch.set_num_threads(1)``):
   numpy svds, torch block Lanczos); ``rank-adaptive step``: the two together;
   ``geoopt Adam step``: one ``RiemannianAdam`` step on ``DLNFixedRank`` with the
   autograd gradient of ``CompletionTensors.loss``, against the numpy
-  ``completion step``.
-
-* ``balanced projection`` (i16b): the frames of a balanced network (N = 8 layers,
+  ``completion step``;
+* ``balanced projection``: the frames of a balanced network (N = 8 layers,
   d x d, ``core.balanced._balanced_frames``: N thin SVDs) and one tangent projection
   P_T xi (``core.balanced_tangent.tangent_projection``), the cost per point of a
   step on the balanced manifold, numpy vs torch; ``projection only`` reuses the

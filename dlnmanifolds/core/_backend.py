@@ -204,7 +204,7 @@ def expm(x: Any):
     return _torch_expm(x)
 
 
-# --- i16b: helpers of the balanced core (core/balanced.py, core/balanced_tangent.py)
+# --- helpers of the balanced core (core/balanced.py, core/balanced_tangent.py)
 
 
 def empty(like: Any, shape: tuple[int, ...]):
@@ -250,7 +250,7 @@ def count_above(values: Any, threshold: Any) -> int:
     return int((values > threshold).sum())
 
 
-# --- i16f: triangular and least-squares solves (core.fiber) ------------------------------
+# --- triangular and least-squares solves (core.fiber) ------------------------------
 
 
 def solve_triangular(r: Any, b: Any, transpose: bool = False):
@@ -330,7 +330,7 @@ def _torch_expm(x: Any):
     return out * torch.exp(-shift)[..., None, None]
 
 
-# --- i16g: creation helpers of the Geomstats adapters --------------------------------
+# --- creation helpers of the Geomstats adapters --------------------------------
 
 
 def eye(like: Any, n: int):
@@ -342,7 +342,7 @@ def eye(like: Any, n: int):
     return torch.eye(n, dtype=like.dtype, device=like.device)
 
 
-# --- i16x: index tensors (matrix completion's Omega) --------------------------
+# --- index tensors (matrix completion's Omega) --------------------------
 
 
 def check_index_tensor(value: Any, like: Any, name: str) -> None:
@@ -361,7 +361,7 @@ def check_index_tensor(value: Any, like: Any, name: str) -> None:
         )
 
 
-# --- i16c: kernels of the invariant, orthographic, entropy and free-energy core -------
+# --- kernels of the invariant, orthographic, entropy and free-energy core -------
 
 
 def float_range(like: Any, n: int):
