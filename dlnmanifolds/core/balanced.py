@@ -27,7 +27,7 @@ from dlnmanifolds.core._validate import (
     widths_of,
 )
 from dlnmanifolds.core.network import _imbalance, _t
-from dlnmanifolds.core.operator import RANK_RTOL
+from dlnmanifolds.core.operator import numerical_rank
 
 Layers = Sequence[np.ndarray]
 
@@ -43,12 +43,9 @@ def _layers_from_frames(frames: Sequence[np.ndarray], lam: np.ndarray) -> list[n
     return [(frames[p] * lam) @ _t(frames[p - 1]) for p in range(1, len(frames))]
 
 
-def _rank_of(s, rtol: float = RANK_RTOL) -> int:
-    """Numerical rank from decreasing singular values ``s`` (numpy or torch, 1-d): the
-    count above rtol * s[0] (``operator.numerical_rank``, backend-neutral)."""
-    if s.shape[0] == 0 or not bool(s[0] > 0):
-        return 0
-    return _backend.count_above(s, rtol * s[0])
+def balanced_dimension(widths: Sequence[int], rank: int) -> int:
+    """dim M_r = r + sum_{p=0}^N (d_p r - r(r+1)/2) (math.md §2.3; checked in math.md §10)."""
+    return rank + sum(d * rank - rank * (rank + 1) // 2 for d in widths)
 
 
 def balanced_factors(
@@ -96,7 +93,7 @@ def balanced_factors(
     W, depth, widths = check_end_to_end(W, depth, widths)
     xp = _backend.namespace(W)
     u, s, vt = xp.linalg.svd(W, full_matrices=False)
-    r = _rank_of(s)
+    r = numerical_rank(s)
     if r > min(widths):
         raise ValueError(
             f"W has rank {r} but the narrowest layer in widths {widths} has "
@@ -235,7 +232,7 @@ def _balanced_frames(weights: Layers, rank: int | None = None) -> BalancedFrames
         raise ValueError("rank is required for a batch of networks")
     if rank is None:
         s = svd[1]
-        rank = _rank_of(s**depth)
+        rank = numerical_rank(s**depth)
         if rank == 0 or not bool(s[0] > 0):
             raise ValueError("weights: the end-to-end matrix is zero, so it has no frames")
     frames, lam = _frame_stack(weights, rank, svd)

@@ -31,8 +31,8 @@ from dlnmanifolds.core._validate import (
     check_end_to_end,
     check_positive_int,
 )
-from dlnmanifolds.core.balanced import _rank_of
 from dlnmanifolds.core.kernel import dln_kernel
+from dlnmanifolds.core.operator import numerical_rank
 
 
 def _log_sphere_volume(k: np.ndarray) -> np.ndarray:
@@ -104,7 +104,7 @@ def orthogonal_group_volume(d: int) -> float:
 def _rank_spectrum(W: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     """Nonzero singular values of W (round-off zeros dropped, math.md §3.3)."""
     s = _backend.svdvals(W)
-    r = _rank_of(s)
+    r = numerical_rank(s)
     if r > min(widths):
         raise ValueError(
             f"W has rank {r} but the narrowest layer in widths {widths} has "
@@ -252,7 +252,7 @@ def entropy_gradient(W: np.ndarray, depth: int, widths: Sequence[int] | None = N
     W, depth, widths = check_end_to_end(W, depth, widths)
     xp = _backend.namespace(W)
     u, s, vt = xp.linalg.svd(W, full_matrices=False)
-    r = _rank_of(s)
+    r = numerical_rank(s)
     _rank_spectrum(W, widths)  # validates rank against widths
     if r == 0:
         return xp.zeros_like(W)

@@ -33,6 +33,7 @@ from dlnmanifolds.core._validate import as_rng, check_depth, check_positive_int,
 from dlnmanifolds.core.balanced import (
     _balanced_frames,
     _rebalance,
+    balanced_dimension,
     balanced_factors,
     haar_stiefel,
 )
@@ -61,7 +62,6 @@ from dlnmanifolds.geomstats._arrays import (
     require_full_rank,
     via_numpy,
 )
-from dlnmanifolds.pymanopt.balanced import balanced_dimension
 
 
 def _resolve_widths(n, depth, widths) -> tuple[int, ...]:

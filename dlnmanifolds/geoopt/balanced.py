@@ -23,6 +23,7 @@ from dlnmanifolds.core.balanced import (
     _complement,
     _layers_from_frames,
     _rebalance,
+    balanced_dimension,
 )
 from dlnmanifolds.core.balanced_tangent import tangent_projection
 from dlnmanifolds.core.layer_retraction import second_order_retraction
@@ -124,6 +125,8 @@ class BalancedManifold(geoopt.Manifold):
         self.packing = LayerPacking(widths)
         self.widths = widths
         self.rank = rank
+        #: dim M = r + sum_p (d_p r - r(r+1)/2) (math.md §2.3)
+        self.dim = balanced_dimension(widths, rank)
         self.retraction_order = 2 if retraction == "second_order" else 1
         self._frame_cache: list[tuple[torch.Tensor, BalancedFrames]] = []
 

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import torch
 
 from dlnmanifolds.core._validate import widths_of
-from dlnmanifolds.core.balanced import BalancedFrames, _balanced_frames, _polar, _rank_of
+from dlnmanifolds.core.balanced import BalancedFrames, _balanced_frames, _polar
 from dlnmanifolds.core.fiber import _gl_action
 from dlnmanifolds.core.network import _end_to_end, _imbalance
+from dlnmanifolds.core.operator import numerical_rank
 from dlnmanifolds.core.orbit import (
     _check_balanced,
     _orbit_projection_in_frames,
@@ -81,7 +82,7 @@ class GroupOrbit(_LayerPointSet):
     def __init__(self, weights: Sequence[torch.Tensor], retraction: str = "second_order"):
         layers = _torch_layers(weights)
         _check_balanced(layers, "weights")
-        self.rank = _rank_of(torch.linalg.svdvals(_end_to_end(layers)))
+        self.rank = numerical_rank(torch.linalg.svdvals(_end_to_end(layers)))
         if self.rank == 0:
             raise ValueError("weights: the end-to-end matrix is zero (an orbit of one point)")
         widths = widths_of(layers)

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlnmanifolds.core._validate import as_weights, check_widths
-from dlnmanifolds.core.balanced import (
+from dlnmanifolds.core.balanced import (  # balanced_dimension: re-exported (its old home)
     BalancedFrames,
     _balanced_frames,
     _rebalance,
+    balanced_dimension,
     balanced_factors,
     haar_stiefel,
 )
@@ -23,11 +24,6 @@ from dlnmanifolds.core.network import _end_to_end, _imbalance
 from dlnmanifolds.core.operator import require_full_rank
 from dlnmanifolds.pymanopt._layers import LayerSubmanifold
 from dlnmanifolds.pymanopt.invariant import InvariantManifold
-
-
-def balanced_dimension(widths: Sequence[int], rank: int) -> int:
-    """dim M_r = r + sum_{p=0}^N (d_p r - r(r+1)/2) (math.md §2.3; checked in math.md §10)."""
-    return rank + sum(d * rank - rank * (rank + 1) // 2 for d in widths)
 
 
 class BalancedManifold(InvariantManifold):

@@ -27,6 +27,10 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals a
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIME = 0.4
 SLOW = 1.0  # where the fault must land while runs remain
+# The second writer must reach its lock check while the first still runs: its start-up
+# imports Pymanopt, which imports torch when it is installed (about 1 s, up to 7 s on a
+# loaded 2-core machine), so the first command holds the lock for 6 x 3 s.
+HOLD = 3.0
 GRID = ["--size", "8", "--rank", "2", "--observations", "40", "--geometries", "factors",
         "--depths", "1,2", "--solvers", "gradient-descent", "--seeds", "3",
         "--learning-rate", "1", "--max-iterations", "10000000", "--target", "0",
@@ -157,16 +161,16 @@ def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path):
         lock.release()
     assert not (tmp_path / "runs.jsonl").exists()
     # Two commands: the second is refused while the first runs; the first completes.
-    first = _start(tmp_path, run_time=SLOW)
+    first = _start(tmp_path, run_time=HOLD)
     _wait_for(lambda: (tmp_path / ".lock").exists() and (tmp_path / ".lock").read_text())
-    code, _, stderr = _run(tmp_path, "--resume", run_time=SLOW)
+    code, _, stderr = _run(tmp_path, "--resume", run_time=HOLD)
     assert code == 2 and f"pid {first.pid}" in stderr, stderr
     first.communicate(timeout=120)
     assert first.returncode == 0
     _assert_complete(tmp_path)
     # A lock file left by a dead process is taken over.
     (tmp_path / ".lock").write_text("999999999\n")
-    _resume_and_check(tmp_path, run_time=SLOW)
+    _resume_and_check(tmp_path, run_time=HOLD)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -139,8 +139,8 @@ def test_builtin_manifold_conforms(factory):
 @pytest.mark.parametrize(
     "manifold, expected",
     [
-        (BalancedManifold((3, 3, 3)), 2),
-        (BalancedManifold((3, 3, 3), retraction="polar"), 1),
+        (BalancedManifold((3, 3, 3), rng=0), 2),
+        (BalancedManifold((3, 3, 3), retraction="polar", rng=0), 1),
         (DLNMatrices(3, 3, 3), 2),
     ],
     ids=["balanced-second-order", "balanced-polar", "dlnmatrices"],

@@ -382,6 +382,17 @@ def test_proju_is_the_orthogonal_projection_onto_the_tangent_space(case):
     assert rel(manifold.layers(pu), ref) <= 1e-12
 
 
+@pytest.mark.parametrize("widths", [(3, 3, 3, 3), (3, 5, 4, 2), (2, 4, 3), (4, 4)])
+def test_dim_is_the_rank_of_the_projection(widths):
+    """dim M (math.md §2.3) = trace of the tangent projection at a random point."""
+    manifold = BalancedManifold(widths)
+    x = manifold.random(generator=gen(0))
+    eye = torch.eye(x.shape[0], dtype=x.dtype)
+    projector = torch.stack([manifold.proju(x, e) for e in eye])
+    assert round(float(torch.trace(projector))) == manifold.dim
+    assert int(torch.linalg.matrix_rank(projector, atol=1e-8)) == manifold.dim
+
+
 @SETTINGS
 @given(case=manifold_case())
 def test_retraction_lands_on_the_manifold_and_is_second_order(case):
