@@ -48,7 +48,7 @@ except ImportError as exc:  # the torch extra is optional
     MISSING = str(exc)
 
 from dlnmanifolds import balanced_factors
-from dlnmanifolds.problems import MatrixCompletion
+from dlnmanifolds.problems import LowRank, MatrixCompletion
 
 
 def regression(args, device) -> dict:
@@ -115,15 +115,19 @@ def completion(args, device) -> dict:
         "effective_rank": int((sv > 1e-3 * sv[0]).sum()),
         "seconds": time.perf_counter() - tic,
     }
-    # Rank r, factored: the packed point [U; diag(s); V] and Adam.
+    # Rank r, factored: the packed point [U; diag(s); V] and Adam. The loss is the
+    # problem's own, held on the device (``problem.to``): evaluated on Omega from the
+    # factors, O(|Omega| r) per step, no m x n matrix (mean over Omega, as above).
     fixed = DLNFixedRank(size, size, rank, depth=args.depth)
+    data = problem.to(device=device)
     point = geoopt.ManifoldParameter(fixed.random(generator=gen).to(device), manifold=fixed)
     optimizer = geoopt.optim.RiemannianAdam([point], lr=0.3, stabilize=20)
     steps = 300 if args.fast else 1000
     tic = time.perf_counter()
     for _ in range(steps):
         optimizer.zero_grad()
-        loss = loss_of(fixed.to_matrix(point))
+        u, s, v = fixed.factors(point)
+        loss = data.loss(LowRank(u, s, v.T)) / data.count
         loss.backward()
         optimizer.step()
     results["dln-fixed-rank-adam"] = {
