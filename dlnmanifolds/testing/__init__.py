@@ -5,9 +5,12 @@
 ``ConformanceReport`` (one ``CheckResult`` per check, with the measured number,
 its tolerance and pass/fail). The ``assert_*`` variants raise one
 ``AssertionError`` listing every failure, for use inside pytest.
+``forbid_array_conversions`` makes every numpy <-> torch copy inside a block an
+error (the check that a PyTorch training step stays on its device).
 """
 
 from dlnmanifolds.testing._vectors import Embedding, factored_embedding, identity_embedding
+from dlnmanifolds.testing.conversions import forbid_array_conversions
 from dlnmanifolds.testing.geomstats_checks import (
     assert_geomstats_conforms,
     check_geomstats_bundle,
@@ -32,6 +35,7 @@ __all__ = [
     "check_geomstats_space",
     "check_manifold",
     "factored_embedding",
+    "forbid_array_conversions",
     "identity_embedding",
     "random_quadratic_cost",
 ]

@@ -19,6 +19,7 @@ geoopt = pytest.importorskip("geoopt")
 from dlnmanifolds.geoopt import DLNFixedRank  # noqa: E402
 from dlnmanifolds.problems import MatrixCompletion  # noqa: E402
 from dlnmanifolds.problems.lowrank import LowRank, gather, normal_singular_pairs  # noqa: E402
+from dlnmanifolds.testing.conversions import forbid_array_conversions  # noqa: E402
 
 SETTINGS = settings(max_examples=20, deadline=None)
 F64 = torch.float64
@@ -253,7 +254,7 @@ def completion_training(data, manifold, point, steps, lr=0.05):
     return loss
 
 
-def test_zero_conversions_in_a_torch_completion_step(monkeypatch):
+def test_zero_conversions_in_a_torch_completion_step():
     problem = MatrixCompletion.generate(30, 2, 400, rng=1)
     data = problem.to()
     manifold = DLNFixedRank(30, 30, 2, depth=3)
@@ -262,15 +263,7 @@ def test_zero_conversions_in_a_torch_completion_step(monkeypatch):
     )
     completion_training(data, manifold, point, 2)  # warm-up outside the patch
 
-    def forbidden(*args, **kwargs):
-        raise AssertionError("numpy <-> torch conversion inside a torch completion step")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(torch.Tensor, "numpy", forbidden)
-        patch.setattr(torch.Tensor, "__array__", forbidden)
-        patch.setattr(torch, "from_numpy", forbidden)
-        patch.setattr(np, "asarray", forbidden)
-        patch.setattr(np, "array", forbidden)
+    with forbid_array_conversions():
         completion_training(data, manifold, point, 3)
         u, s, v = manifold.factors(point.detach())
         x = LowRank(u, s, v.T)
