@@ -127,3 +127,22 @@ def assert_hessian_is_projected_derivative(
     lhs = float(flatten(hess_xi) @ flatten(eta))
     rhs = float(flatten(xi) @ flatten(hess_eta))
     assert abs(lhs - rhs) <= max(1e-10 * abs(rhs), 1e-12)
+
+
+GEOMSTATS_MARKERS = {
+    "vec": "Geomstats vectorization tests",
+    "random": "Geomstats tests with randomized data",
+    "shape": "Geomstats array shape tests",
+    "smoke": "Geomstats simple numerical tests",
+    "ignore": "deselected Geomstats tests",
+    "type": "Geomstats output type tests",
+    "mathprop": "Geomstats mathematical property tests",
+    "validation": "Geomstats validation tests",
+    "redundant": "Geomstats redundant tests",
+}
+
+
+def register_geomstats_markers(config) -> None:
+    """The pytest markers of Geomstats' own test cases (numpy and pytorch suites)."""
+    for name, text in GEOMSTATS_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")

@@ -24,6 +24,7 @@ from dlnmanifolds.core._validate import (
     as_weights,
     check_end_to_end,
     check_positive_int,
+    check_widths,
     widths_of,
 )
 from dlnmanifolds.core.network import _imbalance, _t
@@ -41,6 +42,19 @@ def haar_stiefel(n: int, r: int, rng: np.random.Generator) -> np.ndarray:
 def _layers_from_frames(frames: Sequence[np.ndarray], lam: np.ndarray) -> list[np.ndarray]:
     """W_p = Q_p diag(lam) Q_{p-1}^T for p = 1..N."""
     return [(frames[p] * lam) @ _t(frames[p - 1]) for p in range(1, len(frames))]
+
+
+def full_rank_widths(widths: Sequence[int]) -> tuple[tuple[int, ...], int]:
+    """(widths, r = min(d_0, d_N)) for the balanced manifold of full-rank end-to-end
+    matrices: ValueError unless every inner width is >= r (else M_r is empty)."""
+    widths = check_widths(widths)
+    rank = min(widths[0], widths[-1])
+    if min(widths) < rank:
+        raise ValueError(
+            f"widths {widths}: every inner width must be >= min(d_0, d_N) = {rank} (full-rank "
+            f"end-to-end matrices are supported), got the narrowest {min(widths)}"
+        )
+    return widths, rank
 
 
 def balanced_dimension(widths: Sequence[int], rank: int) -> int:

@@ -35,6 +35,7 @@ from dlnmanifolds.core.balanced import (
     _rebalance,
     balanced_dimension,
     balanced_factors,
+    full_rank_widths,
     haar_stiefel,
 )
 from dlnmanifolds.core.balanced_tangent import normal_generator_adjoint, tangent_projection
@@ -77,18 +78,6 @@ def _resolve_widths(n, depth, widths) -> tuple[int, ...]:
             f"widths={widths!r})"
         )
     return check_widths(widths)
-
-
-def _check_rank_widths(widths: tuple[int, ...]) -> int:
-    """r = min(d_0, d_N); every inner width must be >= r (else no end-to-end matrix of full
-    rank exists and M_r is empty)."""
-    r = min(widths[0], widths[-1])
-    if min(widths) < r:
-        raise ValueError(
-            f"widths {widths}: every inner width must be >= min(d_0, d_N) = {r} (full-rank "
-            f"end-to-end matrices are supported), got the narrowest {min(widths)}"
-        )
-    return r
 
 
 class LayerStacks(VectorSpace):
@@ -254,7 +243,7 @@ class BalancedSpace(LevelSet):
         widths: Sequence[int] | None = None,
     ):
         self.widths = _resolve_widths(n, depth, widths)
-        self.rank = _check_rank_widths(self.widths)
+        self.rank = full_rank_widths(self.widths)[1]
         self.depth = len(self.widths) - 1
         self.n = self.widths[0]
         self.m = self.widths[-1]

@@ -16,7 +16,6 @@ import geoopt
 import torch
 
 from dlnmanifolds.core import _backend
-from dlnmanifolds.core._validate import check_widths
 from dlnmanifolds.core.balanced import (
     BalancedFrames,
     _balanced_frames,
@@ -24,6 +23,7 @@ from dlnmanifolds.core.balanced import (
     _layers_from_frames,
     _rebalance,
     balanced_dimension,
+    full_rank_widths,
 )
 from dlnmanifolds.core.balanced_tangent import tangent_projection
 from dlnmanifolds.core.layer_retraction import second_order_retraction
@@ -113,13 +113,7 @@ class BalancedManifold(geoopt.Manifold):
 
     def __init__(self, widths: Sequence[int], retraction: str = "second_order"):
         super().__init__()
-        widths = check_widths(widths)
-        rank = min(widths[0], widths[-1])
-        if min(widths) < rank:
-            raise ValueError(
-                f"widths {widths}: every inner width must be >= min(d_0, d_N) = "
-                f"{rank} for a full-rank end-to-end matrix"
-            )
+        widths, rank = full_rank_widths(widths)
         if retraction not in ("second_order", "polar"):
             raise ValueError(f"retraction must be 'second_order' or 'polar', got {retraction!r}")
         self.packing = LayerPacking(widths)

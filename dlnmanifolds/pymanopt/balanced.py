@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dlnmanifolds.core._validate import as_weights, check_widths
+from dlnmanifolds.core._validate import as_weights
 from dlnmanifolds.core.balanced import (  # balanced_dimension: re-exported (its old home)
     BalancedFrames,
     _balanced_frames,
     _rebalance,
     balanced_dimension,
     balanced_factors,
+    full_rank_widths,
     haar_stiefel,
 )
 from dlnmanifolds.core.balanced_tangent import (
@@ -77,13 +78,7 @@ class BalancedManifold(InvariantManifold):
         retraction: str = "second_order",
         rng: np.random.Generator | int | None = None,
     ):
-        widths = check_widths(widths)
-        rank = min(widths[0], widths[-1])
-        if min(widths) < rank:
-            raise ValueError(
-                f"widths {widths}: every inner width must be >= min(d_0, d_N) = "
-                f"{rank} for a full-rank end-to-end matrix"
-            )
+        widths, rank = full_rank_widths(widths)
         if retraction not in ("second_order", "polar"):
             raise ValueError(f"retraction must be 'second_order' or 'polar', got {retraction!r}")
         self._rank = rank

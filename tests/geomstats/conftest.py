@@ -13,6 +13,7 @@ import geomstats.backend as gs
 from geomstats.test.conf import pytest_collection_modifyitems  # noqa: F401
 
 import dlnmanifolds.geomstats  # noqa: F401  (selects the numpy backend before use)
+from tests.helpers import register_geomstats_markers
 
 collect_ignore_glob = ["test_*.py"] if os.environ.get("GEOMSTATS_BACKEND") == "pytorch" else []
 
@@ -21,15 +22,4 @@ gs.random.seed(20241109)
 
 
 def pytest_configure(config):
-    for name, text in [
-        ("vec", "Geomstats vectorization tests"),
-        ("random", "Geomstats tests with randomized data"),
-        ("shape", "Geomstats array shape tests"),
-        ("smoke", "Geomstats simple numerical tests"),
-        ("ignore", "deselected Geomstats tests"),
-        ("type", "Geomstats output type tests"),
-        ("mathprop", "Geomstats mathematical property tests"),
-        ("validation", "Geomstats validation tests"),
-        ("redundant", "Geomstats redundant tests"),
-    ]:
-        config.addinivalue_line("markers", f"{name}: {text}")
+    register_geomstats_markers(config)

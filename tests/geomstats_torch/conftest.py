@@ -11,6 +11,8 @@ import random
 import sys
 from pathlib import Path
 
+from tests.helpers import register_geomstats_markers
+
 collect_ignore_glob = []
 _ACTIVE = os.environ.get("GEOMSTATS_BACKEND") == "pytorch"
 try:
@@ -35,15 +37,4 @@ else:
 
 
 def pytest_configure(config):
-    for name, text in [
-        ("vec", "Geomstats vectorization tests"),
-        ("random", "Geomstats tests with randomized data"),
-        ("shape", "Geomstats array shape tests"),
-        ("smoke", "Geomstats simple numerical tests"),
-        ("ignore", "deselected Geomstats tests"),
-        ("type", "Geomstats output type tests"),
-        ("mathprop", "Geomstats mathematical property tests"),
-        ("validation", "Geomstats validation tests"),
-        ("redundant", "Geomstats redundant tests"),
-    ]:
-        config.addinivalue_line("markers", f"{name}: {text}")
+    register_geomstats_markers(config)
