@@ -77,14 +77,26 @@ def regression(args, device) -> dict:
     }
 
 
-def completion(args, device) -> dict:
+def arora_problem(args):
+    """(size, rank, problem): Arora et al.'s rank-5 100 x 100 from 2000 entries."""
     size, rank, count = (40, 3, 600) if args.fast else (100, 5, 2000)
-    problem = MatrixCompletion.generate(size, rank, count, rng=args.seed)
+    return size, rank, MatrixCompletion.generate(size, rank, count, rng=args.seed)
+
+
+def observed_tensors(problem, device):
+    """(truth, rows, cols, values) as tensors on ``device`` (the dense truth: m x n)."""
     u, s, vt = problem.truth_factors
-    truth = torch.tensor((u * s) @ vt, device=device)
-    rows = torch.as_tensor(problem.rows, device=device)
-    cols = torch.as_tensor(problem.cols, device=device)
-    values = torch.as_tensor(problem.values, device=device)
+    return (
+        torch.tensor((u * s) @ vt, device=device),
+        torch.as_tensor(problem.rows, device=device),
+        torch.as_tensor(problem.cols, device=device),
+        torch.as_tensor(problem.values, device=device),
+    )
+
+
+def completion(args, device) -> dict:
+    size, rank, problem = arora_problem(args)
+    truth, rows, cols, values = observed_tensors(problem, device)
 
     def loss_of(x):
         return 0.5 * ((x[rows, cols] - values) ** 2).mean()
@@ -172,13 +184,8 @@ def balanced(args, device) -> dict:
         "seconds": time.perf_counter() - tic,
     }
 
-    size, rank, count = (40, 3, 600) if args.fast else (100, 5, 2000)
-    problem = MatrixCompletion.generate(size, rank, count, rng=args.seed)
-    u, s, vt = problem.truth_factors
-    truth = torch.tensor((u * s) @ vt, device=device)
-    rows = torch.as_tensor(problem.rows, device=device)
-    cols = torch.as_tensor(problem.cols, device=device)
-    values = torch.as_tensor(problem.values, device=device)
+    size, rank, problem = arora_problem(args)
+    truth, rows, cols, values = observed_tensors(problem, device)
     manifold = BalancedManifold((size,) * (args.depth + 1))
     # A small balanced start: end-to-end scale ~1e-3 per singular value.
     start = manifold.random(generator=gen)
