@@ -202,6 +202,10 @@ class BalancedSpace(LevelSet):
     Call ``equip_with_quotient()`` to get the fiber bundle ``DLNBundle`` and the base
     (GL(n), or the full-rank m x n matrices) with the quotient metric (= g^N).
 
+    Outside the square case G = 0 is not a regular level set (ker DG is larger than T_W M,
+    math.md §2.3), so ``is_tangent`` there tests P_T xi = xi instead of DG(W)[xi] = 0, and
+    ``BalancedMetric``'s exp and log (square only) raise ``ValueError``.
+
     Parameters
     ----------
     n : int, layer size, and depth : int, N >= 1: the square case, points of shape
@@ -211,10 +215,6 @@ class BalancedSpace(LevelSet):
         shape (..., sum_p d_p d_{p-1}) (module docstring; ``unpack``/``pack``).
     rng : Generator or int seed used by ``random_point`` and ``random_tangent_vec``.
     equip : bool, equip with ``BalancedMetric`` and the ``LayerRotationAction``.
-
-    Outside the square case G = 0 is not a regular level set (ker DG is larger than T_W M,
-    math.md §2.3), so ``is_tangent`` there tests P_T xi = xi instead of DG(W)[xi] = 0, and
-    ``BalancedMetric``'s exp and log (square only) raise ``ValueError``.
 
     Example
     -------
