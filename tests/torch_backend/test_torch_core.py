@@ -19,10 +19,18 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("array_api_compat")
 
 from dlnmanifolds.core import _backend  # noqa: E402
+from dlnmanifolds.core.balanced import _balanced_frames, balanced_factors  # noqa: E402
+from dlnmanifolds.core.balanced_tangent import (  # noqa: E402
+    riemannian_hessian as balanced_riemannian_hessian,
+)
+from dlnmanifolds.core.balanced_tangent import tangent_projection  # noqa: E402
 from dlnmanifolds.core.dln_metric import (  # noqa: E402
     infinite_depth_retraction,
     lifted_retraction,
     riemannian_gradient,
+)
+from dlnmanifolds.core.dln_metric import (  # noqa: E402
+    riemannian_hessian as dln_riemannian_hessian,
 )
 from dlnmanifolds.core.fixed_rank import (  # noqa: E402
     _weights,
@@ -349,3 +357,41 @@ def test_cuda_agrees_with_cpu():
     assert rel(got.cpu(), dln_operator(x, z, 4)) <= 1e-12
     with pytest.raises(TypeError, match="device"):
         dln_operator(t(x).cuda(), t(z), 4)
+
+
+# -- the Hessians -------------------------------------------------------------------
+
+
+@SETTINGS
+@given(data=matrices(min_ratio=1e-3), depth=FINITE_DEPTHS, seed=st.integers(0, 2**31))
+def test_dln_metric_hessian_agrees_float64(data, depth, seed):
+    """Hess_g E(X)[xi] = A(E''[xi]) + Dphi(D_{xi^h}(Dphi^*)(E')) (math.md §4.3) on both
+    backends: through A^{-1} (the lift of xi) and A, so cond(K) enters twice."""
+    x, g, h, s = data
+    xi = np.random.default_rng(seed).standard_normal(x.shape)
+    expected = dln_riemannian_hessian(x, g, h, xi, depth)
+    got = dln_riemannian_hessian(t(x), t(g), t(h), t(xi), depth)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    assert rel(got, expected) <= 1e-12 + 1e-14 * kernel_condition(s, x.shape, depth) ** 2
+
+
+@SETTINGS
+@given(data=matrices(min_ratio=1e-2), depth=st.integers(2, 5), seed=st.integers(0, 2**31))
+def test_balanced_hessian_agrees_float64(data, depth, seed):
+    """The Weingarten Hessian of the balanced manifold (math.md §2.6) from each backend's
+    own frames (their signs may differ; the Hessian does not depend on them)."""
+    x, _, _, s = data
+    rng = np.random.default_rng(seed)
+    weights = balanced_factors(x, depth)
+    egrad, ehess, xi = ([rng.standard_normal(w.shape) for w in weights] for _ in range(3))
+    xi = tangent_projection(_balanced_frames(weights), xi)
+    expected = balanced_riemannian_hessian(weights, _balanced_frames(weights), egrad, ehess, xi)
+    tw = [t(w) for w in weights]
+    got = balanced_riemannian_hessian(
+        tw, _balanced_frames(tw), [t(a) for a in egrad], [t(a) for a in ehess], [t(a) for a in xi]
+    )
+    assert all(isinstance(a, torch.Tensor) for a in got)
+    flat = np.concatenate([a.ravel() for a in expected])
+    diff = np.concatenate([(a.numpy() - b).ravel() for a, b in zip(got, expected)])
+    scale = max(1.0, float(np.abs(flat).max()))
+    assert float(np.abs(diff).max()) / scale <= 1e-12 + 1e-14 * (s[0] / s[-1]) ** 2
