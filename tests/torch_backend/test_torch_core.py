@@ -34,6 +34,7 @@ from dlnmanifolds.core.dln_metric import (  # noqa: E402
 )
 from dlnmanifolds.core.fixed_rank import (  # noqa: E402
     _weights,
+    fixed_rank_hessian,
     fixed_rank_inner,
     fixed_rank_retraction,
     fixed_rank_riemannian_gradient,
@@ -395,3 +396,16 @@ def test_balanced_hessian_agrees_float64(data, depth, seed):
     diff = np.concatenate([(a.numpy() - b).ravel() for a, b in zip(got, expected)])
     scale = max(1.0, float(np.abs(flat).max()))
     assert float(np.abs(diff).max()) / scale <= 1e-12 + 1e-14 * (s[0] / s[-1]) ** 2
+
+
+@SETTINGS
+@given(point=rank_points(min_ratio=1e-3), depth=FINITE_DEPTHS, seed=st.integers(0, 2**31))
+def test_fixed_rank_hessian_agrees_float64(point, depth, seed):
+    """The factored rank-r Hessian (Weingarten form at N = 1, the lifted curvature term
+    for N >= 2; math.md §4.3) with dense E' and E''[xi] on both backends."""
+    u, s, v, g, xi = point
+    h = np.random.default_rng(seed).standard_normal(g.shape)
+    expected = fixed_rank_hessian(u, s, v, g, h, xi, depth)
+    got = fixed_rank_hessian(t(u), t(s), t(v), t(g), t(h), tuple(map(t, xi)), depth)
+    assert all(isinstance(a, torch.Tensor) for a in got)
+    assert rel_parts(got, expected) <= 1e-12 + 1e-14 * float(s[0] / s[-1]) ** 2
