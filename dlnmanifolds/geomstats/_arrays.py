@@ -39,7 +39,6 @@ __all__ = [
     "broadcast",
     "common_batch",
     "from_numpy",
-    "map_batch",
     "require_full_rank",
     "via_numpy",
 ]
@@ -140,22 +139,6 @@ def broadcast(array: Any, batch: tuple[int, ...], point_ndim: int):
     if tuple(array.shape) == shape:
         return array
     return _backend.namespace(array).broadcast_to(array, shape)
-
-
-def map_batch(
-    func: Callable[..., Any],
-    batch: tuple[int, ...],
-    point_ndims: tuple[int, ...],
-    *arrays: Any,
-):
-    """Apply an unbatched ``func`` to each batch entry and stack (a thin loop over core)."""
-    xp = _backend.namespace(*arrays)
-    flat = [
-        broadcast(a, batch, k).reshape((-1,) + tuple(a.shape[a.ndim - k :]))
-        for a, k in zip(arrays, point_ndims)
-    ]
-    out = xp.stack([func(*args) for args in zip(*flat)])
-    return out.reshape(tuple(batch) + tuple(out.shape[1:]))
 
 
 def require_full_rank(x: Any, name: str) -> None:

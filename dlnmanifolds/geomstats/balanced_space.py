@@ -59,7 +59,6 @@ from dlnmanifolds.geomstats._arrays import (
     common_batch,
     from_numpy,
     layer_packing,
-    map_batch,
     require_full_rank,
     via_numpy,
 )
@@ -406,12 +405,11 @@ class BalancedSpace(LevelSet):
         k = self.packing.ndim
         batch = common_batch(k, vector=vector, base_point=base_point)
         packing = self.packing
-
-        def one(xi, w):
-            frames = _balanced_frames(packing.unpack(w))
-            return packing.pack(tangent_projection(frames, packing.unpack(xi)))
-
-        return map_batch(one, batch, (k, k), vector, base_point)
+        # One batched call (the core's frames and pair sweeps take a batch of networks).
+        layers = packing.unpack(broadcast(base_point, batch, k))
+        frames = _balanced_frames(layers, rank=self.rank)
+        projected = tangent_projection(frames, packing.unpack(broadcast(vector, batch, k)))
+        return packing.pack(projected)
 
     def projection(self, point):
         """A point of M with the same end-to-end matrix: W_p = R_p P R_{p-1}^T (polar).
@@ -420,13 +418,7 @@ class BalancedSpace(LevelSet):
         identity on M). ``point`` must have an end-to-end matrix of full rank r.
         """
         point = self._on_manifold(point, "point")
-        packing = self.packing
-        return map_batch(
-            lambda w: packing.pack(_rebalance(packing.unpack(w))),
-            self._batch_of(point),
-            (packing.ndim,),
-            point,
-        )
+        return self.packing.pack(_rebalance(self.packing.unpack(point)))
 
     def random_point(self, n_samples: int = 1, bound: float = 1.0):
         """Balanced networks over X, with X = expm(B), B_ij ~ N(0, (bound/4)^2) (square) or
