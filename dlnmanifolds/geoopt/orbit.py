@@ -8,6 +8,7 @@ import torch
 
 from dlnmanifolds.core._validate import widths_of
 from dlnmanifolds.core.balanced import BalancedFrames, _balanced_frames, _polar
+from dlnmanifolds.core.entropy import boltzmann_entropy
 from dlnmanifolds.core.fiber import _gl_action
 from dlnmanifolds.core.network import _end_to_end, _imbalance
 from dlnmanifolds.core.operator import numerical_rank
@@ -92,6 +93,11 @@ class GroupOrbit(_LayerPointSet):
         self.register_buffer("frame_in", frames.q[0].clone())
         self.register_buffer("frame_out", frames.q[-1].clone())
         self.register_buffer("lam", frames.lam.clone())
+
+    def log_volume(self) -> torch.Tensor:
+        """log vol(O_W) = S(X), the Boltzmann entropy of X = phi(W) (math.md §6;
+        Menon & Yu 2025, Thm 4), a 0-d tensor on the orbit's device."""
+        return boltzmann_entropy(self.target, self.depth, self.widths)
 
     def frames(self, x: torch.Tensor) -> BalancedFrames:
         """The balanced frames of x (``core.balanced.balanced_frames``), cached."""

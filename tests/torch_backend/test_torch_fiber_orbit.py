@@ -819,3 +819,16 @@ def test_cuda_orbit_agrees_with_cpu():
         optimizer.step()
     assert point.is_cuda
     assert manifold.check_point_on_manifold(point.detach(), atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("widths", [(3, 3, 3, 3), (3, 5, 4, 2), (2, 4, 3)])
+def test_geoopt_orbit_log_volume_is_the_boltzmann_entropy(widths):
+    """log vol(O_W) = S(X) (math.md §6), as the Pymanopt GroupOrbit, a tensor on torch."""
+    from dlnmanifolds.pymanopt import GroupOrbit as PymanoptGroupOrbit
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((widths[-1], widths[0]))
+    weights = balanced_factors(x, len(widths) - 1, widths)
+    got = GroupOrbit(ts(weights)).log_volume()
+    assert isinstance(got, torch.Tensor) and got.dtype == F64
+    assert abs(float(got) - PymanoptGroupOrbit(weights).log_volume()) <= 1e-12 * abs(float(got))
