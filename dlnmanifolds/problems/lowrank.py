@@ -211,11 +211,17 @@ class OmegaPattern:
                 "ignore", message="Sparse CSR tensor support is in beta", category=UserWarning
             )
             counts = torch.bincount(rows, minlength=m)
-            self.indptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+            indptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
             self.order = torch.argsort(cols, stable=True)
             counts_t = torch.bincount(cols, minlength=n)
-            self.indptr_t = torch.cat([counts_t.new_zeros(1), torch.cumsum(counts_t, 0)])
-            self.cols, self.rows_t = cols, rows[self.order]
+            indptr_t = torch.cat([counts_t.new_zeros(1), torch.cumsum(counts_t, 0)])
+            # int32 CSR indices where they fit: torch's CSR @ dense converts int64
+            # indices to int32 for the sparse BLAS on every call (a copy of |Omega|
+            # indices per product: 2x the product's time at m = n = 2048).
+            small = max(m, n, rows.shape[0]) < 2**31 - 1
+            index = (lambda t: t.to(torch.int32)) if small else (lambda t: t)
+            self.indptr, self.indptr_t = index(indptr), index(indptr_t)
+            self.cols, self.rows_t = index(cols), index(rows[self.order])
         else:
             import scipy.sparse
 
@@ -381,30 +387,33 @@ def _normal_pairs_torch(gradient, gradient_t, u, v, k, seed):
     start = matvec(torch.randn(n, block, generator=gen, dtype=dtype, device=device))
     # Q: orthonormal basis of the block Krylov space of N N^T (m, d); B = N^T Q (n, d)
     # and its Gram matrix B^T B = Q^T N N^T Q (d, d), grown block by block in
-    # preallocated buffers (doubled when full: no concatenation per step).
+    # preallocated buffers (doubled when full: no concatenation per step). The buffers
+    # hold Q^T and B^T (cap, m), (cap, n): their leading d rows are contiguous, so the
+    # products with the basis read it in place (column slices of an (m, cap) buffer
+    # were copied whole by every product: 29% of the time at m = 2048).
     cap = min(m, 8 * block)
-    qq, bb, gram = u.new_empty((m, cap)), u.new_empty((n, cap)), u.new_zeros((cap, cap))
+    qt, bt, gram = u.new_empty((cap, m)), u.new_empty((cap, n)), u.new_zeros((cap, cap))
     q, _ = torch.linalg.qr(start)
     dim, check = 0, 1
     while True:
         if dim + q.shape[1] > cap:
             cap = min(m, 2 * cap + q.shape[1])
-            qq = torch.cat([qq[:, :dim], u.new_empty((m, cap - dim))], 1)
-            bb = torch.cat([bb[:, :dim], u.new_empty((n, cap - dim))], 1)
+            qt = torch.cat([qt[:dim], u.new_empty((cap - dim, m))], 0)
+            bt = torch.cat([bt[:dim], u.new_empty((cap - dim, n))], 0)
             grown = u.new_zeros((cap, cap))
             grown[:dim, :dim] = gram[:dim, :dim]
             gram = grown
         last, dim = dim, dim + q.shape[1]
-        qq[:, last:dim] = q
-        bb[:, last:dim] = rmatvec(q)
-        column = bb[:, :dim].T @ bb[:, last:dim]
+        qt[last:dim] = q.T
+        bt[last:dim] = rmatvec(q).T
+        column = bt[:dim] @ bt[last:dim].T
         gram[:dim, last:dim] = column
         gram[last:dim, :dim] = column.T
-        basis = qq[:, :dim]
+        basis_t = qt[:dim]  # Q^T (d, m), contiguous
         # The next block: (I - QQ^T) N N^T Q_j, reorthogonalized twice (Kahan's rule).
-        nxt = matvec(bb[:, last:dim])
+        nxt = matvec(bt[last:dim].T)
         for _ in range(2):
-            nxt = nxt - basis @ (basis.T @ nxt)
+            nxt = nxt - basis_t.T @ (basis_t @ nxt)
         steps = -(-dim // block)
         full = dim >= min(m, limit)
         if (steps >= check and dim >= k) or full:
@@ -431,13 +440,13 @@ def _normal_pairs_torch(gradient, gradient_t, u, v, k, seed):
             if full or converged:
                 # Final Rayleigh-Ritz on the converged k-dim subspace: the SVD of the
                 # n x k matrix B Z gives sigma and b to full accuracy (no squaring).
-                w, sig, yt = torch.linalg.svd(bb[:, :dim] @ z, full_matrices=False)
-                return basis @ (z @ yt.T), sig, w.T
+                w, sig, yt = torch.linalg.svd(bt[:dim].T @ z, full_matrices=False)
+                return basis_t.T @ (z @ yt.T), sig, w.T
         nxt = nxt[:, : m - dim]
         q, _ = torch.linalg.qr(nxt)
         # A breakdown (an invariant subspace) leaves rank-deficient columns; QR then
         # gives arbitrary directions, made orthogonal to Q (Rayleigh-Ritz tolerates them).
-        q, _ = torch.linalg.qr(q - basis @ (basis.T @ q))
+        q, _ = torch.linalg.qr(q - basis_t.T @ (basis_t @ q))
 
 
 #: Columns per Lanczos block: 4 needed 20% fewer products than 6 and 1.6x fewer
