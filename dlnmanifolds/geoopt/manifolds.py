@@ -105,6 +105,8 @@ class DLNMatrices(geoopt.Manifold):
         self.n = check_positive_int(n, "n")
         self.depth = check_depth(depth, allow_inf=True)
         check_infinite_depth_square((self.m, self.n), self.depth, "DLNMatrices")
+        #: an open subset of R^{m x n}
+        self.dim = self.m * self.n
         self._cache: tuple | None = None
 
     def _frame(self, x: torch.Tensor) -> SVDFrame:
@@ -236,6 +238,8 @@ class DLNFixedRank(geoopt.Manifold):
         if self.rank > min(self.m, self.n):
             raise ValueError(f"rank must be at most min(m, n) = {min(m, n)}, got {rank}")
         self.depth = check_depth(depth)
+        #: dim M_r = (m + n - r) r
+        self.dim = (self.m + self.n - self.rank) * self.rank
 
     def extra_repr(self) -> str:
         return f"m={self.m}, n={self.n}, rank={self.rank}, depth={self.depth}"

@@ -319,3 +319,14 @@ def test_cuda_training_step():
     (manifold.to_matrix(point) * g.cuda()).sum().backward()
     optimizer.step()
     assert point.is_cuda and manifold.check_point_on_manifold(point.detach(), atol=1e-10)
+
+
+@pytest.mark.parametrize("m, n, r", [(5, 4, 2), (3, 6, 3), (4, 4, 1)])
+def test_dim_is_the_rank_of_the_tangent_projection(m, n, r):
+    """dim M_r = (m + n - r) r: the rank of proju on packed tangents; DLNMatrices: m n."""
+    manifold = DLNFixedRank(m, n, r, depth=3)
+    x = manifold.random(generator=gen(0))
+    eye = torch.eye(x.numel(), dtype=x.dtype)
+    projector = torch.stack([manifold.proju(x, e.reshape(x.shape)).reshape(-1) for e in eye])
+    assert int(torch.linalg.matrix_rank(projector, atol=1e-10)) == manifold.dim
+    assert DLNMatrices(m, n, depth=2).dim == m * n
