@@ -145,16 +145,15 @@ def zeros(like: Any, shape: tuple[int, ...]):
 
 
 def eye_batch(like: Any, n: int):
-    """The n x n identity broadcast over the batch axes of ``like`` (read-only view for
-    numpy), with its dtype and device."""
+    """The n x n identity (``eye``) broadcast over the batch axes of ``like`` (a read-only
+    view for numpy), with its dtype and device."""
     batch = tuple(like.shape[:-2])
+    identity = eye(like, n)
+    if not batch:
+        return identity
     if is_numpy(like):
-        eye = np.eye(n, dtype=like.dtype if np.issubdtype(like.dtype, np.floating) else float)
-        return np.broadcast_to(eye, batch + (n, n)) if batch else eye
-    import torch
-
-    eye = torch.eye(n, dtype=like.dtype, device=like.device)
-    return eye.expand(batch + (n, n)) if batch else eye
+        return np.broadcast_to(identity, batch + (n, n))
+    return identity.expand(batch + (n, n))
 
 
 def diag(vector: Any):
