@@ -83,3 +83,13 @@ class LayerPacking:
                 )
         batch = tuple(layers[0].shape[:-2])
         return torch.cat([w.reshape(batch + (-1,)) for w in layers], dim=-1)
+
+
+def projection_tangent_check(proju, x: torch.Tensor, u: torch.Tensor, atol: float, rtol: float):
+    """geoopt's ``(ok, reason)`` for "u is tangent at x": |u - P u|_max <= atol + rtol |u|_max,
+    P = ``proju`` (the orthogonal projection of a submanifold of the layer space)."""
+    gap = float((u - proju(x, u)).abs().max())
+    bound = atol + rtol * float(u.abs().max())
+    if not gap <= bound:  # (a NaN gap is not tangent)
+        return False, f"u is not tangent at x: max |u - proju(x, u)| = {gap:.3g} > {bound:.3g}"
+    return True, None

@@ -29,7 +29,7 @@ from dlnmanifolds.core.balanced_tangent import tangent_projection
 from dlnmanifolds.core.layer_retraction import second_order_retraction
 from dlnmanifolds.core.network import _end_to_end, _imbalance
 from dlnmanifolds.core.operator import RANK_RTOL
-from dlnmanifolds.geoopt._layers import LayerPacking
+from dlnmanifolds.geoopt._layers import LayerPacking, projection_tangent_check
 from dlnmanifolds.geoopt.manifolds import _check, _haar, _random_spectrum
 
 #: How many recent points keep their frames (the point of a step and the new point
@@ -218,11 +218,7 @@ class BalancedManifold(geoopt.Manifold):
 
     def _check_vector_on_tangent(self, x, u, *, atol=1e-5, rtol=1e-5):
         """u = P_T u up to atol + rtol |u| (the tangent space of math.md §2.3)."""
-        gap = float((u - self.proju(x, u)).abs().max())
-        bound = atol + rtol * float(u.abs().max())
-        if gap > bound:
-            return False, f"u is not tangent at x: max |u - P_T u| = {gap:.3g} > {bound:.3g}"
-        return True, None
+        return projection_tangent_check(self.proju, x, u, atol, rtol)
 
     # -- metric ----------------------------------------------------------------
     def projx(self, x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ from dlnmanifolds.core.fiber import (
 from dlnmanifolds.core.layer_retraction import second_order_retraction
 from dlnmanifolds.core.network import _end_to_end
 from dlnmanifolds.core.operator import require_full_rank
-from dlnmanifolds.geoopt._layers import LayerPacking
+from dlnmanifolds.geoopt._layers import LayerPacking, projection_tangent_check
 from dlnmanifolds.geoopt.manifolds import _check, _haar
 
 RETRACTIONS = ("second_order", "exponential")
@@ -153,10 +153,7 @@ class _LayerPointSet(geoopt.Manifold):
         return True, None
 
     def _check_vector_on_tangent(self, x, u, *, atol=1e-5, rtol=1e-5):
-        err = float((u - self.proju(x, u)).abs().max())
-        if not err <= atol + rtol * float(u.abs().max()):
-            return False, f"u is not tangent at x: max |u - proju(x, u)| = {err:.3g}"
-        return True, None
+        return projection_tangent_check(self.proju, x, u, atol, rtol)
 
     def proju(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Orthogonal (Frobenius) projection of the packed u onto the tangent space at x."""

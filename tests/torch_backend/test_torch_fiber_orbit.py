@@ -178,15 +178,21 @@ def _fiber_results(weights, xi, rng_seed: int):
     return out
 
 
-def _compare_fiber(weights, xi, seed, tolerance):
-    expected = _fiber_results(weights, xi, seed)
-    got = _fiber_results(ts(weights), ts(xi), seed)
+def _compare(results, weights, xi, seed, tolerance):
+    """Every result of ``results`` (a dict of layer lists) on numpy and on torch float64:
+    within ``tolerance(key)`` (relative), or both zero."""
+    expected = results(weights, xi, seed)
+    got = results(ts(weights), ts(xi), seed)
     for key, value in expected.items():
         assert all(isinstance(a, torch.Tensor) and a.dtype == F64 for a in got[key]), key
         if flat(value).size == 0 or np.linalg.norm(flat(value)) == 0:
             assert np.linalg.norm(flat(got[key])) <= 1e-12, key
             continue
         assert rel(got[key], value) <= tolerance(key), (key, rel(got[key], value))
+
+
+def _compare_fiber(weights, xi, seed, tolerance):
+    _compare(_fiber_results, weights, xi, seed, tolerance)
 
 
 @SETTINGS
@@ -617,15 +623,8 @@ def _orbit_results(weights, xi, seed: int):
     return out
 
 
-def _compare_orbit(weights, xi, seed, tolerance):
-    expected = _orbit_results(weights, xi, seed)
-    got = _orbit_results(ts(weights), ts(xi), seed)
-    for key, value in expected.items():
-        assert all(isinstance(a, torch.Tensor) and a.dtype == F64 for a in got[key]), key
-        if np.linalg.norm(flat(value)) == 0:
-            assert np.linalg.norm(flat(got[key])) <= 1e-12, key
-            continue
-        assert rel(got[key], value) <= tolerance, (key, rel(got[key], value))
+def _compare_orbit(weights, xi, seed, tolerance: float):
+    _compare(_orbit_results, weights, xi, seed, lambda key: tolerance)
 
 
 @SETTINGS
