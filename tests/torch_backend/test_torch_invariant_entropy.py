@@ -205,18 +205,20 @@ def networks(draw, min_ratio: float = 1e-5):
     return weights, xi, eta, normal_condition(weights)
 
 
-def normal_condition(weights) -> float:
-    """cond_2 of the normal operator S -> C_W^* C_W(S) on Sym(d_1) x ... x Sym(d_{N-1}),
-    assembled column by column in orthonormal bases (at most 7 x 10 unknowns here).
-    Its spectrum depends on the layer spectra and on how the layers' ranges meet (a
-    wide inner layer between two narrow ones is nearly unseen), so it is computed."""
+def normal_condition(weights, other=None) -> float:
+    """cond_2 of the normal operator S -> C_V^* C_W(S) (V = ``other``, default W) on
+    Sym(d_1) x ... x Sym(d_{N-1}), assembled column by column in orthonormal bases (at
+    most 7 x 10 unknowns here). Its spectrum depends on the layer spectra and on how the
+    layers' ranges meet (a wide inner layer between two narrow ones is nearly unseen),
+    so it is computed."""
+    other = weights if other is None else other
     bases = [I._sym_basis(w.shape[0], w) for w in weights[:-1]]
     columns = []
     for p, basis in enumerate(bases):
         for e in basis:
             s = [np.zeros_like(b[0]) for b in bases]
             s[p] = e
-            image = I._apply(weights, weights, s)
+            image = I._apply(weights, other, s)
             columns.append(np.concatenate([I._coefficients(m, b) for m, b in zip(image, bases)]))
     return float(np.linalg.cond(np.array(columns).T))
 
@@ -258,7 +260,10 @@ def test_invariant_maps_agree_with_numpy(case):
     other = [w + 1e-3 * e for w, e in zip(weights, eta)]  # C_V^* C_W, V != W
     solved = _both(I.normal_solve, weights, rhs, other)
     if solved is not None:
-        assert within(rel(solved[1], solved[0]), tol, "normal_solve (V != W)")
+        # its own operator's condition (a found case differed by 1.0e-5 where the
+        # condition of C_W^* C_W allowed 3.9e-6)
+        tol_other = 1e-12 + 1e-14 * normal_condition(weights, other)
+        assert within(rel(solved[1], solved[0]), tol_other, "normal_solve (V != W)")
 
 
 @SETTINGS
